@@ -1,0 +1,147 @@
+"""The MLP as pure functions: parameter initialisation and the forward pass.
+
+Params are a plain pytree: a list of layers, each ``{"W": (fan_in, fan_out), "b": (fan_out,)}``.
+For a batch ``x`` of shape ``(B, fan_in)`` a layer computes ``s = x @ W + b`` (the slides'
+``s = W x`` transposed for row-major batches) and ``o = phi(s)`` elementwise.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from .errors import ConfigError
+
+Params = list  # list[dict[str, jax.Array]]
+
+
+def identity(s: jax.Array) -> jax.Array:
+    """The identity activation, o = s."""
+    return s
+
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "sigmoid": jax.nn.sigmoid,
+    "identity": identity,
+}
+
+# Initialisation variance per scheme, as a function of (fan_in, fan_out).
+_INIT_VARIANCE: dict[str, Callable[[int, int], float]] = {
+    "lecun": lambda fi, fo: 1.0 / fi,
+    "glorot": lambda fi, fo: 2.0 / (fi + fo),
+    "he": lambda fi, fo: 2.0 / fi,
+}
+# The scheme each activation gets under init="auto".
+_AUTO_INIT = {"tanh": "glorot", "sigmoid": "glorot", "relu": "he", "identity": "lecun"}
+
+INIT_SCHEMES = ("auto", *_INIT_VARIANCE)
+
+
+def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:
+    """Return the activation function called ``name`` (tanh, relu, sigmoid, identity)."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None
+
+
+def resolve_init(init: str, activation: str) -> str:
+    """The concrete init scheme ("lecun", "glorot", "he") that ``init`` means for ``activation``."""
+    if init == "auto":
+        get_activation(activation)
+        return _AUTO_INIT[activation]
+    if init not in _INIT_VARIANCE:
+        raise ConfigError(f"unknown init {init!r}; choose one of {', '.join(INIT_SCHEMES)}")
+    return init
+
+
+def init_mlp(key: jax.Array, sizes: Sequence[int], *, init: str = "auto",
+             activation: str = "tanh", dtype=jnp.float32) -> Params:
+    """Initialise an MLP with layer sizes ``sizes = (d_in, h_1, ..., h_k, d_out)``.
+
+    Weights are drawn from N(0, var) with var = 1/fan_in (LeCun), 2/(fan_in+fan_out) (Glorot) or
+    2/fan_in (He); ``init="auto"`` picks Glorot for tanh/sigmoid, He for ReLU, LeCun for identity.
+    Biases start at zero. Layer ``l`` uses the ``l``-th key of ``jax.random.split(key, L)``.
+
+    Args:
+        key: PRNG key.
+        sizes: at least two positive ints.
+        init: "auto", "lecun", "glorot" or "he".
+        activation: hidden activation, used by ``init="auto"``.
+        dtype: parameter dtype.
+
+    Returns:
+        A list of ``{"W": (sizes[l], sizes[l+1]), "b": (sizes[l+1],)}`` dicts.
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or any(s < 1 for s in sizes):
+        raise ConfigError(f"layer sizes must be at least two positive integers, got {sizes}")
+    scheme = resolve_init(init, activation)
+    keys = jax.random.split(key, len(sizes) - 1)
+    params = []
+    for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:]):
+        std = _INIT_VARIANCE[scheme](fan_in, fan_out) ** 0.5
+        W = std * jax.random.normal(k, (fan_in, fan_out), dtype=dtype)
+        params.append({"W": W, "b": jnp.zeros((fan_out,), dtype=dtype)})
+    return params
+
+
+def layer_sizes(params: Params) -> list[int]:
+    """``(d_in, h_1, ..., d_out)`` read off the params' shapes."""
+    return [params[0]["W"].shape[-2]] + [layer["W"].shape[-1] for layer in params]
+
+
+def _row(v: jax.Array, like: jax.Array) -> jax.Array:
+    """Broadcast a per-unit vector (k,) against ``like`` (..., k) explicitly (rank-strict)."""
+    return v.reshape((1,) * (like.ndim - 1) + v.shape)
+
+
+def dense(layer: dict, x: jax.Array, compute_dtype=None) -> jax.Array:
+    """``x @ W + b``; with ``compute_dtype`` (e.g. bfloat16) the matmul runs in that dtype and
+    accumulates in the parameter dtype."""
+    W = layer["W"]
+    if compute_dtype is None or jnp.dtype(compute_dtype) == W.dtype:
+        s = x @ W
+        return s + _row(layer["b"], s)
+    s = jnp.matmul(x.astype(compute_dtype), W.astype(compute_dtype),
+                   preferred_element_type=W.dtype)
+    return s + _row(layer["b"], s)
+
+
+def forward(params: Params, x: jax.Array, *, activation: str = "tanh",
+            output_activation: str = "identity", masks: Sequence[jax.Array] | None = None,
+            compute_dtype=None) -> jax.Array:
+    """Run the MLP on a batch.
+
+    Hidden layers compute ``o = phi(x @ W + b)``; the last layer applies
+    ``output_activation`` (identity by default), so for classification the result is the
+    pre-softmax scores (logits) and for regression the prediction.
+
+    Args:
+        params: list of ``{"W", "b"}`` layers.
+        x: inputs, shape (B, d_in) (or (d_in,) for one example).
+        activation: hidden activation name.
+        output_activation: activation of the last layer.
+        masks: optional per-hidden-layer unit masks of shape (h_l,), multiplied into each hidden
+            output (used by sweeps to embed a narrow model exactly in a wider one).
+        compute_dtype: optional matmul dtype (e.g. ``jnp.bfloat16``), accumulating in float32.
+
+    Returns:
+        Outputs of shape (B, d_out).
+    """
+    phi = get_activation(activation)
+    out_phi = get_activation(output_activation)
+    h = x
+    last = len(params) - 1
+    for i, layer in enumerate(params):
+        s = dense(layer, h, compute_dtype)
+        if i == last:
+            return out_phi(s)
+        h = phi(s)
+        if masks is not None:
+            h = h * _row(masks[i], h)
+    raise ConfigError("params must contain at least one layer")

@@ -1,0 +1,87 @@
+"""Matplotlib figures from histories and sweep tables (the only module importing matplotlib)."""
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _png_bytes(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def history_figure(history: dict, title: str = "") -> bytes:
+    """Loss curves (train/val/test) and the task metric per epoch, as PNG bytes."""
+    epoch = np.asarray(history.get("epoch", []))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for key in ("train_loss", "val_loss", "test_loss"):
+        if key in history and len(history[key]):
+            ax1.plot(epoch, history[key], label=key.replace("_", " "))
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.set_yscale("log")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    metric_keys = [k for k in ("val_accuracy", "test_accuracy", "val_mse", "test_mse") if k in history]
+    for key in metric_keys:
+        ax2.plot(epoch, history[key], label=key.replace("_", " "))
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy" if any("accuracy" in k for k in metric_keys) else "MSE")
+    if metric_keys:
+        ax2.legend()
+    ax2.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return _png_bytes(fig)
+
+
+def lines_figure(x: Sequence, series: dict, *, xlabel: str, ylabel: str, title: str = "",
+                 logx: bool = False, logy: bool = False, errors: dict | None = None) -> bytes:
+    """A generic line plot: ``series`` maps a label to y values over ``x`` (optional error bars)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, ys in series.items():
+        if errors and label in errors:
+            ax.errorbar(x, ys, yerr=errors[label], label=label, marker="o", capsize=3)
+        else:
+            ax.plot(x, ys, label=label, marker="o")
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _png_bytes(fig)
+
+
+def heatmap_figure(values: np.ndarray, row_labels, col_labels, *, xlabel: str, ylabel: str,
+                   title: str = "", spread: np.ndarray | None = None) -> bytes:
+    """A heatmap of ``values`` (rows x cols), each cell annotated (with ± spread if given)."""
+    values = np.asarray(values, float)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(col_labels), 1.0 + 0.7 * len(row_labels)))
+    im = ax.imshow(values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(col_labels)), [str(c) for c in col_labels])
+    ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            txt = f"{values[i, j]:.3g}"
+            if spread is not None:
+                txt += f"\n±{spread[i, j]:.2g}"
+            ax.text(j, i, txt, ha="center", va="center", color="w", fontsize=8)
+    fig.colorbar(im, ax=ax)
+    if title:
+        ax.set_title(title)
+    return _png_bytes(fig)

@@ -1,0 +1,614 @@
+"""The training loop: an Optax step and a whole-run compiled program.
+
+The unit of compilation is a *chunk* of epochs: ``lax.scan`` over epochs, each a ``lax.scan``
+over mini-batches, with the data resident on the device, the data order drawn up front from the
+run's key and the epoch number, metrics kept on the device, and the train state donated. A run
+calls the same compiled chunk ``ceil(epochs / chunk)`` times (epochs past the end are masked
+off), so runs that differ only in learning rate, temperature, L2, seed or epoch count reuse one
+program, and the host syncs once per chunk, never per step.
+
+Everything here is a pure function of ``(state, hyperparams, data)`` so the sweep engine can
+``vmap`` it over a model axis.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import losses as L
+from .config import ModelConfig, TrainConfig
+from .errors import ConfigError, DivergenceError
+from .grads import batch_loss
+from .nn import forward, init_mlp
+
+# Steps one compiled call aims to cover; the chunk is this many steps' worth of epochs.
+TARGET_STEPS_PER_CALL = 2048
+MAX_CHUNK_EPOCHS = 256
+
+_TRACES = {"count": 0}
+
+
+def trace_count() -> int:
+    """How many times the training chunk has been traced (compiled) in this process."""
+    return _TRACES["count"]
+
+
+# --------------------------------------------------------------------------- static spec
+class Spec(NamedTuple):
+    """The static (compile-time) description of a training program. Hashable."""
+    activation: str
+    loss: str                 # "ce" | "mse"
+    optimizer: str
+    nesterov: bool
+    use_momentum: bool        # sgd with a momentum trace (per-model momentum in sweeps)
+    schedule: str
+    grad: str                 # "autodiff" | "manual"
+    batch_size: int
+    n_batches: int
+    drop_last: bool
+    n_train: int
+    has_val: bool
+    has_test: bool
+    keep_best: bool
+    chunk_epochs: int
+    compute_dtype: str
+    classification: bool
+    masked: bool              # hidden-unit masks present (sweeps with padded widths)
+
+
+def resolve_loss(loss: str, task: str) -> str:
+    """"auto" -> "ce" for classification, "mse" for regression."""
+    if loss == "auto":
+        return "ce" if task == "classification" else "mse"
+    if loss == "ce" and task != "classification":
+        raise ConfigError("cross-entropy loss needs a classification data set; use --loss mse")
+    return loss
+
+
+def make_optimizer(name: str, *, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
+                   use_momentum: bool | None = None) -> optax.GradientTransformation:
+    """An optax optimizer by name with its learning rate (and momentum) as injected, traced
+    hyperparameters, so the learning rate can be set per step and per model."""
+    if name in ("sgd", "momentum", "nesterov"):
+        if name != "sgd" and momentum == 0.0:
+            momentum = 0.9
+        nesterov = nesterov or name == "nesterov"
+        if use_momentum is None:
+            use_momentum = momentum > 0.0 or nesterov
+        if not use_momentum:
+            return optax.inject_hyperparams(optax.sgd)(learning_rate=lr)
+        return optax.inject_hyperparams(optax.sgd, static_args=("nesterov",))(
+            learning_rate=lr, momentum=momentum, nesterov=nesterov)
+    factory = getattr(optax, name, None)
+    if not callable(factory) or name.startswith("_"):
+        raise ConfigError(f"unknown optimizer {name!r}; use sgd, momentum, nesterov, adam, "
+                          "adamw, rmsprop, adagrad or another optax optimizer name")
+    try:
+        return optax.inject_hyperparams(factory)(learning_rate=lr)
+    except TypeError as e:
+        raise ConfigError(f"optimizer {name!r} cannot be built with a learning rate: {e}") from None
+
+
+def optimizer_for(spec: Spec) -> optax.GradientTransformation:
+    return make_optimizer(spec.optimizer, nesterov=spec.nesterov, use_momentum=spec.use_momentum)
+
+
+# --------------------------------------------------------------------------- maths of one run
+def schedule_factor(kind: str, step, hp) -> jax.Array:
+    """Learning-rate multiplier at global ``step`` (0-based) for schedule ``kind``."""
+    t = step.astype(jnp.float32)
+    total = jnp.maximum(hp["total_steps"], 1.0)
+    if kind == "constant":
+        return jnp.ones_like(t)
+    if kind == "cosine":
+        return 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(t / total, 1.0)))
+    if kind == "step":
+        return hp["step_gamma"] ** jnp.floor(t / jnp.maximum(hp["step_every_steps"], 1.0))
+    if kind == "warmup_cosine":
+        w = hp["warmup_steps"]
+        warm = jnp.minimum((t + 1.0) / jnp.maximum(w, 1.0), 1.0)
+        frac = jnp.clip((t - w) / jnp.maximum(total - w, 1.0), 0.0, 1.0)
+        return jnp.where(t < w, warm, 0.5 * (1.0 + jnp.cos(jnp.pi * frac)))
+    raise ConfigError(f"unknown schedule {kind!r}")
+
+
+def _grad_fn(spec: Spec):
+    if spec.grad == "manual":
+        from .backprop import mlp_value_and_grad
+        return mlp_value_and_grad
+    return jax.value_and_grad(batch_loss)
+
+
+def _compute_dtype(spec: Spec):
+    return None if spec.compute_dtype == "float32" else jnp.dtype(spec.compute_dtype)
+
+
+def _loss_kwargs(spec: Spec, hp) -> dict:
+    kw = dict(activation=spec.activation, loss=spec.loss, temperature=hp["temperature"])
+    if spec.masked:
+        kw["masks"] = hp["masks"]
+    if spec.compute_dtype != "float32":
+        kw["compute_dtype"] = _compute_dtype(spec)
+    return kw
+
+
+def _add_l2(grads, params, l2):
+    """g_W += l2 * W on weights (not biases): the gradient of (l2/2) ||W||^2."""
+    return [{"W": g["W"] + l2 * p["W"], "b": g["b"]} for g, p in zip(grads, params)]
+
+
+def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
+    """One optimizer step on a mini-batch. ``wb`` weights examples (0 = padding).
+
+    A step whose loss or gradient is not finite is not applied: the state keeps the last good
+    params and records the step in ``state["diverged_step"]``.
+    """
+    params, opt_state = state["params"], state["opt_state"]
+    kw = _loss_kwargs(spec, hp)
+    if spec.grad == "manual" and "compute_dtype" in kw:
+        kw.pop("compute_dtype")
+    loss, grads = _grad_fn(spec)(params, xb, yb, weights=wb, **kw)
+    grads = _add_l2(grads, params, hp["l2"])
+    lr = hp["lr"] * schedule_factor(spec.schedule, state["step"], hp)
+    opt_state = opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr})
+    with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 counts with floats
+        updates, new_opt = optimizer_for(spec).update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & ~state["diverged"]
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+    diverged_now = ~ok & ~state["diverged"]
+    state = dict(state,
+                 params=keep(new_params, params),
+                 opt_state=keep(new_opt, state["opt_state"]),
+                 step=state["step"] + 1,
+                 diverged=state["diverged"] | diverged_now,
+                 diverged_step=jnp.where(diverged_now, state["step"], state["diverged_step"]))
+    return state, jnp.where(ok, loss, jnp.nan), lr
+
+
+def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
+    """Full-batch loss and accuracy (classification) or MSE (regression)."""
+    if isinstance(spec_or_kw, Spec):
+        kw = _loss_kwargs(spec_or_kw, hp)
+    else:
+        kw = dict(spec_or_kw)
+    loss_name = kw.pop("loss")
+    temperature = kw.pop("temperature", 1.0)
+    out = forward(params, X, **kw)
+    res = {"loss": jnp.mean(L.loss_per_example(loss_name, out, y, temperature))}
+    if loss_name == "ce" or jnp.issubdtype(y.dtype, jnp.integer):
+        res["accuracy"] = L.accuracy(out, y)
+    else:
+        res["mse"] = jnp.mean(L.mse_per_example(out, y))
+    return res
+
+
+def epoch_batches(spec: Spec, data_key, epoch):
+    """The index matrix (n_batches, B) and example weights for one epoch's data order.
+
+    The order depends only on the run's data key and the epoch number, so an interrupted run
+    resumes with exactly the same batches.
+    """
+    perm = jax.random.permutation(jax.random.fold_in(data_key, epoch), spec.n_train)
+    total = spec.n_batches * spec.batch_size
+    if spec.drop_last:
+        idx = perm[:total]
+        w = jnp.ones((total,), jnp.float32)
+    else:
+        pad = total - spec.n_train
+        idx = jnp.concatenate([perm, jnp.zeros((pad,), perm.dtype)])
+        w = jnp.concatenate([jnp.ones((spec.n_train,), jnp.float32), jnp.zeros((pad,), jnp.float32)])
+    return idx.reshape(spec.n_batches, spec.batch_size), w.reshape(spec.n_batches, spec.batch_size)
+
+
+def run_epoch(spec: Spec, state, hp, data, idx, w):
+    """One pass over the training set: scan of ``train_step`` over the batches."""
+    X, y = data["X_train"], data["y_train"]
+
+    def body(carry, inp):
+        st, loss_sum = carry
+        bi, bw = inp
+        st, loss, lr = train_step(spec, st, hp, X[bi], y[bi], bw)
+        return (st, loss_sum + loss * jnp.sum(bw)), lr
+
+    (state, loss_sum), lrs = jax.lax.scan(body, (state, jnp.zeros((), jnp.float32)), (idx, w))
+    return state, loss_sum / jnp.sum(w), lrs[-1]
+
+
+def _metrics_nan(spec: Spec) -> dict:
+    nan = jnp.full((), jnp.nan, jnp.float32)
+    keys = ["train_loss", "lr"]
+    if spec.has_val:
+        keys += ["val_loss", "val_accuracy" if spec.classification else "val_mse"]
+    if spec.has_test:
+        keys += ["test_loss", "test_accuracy" if spec.classification else "test_mse"]
+    return {k: nan for k in keys}
+
+
+def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active):
+    """Run ``len(epochs)`` epochs (a chunk); epochs with ``active == False`` or after early
+    stopping / divergence leave the state untouched and report NaN metrics.
+
+    Args:
+        spec: static description.
+        state: train state (params, opt_state, step, epoch, best tracking, flags).
+        hp: traced hyperparameters (lr, temperature, l2, schedule numbers, optional masks).
+        data: dict of device arrays X_train, y_train and optionally X_val/y_val/X_test/y_test.
+        epochs: (C,) int32 epoch numbers (0-based) for this chunk.
+        active: (C,) bool, False for padding epochs past the end of the run.
+
+    Returns:
+        (state, metrics) with each metric of shape (C,).
+    """
+    _TRACES["count"] += 1
+    all_idx, all_w = jax.vmap(lambda e: epoch_batches(spec, state["data_key"], e))(epochs)
+
+    def one_epoch(st, inp):
+        idx, w, act = inp
+        run = act & ~st["stopped"] & ~st["diverged"]
+
+        def do(st):
+            st, train_loss, lr = run_epoch(spec, st, hp, data, idx, w)
+            m = {"train_loss": train_loss, "lr": lr}
+            monitor = train_loss
+            if spec.has_val:
+                ev = evaluate(spec, st["params"], data["X_val"], data["y_val"], hp)
+                m["val_loss"] = ev["loss"]
+                m["val_accuracy" if spec.classification else "val_mse"] = (
+                    ev["accuracy"] if spec.classification else ev["mse"])
+                monitor = ev["loss"]
+            if spec.has_test:
+                ev = evaluate(spec, st["params"], data["X_test"], data["y_test"], hp)
+                m["test_loss"] = ev["loss"]
+                m["test_accuracy" if spec.classification else "test_mse"] = (
+                    ev["accuracy"] if spec.classification else ev["mse"])
+            monitor = jnp.where(st["diverged"], jnp.inf, monitor)
+            better = monitor < st["best_loss"]
+            st = dict(st, epoch=st["epoch"] + 1,
+                      best_loss=jnp.where(better, monitor, st["best_loss"]),
+                      best_epoch=jnp.where(better, st["epoch"], st["best_epoch"]),
+                      bad_epochs=jnp.where(better, 0, st["bad_epochs"] + 1))
+            if spec.keep_best:
+                st["best_params"] = jax.tree.map(lambda a, b: jnp.where(better, a, b),
+                                                 st["params"], st["best_params"])
+                st["stopped"] = st["bad_epochs"] >= hp["patience"]
+            m["ran"] = jnp.ones((), bool)
+            return st, m
+
+        def skip(st):
+            m = _metrics_nan(spec)
+            m["ran"] = jnp.zeros((), bool)
+            return st, m
+
+        return jax.lax.cond(run, do, skip, st)
+
+    return jax.lax.scan(one_epoch, state, (all_idx, all_w, active))
+
+
+@lru_cache(maxsize=None)
+def compiled_chunk(spec: Spec):
+    """The jitted chunk for ``spec`` (the train state is donated)."""
+    return jax.jit(lambda st, hp, data, ep, act: run_chunk(spec, st, hp, data, ep, act),
+                   donate_argnums=(0,))
+
+
+# --------------------------------------------------------------------------- set-up helpers
+def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 0) -> int:
+    """Epochs per compiled call: about TARGET_STEPS_PER_CALL steps, capped by the checkpoint
+    interval. Independent of the run length, so runs of any epoch count share one program
+    (epochs past the end of a run are masked off inside the chunk)."""
+    c = max(1, min(MAX_CHUNK_EPOCHS, math.ceil(TARGET_STEPS_PER_CALL / steps_per_epoch)))
+    if checkpoint_every:
+        c = min(c, checkpoint_every)
+    return c
+
+
+def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int, has_val: bool,
+              has_test: bool, chunk_epochs: int | None = None, masked: bool = False,
+              use_momentum: bool | None = None) -> Spec:
+    """Derive the static program description from the configs and the data sizes."""
+    loss = resolve_loss(train.loss, task)
+    B = train.batch_size
+    if train.drop_last and n_train < B:
+        raise ConfigError(f"batch size {B} exceeds the {n_train} training examples with drop_last")
+    B = min(B, n_train) if not train.drop_last else B
+    n_batches = n_train // B if train.drop_last else math.ceil(n_train / B)
+    if use_momentum is None:
+        use_momentum = train.optimizer in ("momentum", "nesterov") or (
+            train.optimizer == "sgd" and (train.momentum > 0 or train.nesterov))
+    if chunk_epochs is None:
+        chunk_epochs = chunk_epochs_for(n_batches, train.epochs, train.checkpoint_every)
+    make_optimizer(train.optimizer)  # validate the name before any compile
+    return Spec(activation=model.activation, loss=loss, optimizer=train.optimizer,
+                nesterov=train.nesterov, use_momentum=bool(use_momentum), schedule=train.schedule,
+                grad=train.grad, batch_size=B, n_batches=n_batches, drop_last=train.drop_last,
+                n_train=n_train, has_val=has_val, has_test=has_test, keep_best=train.patience > 0,
+                chunk_epochs=chunk_epochs, compute_dtype=train.compute_dtype,
+                classification=loss == "ce", masked=masked)
+
+
+def make_hparams(train: TrainConfig, spec: Spec, masks=None) -> dict:
+    """Traced hyperparameters of one run (float32 scalars)."""
+    f = lambda v: jnp.asarray(v, jnp.float32)
+    total = train.epochs * spec.n_batches
+    hp = {"lr": f(train.lr), "temperature": f(train.temperature), "l2": f(train.l2),
+          "total_steps": f(total), "warmup_steps": f(train.warmup_epochs * spec.n_batches),
+          "step_every_steps": f(train.step_every * spec.n_batches),
+          "step_gamma": f(train.step_gamma), "patience": jnp.asarray(train.patience, jnp.int32)}
+    if masks is not None:
+        hp["masks"] = masks
+    return hp
+
+
+def init_state(spec: Spec, params, *, data_key, momentum: float = 0.0) -> dict:
+    """A fresh train state around ``params``."""
+    opt = make_optimizer(spec.optimizer, momentum=momentum, nesterov=spec.nesterov,
+                         use_momentum=spec.use_momentum)
+    state = {
+        "params": params,
+        "opt_state": opt.init(params),
+        "step": jnp.zeros((), jnp.int32),
+        "epoch": jnp.zeros((), jnp.int32),
+        "data_key": data_key,
+        "best_loss": jnp.full((), jnp.inf, jnp.float32),
+        "best_epoch": jnp.full((), -1, jnp.int32),
+        "bad_epochs": jnp.zeros((), jnp.int32),
+        "stopped": jnp.zeros((), bool),
+        "diverged": jnp.zeros((), bool),
+        "diverged_step": jnp.full((), -1, jnp.int32),
+    }
+    if spec.keep_best:
+        state["best_params"] = jax.tree.map(jnp.copy, params)
+    return state
+
+
+def device_data(splits, spec: Spec) -> dict:
+    """Move the splits to the device once (labels int32 for CE, targets float32 for MSE)."""
+    ydt = jnp.int32 if spec.classification else jnp.float32
+    data = {"X_train": jnp.asarray(splits.X_train, jnp.float32),
+            "y_train": jnp.asarray(splits.y_train, ydt)}
+    if spec.has_val:
+        data["X_val"] = jnp.asarray(splits.X_val, jnp.float32)
+        data["y_val"] = jnp.asarray(splits.y_val, ydt)
+    if spec.has_test:
+        data["X_test"] = jnp.asarray(splits.X_test, jnp.float32)
+        data["y_test"] = jnp.asarray(splits.y_test, ydt)
+    return data
+
+
+def run_keys(seed: int):
+    """(init_key, data_key) for a seed, always split in this order."""
+    init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
+    return init_key, data_key
+
+
+def model_sizes(model: ModelConfig, n_features: int, n_outputs: int) -> list[int]:
+    return [n_features, *model.hidden, n_outputs]
+
+
+# --------------------------------------------------------------------------- the public fit
+@dataclass
+class ArraySplits:
+    """Minimal splits container for ``fit`` called on raw arrays."""
+    X_train: Any
+    y_train: Any
+    X_val: Any = None
+    y_val: Any = None
+    X_test: Any = None
+    y_test: Any = None
+
+    @property
+    def task(self) -> str:
+        y = np.asarray(self.y_train)
+        return "classification" if np.issubdtype(y.dtype, np.integer) else "regression"
+
+    @property
+    def n_classes(self):
+        if self.task != "classification":
+            return None
+        ys = [np.asarray(a) for a in (self.y_train, self.y_val, self.y_test) if a is not None]
+        return int(max(int(a.max()) for a in ys if a.size)) + 1
+
+    @property
+    def n_features(self) -> int:
+        return int(np.asarray(self.X_train).shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_classes if self.task == "classification" else int(np.asarray(self.y_train).shape[1])
+
+
+def as_splits(data):
+    """Accept a ``jaxmlp.data.Splits``, or ``(X, y)`` / ``(X_tr, y_tr, X_te, y_te)`` /
+    ``(X_tr, y_tr, X_val, y_val, X_te, y_te)`` tuples of arrays (integer y = classification)."""
+    if not isinstance(data, (tuple, list)):
+        return data
+    arrs = [np.asarray(a) for a in data]
+    for i in range(1, len(arrs), 2):
+        if arrs[i].ndim == 1 and not np.issubdtype(arrs[i].dtype, np.integer):
+            arrs[i] = arrs[i][:, None]
+    if len(arrs) == 2:
+        return ArraySplits(*arrs)
+    if len(arrs) == 4:
+        return ArraySplits(arrs[0], arrs[1], X_test=arrs[2], y_test=arrs[3])
+    if len(arrs) == 6:
+        return ArraySplits(*arrs)
+    raise ConfigError("data must be Splits or a tuple of 2, 4 or 6 arrays")
+
+
+def _size(a) -> int:
+    return 0 if a is None else int(np.asarray(a).shape[0])
+
+
+class Run(NamedTuple):
+    """Everything a run needs, built once: static spec, traced hparams, device data, state."""
+    spec: Spec
+    hp: dict
+    data: dict
+    state: dict
+
+
+def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None) -> Run:
+    """Validate and set up a run (no compilation happens here)."""
+    task = splits.task
+    n_out = splits.n_outputs
+    if task == "classification" and n_out < 2:
+        raise ConfigError("classification needs at least 2 classes")
+    spec = make_spec(model, train, task=task, n_train=_size(splits.X_train),
+                     has_val=_size(splits.X_val) > 0, has_test=_size(splits.X_test) > 0)
+    init_key, data_key = run_keys(train.seed)
+    if params is None:
+        params = init_mlp(init_key, model_sizes(model, splits.n_features, n_out),
+                          init=model.init, activation=model.activation)
+    state = init_state(spec, params, data_key=data_key, momentum=train.momentum)
+    return Run(spec, make_hparams(train, spec), device_data(splits, spec), state)
+
+
+def _to_host(tree):
+    return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
+_EXECUTABLES: dict = {}
+
+
+def _signature(tree):
+    return (jax.tree.structure(tree),
+            tuple((tuple(a.shape), str(a.dtype)) for a in jax.tree.leaves(tree)))
+
+
+def get_executable(spec: Spec, state, hp, data, C: int):
+    """The ahead-of-time compiled chunk for these shapes; compiled at most once per process.
+
+    Returns ``(executable, compile_seconds)`` (0.0 when it came from the cache).
+    """
+    key = (spec, _signature(state), _signature(hp), _signature(data))
+    exe = _EXECUTABLES.get(key)
+    if exe is not None:
+        return exe, 0.0
+    t0 = time.perf_counter()
+    ep = jnp.arange(C, dtype=jnp.int32)
+    exe = compiled_chunk(spec).lower(state, hp, data, ep, ep >= 0).compile()
+    _EXECUTABLES[key] = exe
+    return exe, time.perf_counter() - t0
+
+
+def train_loop(run: Run, epochs: int, *, callback=None):
+    """Drive the compiled chunks from ``run.state``'s epoch up to ``epochs``.
+
+    Returns ``(state, history, timing)``: the final train state, per-epoch metric lists and
+    ``{"compile_s", "train_s", "epochs_run"}``.
+    """
+    spec, hp, data, state = run
+    C = spec.chunk_epochs
+    exe, compile_s = get_executable(spec, state, hp, data, C)
+    history: dict[str, list] = {}
+    start = epoch = int(state["epoch"])
+    t0 = time.perf_counter()
+    while epoch < epochs and not (bool(state["stopped"]) or bool(state["diverged"])):
+        ep = jnp.arange(epoch, epoch + C, dtype=jnp.int32)
+        state, metrics = exe(state, hp, data, ep, ep < epochs)
+        metrics = _to_host(metrics)
+        ran = metrics.pop("ran")
+        history.setdefault("epoch", []).extend((np.arange(epoch, epoch + C)[ran] + 1).tolist())
+        for k, v in metrics.items():
+            history.setdefault(k, []).extend(v[ran].tolist())
+        epoch = int(state["epoch"])
+        if callback is not None:
+            callback(state, history)
+        if not ran.any():
+            break
+    jax.block_until_ready(state["params"])
+    timing = {"compile_s": compile_s, "train_s": time.perf_counter() - t0,
+              "epochs_run": int(state["epoch"]) - start}
+    return state, history, timing
+
+
+def summarize(run: Run, state: dict, history: dict, timing: dict) -> dict:
+    """Per-epoch numpy arrays plus ``history["final"]`` scalars for a finished loop."""
+    spec = run.spec
+    out = {k: np.asarray(v, np.int64 if k == "epoch" else np.float64) for k, v in history.items()}
+    params = best_params(spec, state)
+    train_s = timing["train_s"]
+    final = {"epochs_run": int(state["epoch"]), "stopped_early": bool(state["stopped"]),
+             "diverged": bool(state["diverged"]), "diverged_step": int(state["diverged_step"]),
+             "best_epoch": int(state["best_epoch"]) + 1, "compile_s": timing["compile_s"],
+             "train_s": train_s,
+             "samples_per_s": (timing["epochs_run"] * spec.n_train / train_s
+                               if train_s > 0 else float("nan"))}
+    final.update(final_metrics(spec, params, run.data, run.hp))
+    out["final"] = final
+    return out
+
+
+def best_params(spec: Spec, state: dict):
+    """The params a run hands back: the best-validation ones under early stopping."""
+    return state["best_params"] if spec.keep_best else state["params"]
+
+
+def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
+        params=None, callback: Callable[[dict, dict], None] | None = None,
+        raise_on_divergence: bool = False):
+    """Train an MLP.
+
+    Args:
+        data: ``jaxmlp.data.Splits`` or a tuple of arrays (see ``as_splits``).
+        model: model config (hidden widths, activation, init).
+        train: training config (optimizer, lr, schedule, batch size, epochs, seed, ...).
+        params: optional initial params (default: ``init_mlp`` from the seed's init key).
+        callback: called on the host after every compiled chunk as
+            ``callback(state, history_so_far)``; raise from it to interrupt.
+        raise_on_divergence: raise ``DivergenceError`` instead of returning the last good params.
+
+    Returns:
+        ``(params, history)``: params as a pytree of device arrays; history a dict of per-epoch
+        numpy arrays (``epoch``, ``train_loss``, ``lr``, ``val_loss``, ``val_accuracy`` /
+        ``val_mse``, ``test_loss``, ``test_accuracy`` / ``test_mse``) and ``history["final"]``,
+        a dict of scalars (final metrics, epochs_run, stopped_early, diverged, compile and
+        train seconds, samples/s).
+    """
+    model = model or ModelConfig()
+    train = train or TrainConfig()
+    run = prepare(as_splits(data), model, train, params=params)
+    state, history, timing = train_loop(run, train.epochs, callback=callback)
+    out = summarize(run, state, history, timing)
+    if out["final"]["diverged"] and raise_on_divergence:
+        raise DivergenceError(divergence_message(out["final"], run.spec))
+    return best_params(run.spec, state), out
+
+
+def divergence_message(final: dict, spec: Spec) -> str:
+    step = final["diverged_step"]
+    epoch = step // spec.n_batches + 1
+    return (f"training diverged (non-finite loss) at epoch {epoch}, step {step}; "
+            "kept the last finite params; try a lower learning rate")
+
+
+def final_metrics(spec: Spec, params, data: dict, hp: dict) -> dict:
+    """Test (and validation/train) metrics of ``params`` as Python floats."""
+    res = {}
+    for split in ("train", "val", "test"):
+        if f"X_{split}" not in data:
+            continue
+        ev = _eval_jit(spec)(params, data[f"X_{split}"], data[f"y_{split}"], hp)
+        for k, v in ev.items():
+            res[f"{split}_{k}"] = float(v)
+    return res
+
+
+@lru_cache(maxsize=None)
+def _eval_jit(spec: Spec):
+    return jax.jit(lambda p, X, y, hp: evaluate(spec, p, X, y, hp))
+
+
+def predict(params, X, *, activation: str = "tanh", temperature=1.0, task: str = "classification"):
+    """Class probabilities (classification, softmax at ``temperature``) or predictions."""
+    out = forward(params, jnp.asarray(X, jnp.float32), activation=activation)
+    return L.softmax(out, temperature) if task == "classification" else out

@@ -1,0 +1,99 @@
+"""Init and forward pass: layout, init variances, activations, masks, gradients."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmlp as jm
+from jaxmlp.errors import ConfigError
+
+
+def test_params_layout_and_forward_matches_numpy():
+    params = jm.init_mlp(jax.random.PRNGKey(0), [3, 5, 4, 2], activation="tanh")
+    assert [tuple(l["W"].shape) for l in params] == [(3, 5), (5, 4), (4, 2)]
+    assert jm.layer_sizes(params) == [3, 5, 4, 2]
+    x = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    h = x
+    P = [{k: np.asarray(v) for k, v in l.items()} for l in params]
+    for i, l in enumerate(P):
+        h = h @ l["W"] + l["b"]
+        if i < len(P) - 1:
+            h = np.tanh(h)
+    np.testing.assert_allclose(jm.forward(params, jnp.asarray(x), activation="tanh"), h, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("act,ref", [("relu", lambda s: np.maximum(s, 0)),
+                                     ("sigmoid", lambda s: 1 / (1 + np.exp(-s))),
+                                     ("identity", lambda s: s)])
+def test_activations(act, ref):
+    params = [{"W": jnp.eye(3), "b": jnp.zeros(3)}, {"W": jnp.eye(3), "b": jnp.zeros(3)}]
+    x = jnp.array([[-2.0, 0.5, 3.0]])
+    np.testing.assert_allclose(jm.forward(params, x, activation=act), ref(np.asarray(x)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("init,act,var", [("lecun", "tanh", lambda fi, fo: 1 / fi),
+                                          ("auto", "tanh", lambda fi, fo: 2 / (fi + fo)),
+                                          ("auto", "relu", lambda fi, fo: 2 / fi)])
+def test_init_variance(init, act, var):
+    W = jm.init_mlp(jax.random.PRNGKey(1), [400, 300, 2], init=init, activation=act)[0]["W"]
+    assert float(jnp.var(W)) == pytest.approx(var(400, 300), rel=0.05)
+
+
+def test_init_is_deterministic_and_key_dependent():
+    a = jm.init_mlp(jax.random.PRNGKey(3), [4, 8, 2])
+    b = jm.init_mlp(jax.random.PRNGKey(3), [4, 8, 2])
+    c = jm.init_mlp(jax.random.PRNGKey(4), [4, 8, 2])
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    assert not np.array_equal(a[0]["W"], c[0]["W"])
+
+
+def test_bad_sizes_and_names():
+    with pytest.raises(ConfigError):
+        jm.init_mlp(jax.random.PRNGKey(0), [3])
+    with pytest.raises(ConfigError):
+        jm.init_mlp(jax.random.PRNGKey(0), [3, 0, 2])
+    with pytest.raises(ConfigError):
+        jm.forward(jm.init_mlp(jax.random.PRNGKey(0), [2, 2]), jnp.ones((1, 2)), activation="gelu")
+
+
+def test_linear_layers_collapse_to_one_linear_map():
+    """Without a nonlinearity two layers equal one: W' = W1 W2, b' = b1 W2 + b2."""
+    p = jm.init_mlp(jax.random.PRNGKey(0), [3, 6, 2])
+    p[0]["b"] = jnp.arange(6.0)
+    Wc = p[0]["W"] @ p[1]["W"]
+    bc = p[0]["b"] @ p[1]["W"] + p[1]["b"]
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    np.testing.assert_allclose(jm.forward(p, x, activation="identity"), x @ Wc + bc[None, :], rtol=1e-5, atol=1e-5)
+
+
+def test_masks_embed_a_narrow_model_exactly():
+    narrow = jm.init_mlp(jax.random.PRNGKey(0), [3, 4, 2], activation="sigmoid")
+    wide = [{"W": jnp.zeros((3, 7)).at[:, :4].set(narrow[0]["W"]), "b": jnp.zeros(7)},
+            {"W": jnp.zeros((7, 2)).at[:4].set(narrow[1]["W"]), "b": narrow[1]["b"]}]
+    mask = jnp.arange(7) < 4
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    np.testing.assert_allclose(jm.forward(wide, x, activation="sigmoid", masks=[mask.astype(jnp.float32)]),
+                               jm.forward(narrow, x, activation="sigmoid"), rtol=1e-6)
+
+
+def test_grad_matches_finite_differences_and_per_example():
+    key = jax.random.PRNGKey(0)
+    params = jm.init_mlp(key, [3, 4, 3])
+    x = jax.random.normal(jax.random.PRNGKey(1), (6, 3))
+    y = jnp.array([0, 1, 2, 0, 1, 2])
+    loss, g = jm.value_and_grad(params, x, y, activation="tanh", loss="ce")
+    eps = 1e-2
+    for (i, name, idx) in [(0, "W", (1, 2)), (1, "b", (0,)), (1, "W", (3, 1))]:
+        def at(d):
+            q = jax.tree.map(lambda a: a, params)
+            q[i] = dict(q[i])
+            q[i][name] = q[i][name].at[idx].add(d)
+            return float(jm.batch_loss(q, x, y, activation="tanh", loss="ce"))
+        fd = (at(eps) - at(-eps)) / (2 * eps)
+        assert float(g[i][name][idx]) == pytest.approx(fd, rel=2e-2, abs=1e-4)
+    pe = jm.per_example_grads(params, x, y, activation="tanh", loss="ce")
+    assert pe[0]["W"].shape == (6, 3, 4)
+    np.testing.assert_allclose(pe[0]["W"].mean(0), g[0]["W"], rtol=1e-4, atol=1e-6)
+    norms = jm.per_example_grad_norms(params, x, y, activation="tanh", loss="ce")
+    direct = jnp.sqrt(sum(jnp.sum(l.reshape(6, -1) ** 2, axis=1) for l in jax.tree.leaves(pe)))
+    np.testing.assert_allclose(norms, direct, rtol=1e-4)

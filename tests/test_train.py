@@ -1,0 +1,193 @@
+"""The compiled training loop: learning, exactness of batching, determinism, no recompiles."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxmlp as jm
+from jaxmlp import train as T
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits
+from jaxmlp.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_splits(DataConfig(dataset="digits"))
+
+
+def _tree_equal(a, b):
+    return all(np.array_equal(np.asarray(x), np.asarray(y))
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_tiny_run_loss_falls(digits):
+    _, h = jm.fit(digits, model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=5, lr=0.3))
+    assert h["train_loss"][-1] < 0.5 * h["train_loss"][0]
+    assert list(h["epoch"]) == [1, 2, 3, 4, 5]
+    assert np.all(np.diff(h["val_loss"]) < 0.05)
+
+
+def test_digits_default_reaches_95_percent(digits):
+    _, h = jm.fit(digits)  # the defaults `jaxmlp train` uses
+    assert h["final"]["test_accuracy"] >= 0.95
+
+
+def test_xor_solved_by_2_4_1_tanh():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    y = np.array([[0], [1], [1], [0]], np.float32)
+    params, h = jm.fit((X, y), model=ModelConfig(hidden=(4,), activation="tanh"),
+                       train=TrainConfig(epochs=1500, lr=0.2, batch_size=4, momentum=0.9, seed=1))
+    pred = np.asarray(jm.forward(params, jnp.asarray(X), activation="tanh"))
+    assert np.array_equal((pred > 0.5).astype(int), y.astype(int))
+    assert h["final"]["train_loss"] < 0.01
+
+
+def test_car_sensor_beats_linear_least_squares():
+    s = load_splits(DataConfig(dataset="car_sensor"))
+    _, h = jm.fit(s, model=ModelConfig(hidden=(64,)), train=TrainConfig(epochs=60, lr=0.05, momentum=0.9))
+    A = np.c_[s.X_train, np.ones(len(s.X_train))]
+    coef, *_ = np.linalg.lstsq(A, s.y_train, rcond=None)
+    lin = np.mean((np.c_[s.X_test, np.ones(len(s.X_test))] @ coef - s.y_test) ** 2)
+    assert h["final"]["test_mse"] < 0.5 * lin
+
+
+def test_same_seed_bit_identical_different_seed_differs(digits):
+    kw = dict(model=ModelConfig(hidden=(32,)), train=TrainConfig(epochs=3, seed=7))
+    a, ha = jm.fit(digits, **kw)
+    b, hb = jm.fit(digits, **kw)
+    c, _ = jm.fit(digits, model=kw["model"], train=TrainConfig(epochs=3, seed=8))
+    assert _tree_equal(a, b)
+    assert np.array_equal(ha["train_loss"], hb["train_loss"])
+    assert not _tree_equal(a, c)
+
+
+def test_no_recompilation_across_runs_of_same_shapes(digits):
+    model = ModelConfig(hidden=(24,))
+    jm.fit(digits, model=model, train=TrainConfig(epochs=2, lr=0.1, seed=0))
+    before = jm.trace_count()
+    for lr, seed, temp, l2, epochs in [(0.05, 1, 2.0, 0.0, 2), (0.3, 2, 0.5, 1e-3, 4), (0.01, 3, 1.0, 0.0, 1)]:
+        _, h = jm.fit(digits, model=model,
+                      train=TrainConfig(epochs=epochs, lr=lr, seed=seed, temperature=temp, l2=l2))
+        assert h["final"]["compile_s"] == 0.0
+        assert h["final"]["epochs_run"] == epochs
+    assert jm.trace_count() == before, "training recompiled for a run of the same shapes"
+
+
+def _reference_sgd(params, X, y, data_key, epochs, B, lr, loss):
+    """Plain eager SGD over the same data order: the semantics fit must reproduce."""
+    n = len(X)
+    for e in range(epochs):
+        perm = np.asarray(jax.random.permutation(jax.random.fold_in(data_key, e), n))
+        for start in range(0, n, B):
+            idx = perm[start:start + B]  # last batch is partial: mean over its own examples
+            _, g = jm.value_and_grad(params, jnp.asarray(X[idx]), jnp.asarray(y[idx]),
+                                     activation="tanh", loss=loss)
+            params = jax.tree.map(lambda p, gg: p - lr * gg, params, g)
+    return params
+
+
+@pytest.mark.parametrize("B", [1, 4, 7, 10])
+def test_batches_including_partial_last_match_reference(B):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 3)).astype(np.float32)
+    y = rng.integers(0, 3, size=10).astype(np.int32)
+    train = TrainConfig(epochs=2, lr=0.1, batch_size=B, seed=5)
+    init_key, data_key = T.run_keys(5)
+    p0 = jm.init_mlp(init_key, [3, 5, 3])
+    got, h = jm.fit((X, y), model=ModelConfig(hidden=(5,)), train=train)
+    ref = _reference_sgd(p0, X, y, data_key, 2, B, 0.1, "ce")
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_drop_last_uses_whole_batches_only():
+    X = np.random.default_rng(1).normal(size=(10, 3)).astype(np.float32)
+    y = (np.arange(10) % 2).astype(np.int32)
+    _, h = jm.fit((X, y), model=ModelConfig(hidden=(4,)), train=TrainConfig(epochs=1, batch_size=4, drop_last=True))
+    assert h["final"]["epochs_run"] == 1
+    with pytest.raises(ConfigError):
+        jm.fit((X, y), train=TrainConfig(batch_size=16, drop_last=True))
+
+
+def test_early_stopping_restores_best_params(digits):
+    params, h = jm.fit(digits, model=ModelConfig(hidden=(64,)),
+                       train=TrainConfig(epochs=200, lr=0.5, patience=3, momentum=0.9))
+    f = h["final"]
+    assert f["stopped_early"] and f["epochs_run"] < 200
+    assert f["val_loss"] == pytest.approx(np.min(h["val_loss"]), rel=1e-5)
+    assert f["best_epoch"] == int(h["epoch"][np.argmin(h["val_loss"])])
+    assert len(h["epoch"]) == f["epochs_run"]
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "step", "warmup_cosine"])
+def test_schedules_shape_the_learning_rate(digits, schedule):
+    tc = TrainConfig(epochs=6, lr=0.2, schedule=schedule, step_every=2, step_gamma=0.5, warmup_epochs=2)
+    _, h = jm.fit(digits, model=ModelConfig(hidden=(8,)), train=tc)
+    lr = h["lr"]  # lr of the last step of each epoch
+    spe = T.make_spec(ModelConfig(hidden=(8,)), tc, task="classification",
+                      n_train=len(digits.X_train), has_val=True, has_test=True).n_batches
+    total = 6 * spe
+    t = np.arange(1, 7) * spe - 1
+    if schedule == "cosine":
+        expect = 0.2 * 0.5 * (1 + np.cos(np.pi * t / total))
+    elif schedule == "step":
+        expect = 0.2 * 0.5 ** np.floor(t / (2 * spe))
+    else:
+        w = 2 * spe
+        expect = np.where(t < w, 0.2 * (t + 1) / w, 0.2 * 0.5 * (1 + np.cos(np.pi * (t - w) / (total - w))))
+    np.testing.assert_allclose(lr, expect, rtol=1e-5, atol=1e-7)
+
+
+def test_optimizers_by_name(digits):
+    for name in ("adam", "momentum", "nesterov", "rmsprop"):
+        _, h = jm.fit(digits, model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=2, lr=0.01, optimizer=name))
+        assert h["train_loss"][-1] < h["train_loss"][0]
+    with pytest.raises(ConfigError, match="unknown optimizer"):
+        jm.fit(digits, train=TrainConfig(optimizer="nope"))
+
+
+def test_momentum_matches_optax_reference():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(8, 2)).astype(np.float32)
+    y = rng.normal(size=(8, 1)).astype(np.float32)
+    init_key, _ = T.run_keys(0)
+    p = jm.init_mlp(init_key, [2, 3, 1])
+    opt = optax.sgd(0.05, momentum=0.9, nesterov=True)
+    s = opt.init(p)
+    for _ in range(5):  # full batch, 5 epochs: order does not matter
+        _, g = jm.value_and_grad(p, jnp.asarray(X), jnp.asarray(y), loss="mse")
+        u, s = opt.update(g, s, p)
+        p = optax.apply_updates(p, u)
+    got, _ = jm.fit((X, y), model=ModelConfig(hidden=(3,)),
+                    train=TrainConfig(epochs=5, lr=0.05, momentum=0.9, nesterov=True, batch_size=8))
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(p)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_divergence_is_caught_inside_the_run():
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32) * 10
+    y = X[:, :1] ** 3
+    params, h = jm.fit((X, y), model=ModelConfig(hidden=(16,), activation="relu"),
+                       train=TrainConfig(epochs=50, lr=50.0, batch_size=16))
+    f = h["final"]
+    assert f["diverged"] and f["diverged_step"] >= 0
+    assert f["epochs_run"] < 50
+    assert all(bool(jnp.all(jnp.isfinite(l))) for l in jax.tree.leaves(params))
+    with pytest.raises(jm.DivergenceError, match="lower learning rate"):
+        jm.fit((X, y), model=ModelConfig(hidden=(16,), activation="relu"),
+               train=TrainConfig(epochs=50, lr=50.0, batch_size=16), raise_on_divergence=True)
+
+
+def test_per_example_updates_batch_size_one():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    y = np.array([0, 0, 0, 1], np.int32)  # AND
+    params, h = jm.fit((X, y), model=ModelConfig(hidden=(4,)), train=TrainConfig(epochs=300, lr=0.1, batch_size=1))
+    assert h["final"]["train_accuracy"] == 1.0
+
+
+def test_ce_on_regression_data_is_rejected():
+    X = np.ones((4, 2), np.float32)
+    with pytest.raises(ConfigError, match="classification"):
+        jm.fit((X, np.ones((4, 1), np.float32)), train=TrainConfig(loss="ce"))
