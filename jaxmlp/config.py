@@ -29,7 +29,16 @@ def _is_int(v) -> bool:
 
 
 def _is_num(v) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+#: Largest value of integer settings that end up in int32 device arrays (steps, epochs, ...).
+INT32_MAX = 2**31 - 1
 
 
 def _choice(name: str, value, choices) -> None:
@@ -48,7 +57,7 @@ class _Base:
         if not isinstance(d, dict):
             raise ConfigError(f"{cls.__name__} expects a mapping, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(map(repr, set(d) - known))
         if unknown:
             raise ConfigError(f"unknown {cls.__name__} key(s): {', '.join(unknown)}")
         kwargs = dict(d)
@@ -99,16 +108,25 @@ class DataConfig(_Base):
 
 @dataclass(frozen=True)
 class ModelConfig(_Base):
-    """MLP shape: hidden widths (input and output sizes come from the data), activation, init."""
+    """MLP shape: hidden widths (input and output sizes come from the data), activation, init.
+
+    ``parametrization`` is "sp" (standard) or "mup" (maximal update parametrisation, with
+    ``base_width`` the width at which both coincide): see ``jaxmlp.nn.mup_multipliers``.
+    """
     hidden: tuple[int, ...] = (128,)
     activation: str = "tanh"
     init: str = "auto"
+    parametrization: str = "sp"
+    base_width: int = 64
 
     def __post_init__(self):
-        _check(isinstance(self.hidden, tuple) and all(_is_int(h) and h >= 1 for h in self.hidden),
+        _check(isinstance(self.hidden, tuple)
+               and all(_is_int(h) and 1 <= h <= INT32_MAX for h in self.hidden),
                f"hidden sizes must be positive integers, got {self.hidden!r}")
         _choice("activation", self.activation, ACTIVATION_NAMES)
         _choice("init", self.init, ("auto", "lecun", "glorot", "he"))
+        _choice("parametrization", self.parametrization, ("sp", "mup"))
+        _check(_is_int(self.base_width) and self.base_width >= 1, "base_width must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -153,19 +171,24 @@ class TrainConfig(_Base):
         _check(isinstance(self.nesterov, bool), "nesterov must be true or false")
         _check(_is_num(self.l2) and self.l2 >= 0, f"l2 must be >= 0, got {self.l2!r}")
         _choice("schedule", self.schedule, SCHEDULE_NAMES)
-        _check(_is_int(self.warmup_epochs) and self.warmup_epochs >= 0, "warmup_epochs must be >= 0")
-        _check(_is_int(self.step_every) and self.step_every >= 1, "step_every must be >= 1")
+        _check(_is_int(self.warmup_epochs) and 0 <= self.warmup_epochs <= INT32_MAX,
+               f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
+        _check(_is_int(self.step_every) and 1 <= self.step_every <= INT32_MAX,
+               f"step_every must be >= 1, got {self.step_every!r}")
         _check(_is_num(self.step_gamma) and self.step_gamma > 0, "step_gamma must be > 0")
         _check(_is_int(self.batch_size) and self.batch_size >= 1,
                f"batch size must be >= 1, got {self.batch_size!r}")
-        _check(_is_int(self.epochs) and self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}")
-        _check(_is_int(self.seed) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
-        _check(_is_int(self.patience) and self.patience >= 0, f"patience must be >= 0, got {self.patience!r}")
+        _check(_is_int(self.epochs) and 1 <= self.epochs <= INT32_MAX,
+               f"epochs must be >= 1 (and below 2**31), got {self.epochs!r}")
+        _check(_is_int(self.seed) and 0 <= self.seed < 2**32,
+               f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        _check(_is_int(self.patience) and 0 <= self.patience <= INT32_MAX,
+               f"patience must be >= 0 (and below 2**31), got {self.patience!r}")
         _choice("grad", self.grad, GRAD_NAMES)
         _check(isinstance(self.drop_last, bool), "drop_last must be true or false")
         _choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
-        _check(_is_int(self.checkpoint_every) and self.checkpoint_every >= 0,
-               "checkpoint_every must be >= 0")
+        _check(_is_int(self.checkpoint_every) and 0 <= self.checkpoint_every <= INT32_MAX,
+               f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
 
 
 @dataclass(frozen=True)
@@ -183,7 +206,7 @@ class RunConfig(_Base):
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         if not isinstance(d, dict):
             raise ConfigError("run config must be a mapping")
-        unknown = sorted(set(d) - {"data", "model", "train"})
+        unknown = sorted(map(repr, set(d) - {"data", "model", "train"}))
         if unknown:
             raise ConfigError(f"unknown RunConfig key(s): {', '.join(unknown)}")
         return cls(data=DataConfig.from_dict(d.get("data", {})),

@@ -90,6 +90,35 @@ def init_mlp(key: jax.Array, sizes: Sequence[int], *, init: str = "auto",
     return params
 
 
+def mup_multipliers(sizes: Sequence[int], base_width: int) -> tuple[list[float], list[float]]:
+    """Per-layer (init std, learning-rate) multipliers of the maximal update parametrisation.
+
+    Relative to a standard LeCun-style model of width ``base_width`` (Yang & Hu 2021, "Tensor
+    Programs IV/V", the SGD column): the input layer's learning rate scales with its fan-out
+    (x n / n0), hidden layers keep theirs, the output layer's learning rate scales as n0 / n and
+    its init variance gains a further n0 / n (init std x sqrt(n0 / n)). At n = n0 the model and
+    its updates equal the standard parametrisation. Biases follow their layer.
+
+    Returns:
+        ``(init_std_mult, lr_mult)``, one float per layer.
+    """
+    sizes = [int(s) for s in sizes]
+    L = len(sizes) - 1
+    init_mult, lr_mult = [1.0] * L, [1.0] * L
+    if L == 1:
+        return init_mult, lr_mult
+    lr_mult[0] = sizes[1] / base_width
+    fan_in_out = sizes[-2]
+    lr_mult[-1] = base_width / fan_in_out
+    init_mult[-1] = (base_width / fan_in_out) ** 0.5
+    return init_mult, lr_mult
+
+
+def scale_layers(params: Params, mult: Sequence[float]) -> Params:
+    """Multiply each layer's weights by a per-layer factor (biases unchanged)."""
+    return [{"W": layer["W"] * m, "b": layer["b"]} for layer, m in zip(params, mult)]
+
+
 def layer_sizes(params: Params) -> list[int]:
     """``(d_in, h_1, ..., d_out)`` read off the params' shapes."""
     return [params[0]["W"].shape[-2]] + [layer["W"].shape[-1] for layer in params]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -27,7 +27,7 @@ from . import losses as L
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError, DivergenceError
 from .grads import batch_loss
-from .nn import forward, init_mlp
+from .nn import forward, init_mlp, mup_multipliers, scale_layers
 
 # Steps one compiled call aims to cover; the chunk is this many steps' worth of epochs.
 TARGET_STEPS_PER_CALL = 2048
@@ -62,6 +62,7 @@ class Spec(NamedTuple):
     compute_dtype: str
     classification: bool
     masked: bool              # hidden-unit masks present (sweeps with padded widths)
+    per_layer_lr: bool        # per-layer learning-rate multipliers (muP)
 
 
 def resolve_loss(loss: str, task: str) -> str:
@@ -73,16 +74,24 @@ def resolve_loss(loss: str, task: str) -> str:
     return loss
 
 
-def make_optimizer(name: str, *, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
+def effective_momentum(optimizer: str, momentum: float) -> float:
+    """The momentum a config means: "momentum"/"nesterov" default to 0.9 when none is given."""
+    if optimizer in ("momentum", "nesterov") and momentum == 0.0:
+        return 0.9
+    return float(momentum)
+
+
+def make_optimizer(name: str, *, lr=0.1, momentum=0.0, nesterov: bool = False,
                    use_momentum: bool | None = None) -> optax.GradientTransformation:
     """An optax optimizer by name with its learning rate (and momentum) as injected, traced
-    hyperparameters, so the learning rate can be set per step and per model."""
+    hyperparameters, so the learning rate can be set per step and per model.
+
+    ``momentum`` may be a traced value when ``use_momentum`` is given explicitly.
+    """
     if name in ("sgd", "momentum", "nesterov"):
-        if name != "sgd" and momentum == 0.0:
-            momentum = 0.9
         nesterov = nesterov or name == "nesterov"
         if use_momentum is None:
-            use_momentum = momentum > 0.0 or nesterov
+            use_momentum = name != "sgd" or momentum > 0.0 or nesterov
         if not use_momentum:
             return optax.inject_hyperparams(optax.sgd)(learning_rate=lr)
         return optax.inject_hyperparams(optax.sgd, static_args=("nesterov",))(
@@ -161,6 +170,9 @@ def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
     opt_state = opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr})
     with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 counts with floats
         updates, new_opt = optimizer_for(spec).update(grads, opt_state, params)
+    if spec.per_layer_lr:
+        updates = [jax.tree.map(lambda u, m=hp["layer_lr"][i]: u * m, upd)
+                   for i, upd in enumerate(updates)]
     new_params = optax.apply_updates(params, updates)
     ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & ~state["diverged"]
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
@@ -249,13 +261,12 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active):
         (state, metrics) with each metric of shape (C,).
     """
     _TRACES["count"] += 1
-    all_idx, all_w = jax.vmap(lambda e: epoch_batches(spec, state["data_key"], e))(epochs)
 
     def one_epoch(st, inp):
-        idx, w, act = inp
-        run = act & ~st["stopped"] & ~st["diverged"]
+        epoch, act = inp
 
         def do(st):
+            idx, w = epoch_batches(spec, st["data_key"], epoch)
             st, train_loss, lr = run_epoch(spec, st, hp, data, idx, w)
             m = {"train_loss": train_loss, "lr": lr}
             monitor = train_loss
@@ -288,16 +299,25 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active):
             m["ran"] = jnp.zeros((), bool)
             return st, m
 
-        return jax.lax.cond(run, do, skip, st)
+        def live(st):
+            # Per-model flags: under a sweep's vmap this cond becomes a select.
+            return jax.lax.cond(~st["stopped"] & ~st["diverged"], do, skip, st)
 
-    return jax.lax.scan(one_epoch, state, (all_idx, all_w, active))
+        # ``act`` is shared by all models, so padding epochs past the run's end are skipped
+        # for real even under vmap.
+        return jax.lax.cond(act, live, skip, st)
+
+    return jax.lax.scan(one_epoch, state, (epochs, active))
 
 
 @lru_cache(maxsize=None)
-def compiled_chunk(spec: Spec):
-    """The jitted chunk for ``spec`` (the train state is donated)."""
-    return jax.jit(lambda st, hp, data, ep, act: run_chunk(spec, st, hp, data, ep, act),
-                   donate_argnums=(0,))
+def compiled_chunk(spec: Spec, vmapped: bool = False):
+    """The jitted chunk for ``spec`` (the train state is donated). With ``vmapped`` the state
+    and hyperparameters carry a leading model axis and the data is shared (sweeps)."""
+    fn = lambda st, hp, data, ep, act: run_chunk(spec, st, hp, data, ep, act)
+    if vmapped:
+        fn = jax.vmap(fn, in_axes=(0, 0, None, None, None))
+    return jax.jit(fn, donate_argnums=(0,))
 
 
 # --------------------------------------------------------------------------- set-up helpers
@@ -332,19 +352,24 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
                 grad=train.grad, batch_size=B, n_batches=n_batches, drop_last=train.drop_last,
                 n_train=n_train, has_val=has_val, has_test=has_test, keep_best=train.patience > 0,
                 chunk_epochs=chunk_epochs, compute_dtype=train.compute_dtype,
-                classification=loss == "ce", masked=masked)
+                classification=loss == "ce", masked=masked,
+                per_layer_lr=model.parametrization == "mup")
 
 
-def make_hparams(train: TrainConfig, spec: Spec, masks=None) -> dict:
-    """Traced hyperparameters of one run (float32 scalars)."""
-    f = lambda v: jnp.asarray(v, jnp.float32)
+def make_hparams(train: TrainConfig, spec: Spec, masks=None, layer_lr=None,
+                 as_numpy: bool = False) -> dict:
+    """Traced hyperparameters of one run (float32 scalars; numpy ones with ``as_numpy``)."""
+    xp = np if as_numpy else jnp
+    f = lambda v: xp.asarray(v, xp.float32)
     total = train.epochs * spec.n_batches
     hp = {"lr": f(train.lr), "temperature": f(train.temperature), "l2": f(train.l2),
           "total_steps": f(total), "warmup_steps": f(train.warmup_epochs * spec.n_batches),
           "step_every_steps": f(train.step_every * spec.n_batches),
-          "step_gamma": f(train.step_gamma), "patience": jnp.asarray(train.patience, jnp.int32)}
+          "step_gamma": f(train.step_gamma), "patience": xp.asarray(train.patience, xp.int32)}
     if masks is not None:
         hp["masks"] = masks
+    if spec.per_layer_lr:
+        hp["layer_lr"] = f(layer_lr)
     return hp
 
 
@@ -392,6 +417,21 @@ def run_keys(seed: int):
 
 def model_sizes(model: ModelConfig, n_features: int, n_outputs: int) -> list[int]:
     return [n_features, *model.hidden, n_outputs]
+
+
+def init_model(init_key, model: ModelConfig, sizes) -> list:
+    """Initial params for ``model`` with layer ``sizes`` (muP rescales the output layer)."""
+    params = init_mlp(init_key, sizes, init=model.init, activation=model.activation)
+    if model.parametrization == "mup":
+        params = scale_layers(params, mup_multipliers(sizes, model.base_width)[0])
+    return params
+
+
+def layer_lr_multipliers(model: ModelConfig, sizes):
+    """Per-layer learning-rate multipliers (None under the standard parametrisation)."""
+    if model.parametrization != "mup":
+        return None
+    return mup_multipliers(sizes, model.base_width)[1]
 
 
 # --------------------------------------------------------------------------- the public fit
@@ -448,6 +488,15 @@ def _size(a) -> int:
     return 0 if a is None else int(np.asarray(a).shape[0])
 
 
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple, params, seed, momentum):
+    """Keys, params (unless given) and optimizer state of a run, in one compiled call."""
+    init_key, data_key = run_keys(seed)
+    if params is None:
+        params = init_model(init_key, model, list(sizes))
+    return init_state(spec, params, data_key=data_key, momentum=momentum)
+
+
 class Run(NamedTuple):
     """Everything a run needs, built once: static spec, traced hparams, device data, state."""
     spec: Spec
@@ -464,12 +513,11 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None) -> R
         raise ConfigError("classification needs at least 2 classes")
     spec = make_spec(model, train, task=task, n_train=_size(splits.X_train),
                      has_val=_size(splits.X_val) > 0, has_test=_size(splits.X_test) > 0)
-    init_key, data_key = run_keys(train.seed)
-    if params is None:
-        params = init_mlp(init_key, model_sizes(model, splits.n_features, n_out),
-                          init=model.init, activation=model.activation)
-    state = init_state(spec, params, data_key=data_key, momentum=train.momentum)
-    return Run(spec, make_hparams(train, spec), device_data(splits, spec), state)
+    sizes = model_sizes(model, splits.n_features, n_out)
+    state = _initial_state(spec, model, tuple(sizes), params, np.uint32(train.seed),
+                           np.float32(effective_momentum(train.optimizer, train.momentum)))
+    hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes))
+    return Run(spec, hp, device_data(splits, spec), state)
 
 
 def _to_host(tree):
@@ -481,21 +529,22 @@ _EXECUTABLES: dict = {}
 
 def _signature(tree):
     return (jax.tree.structure(tree),
-            tuple((tuple(a.shape), str(a.dtype)) for a in jax.tree.leaves(tree)))
+            tuple((tuple(a.shape), str(a.dtype), str(getattr(a, "sharding", "")))
+                  for a in jax.tree.leaves(tree)))
 
 
-def get_executable(spec: Spec, state, hp, data, C: int):
+def get_executable(spec: Spec, state, hp, data, C: int, vmapped: bool = False):
     """The ahead-of-time compiled chunk for these shapes; compiled at most once per process.
 
     Returns ``(executable, compile_seconds)`` (0.0 when it came from the cache).
     """
-    key = (spec, _signature(state), _signature(hp), _signature(data))
+    key = (spec, vmapped, _signature(state), _signature(hp), _signature(data))
     exe = _EXECUTABLES.get(key)
     if exe is not None:
         return exe, 0.0
     t0 = time.perf_counter()
-    ep = jnp.arange(C, dtype=jnp.int32)
-    exe = compiled_chunk(spec).lower(state, hp, data, ep, ep >= 0).compile()
+    ep = np.arange(C, dtype=np.int32)
+    exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, ep >= 0).compile()
     _EXECUTABLES[key] = exe
     return exe, time.perf_counter() - t0
 
@@ -513,7 +562,7 @@ def train_loop(run: Run, epochs: int, *, callback=None):
     start = epoch = int(state["epoch"])
     t0 = time.perf_counter()
     while epoch < epochs and not (bool(state["stopped"]) or bool(state["diverged"])):
-        ep = jnp.arange(epoch, epoch + C, dtype=jnp.int32)
+        ep = np.arange(epoch, epoch + C, dtype=np.int32)
         state, metrics = exe(state, hp, data, ep, ep < epochs)
         metrics = _to_host(metrics)
         ran = metrics.pop("ran")
@@ -591,21 +640,26 @@ def divergence_message(final: dict, spec: Spec) -> str:
             "kept the last finite params; try a lower learning rate")
 
 
-def final_metrics(spec: Spec, params, data: dict, hp: dict) -> dict:
-    """Test (and validation/train) metrics of ``params`` as Python floats."""
-    res = {}
+def split_metrics(spec: Spec, params, hp: dict, data: dict) -> dict:
+    """Loss and accuracy/MSE of ``params`` on every split present in ``data`` (traceable)."""
+    out = {}
     for split in ("train", "val", "test"):
-        if f"X_{split}" not in data:
-            continue
-        ev = _eval_jit(spec)(params, data[f"X_{split}"], data[f"y_{split}"], hp)
-        for k, v in ev.items():
-            res[f"{split}_{k}"] = float(v)
-    return res
+        if f"X_{split}" in data:
+            ev = evaluate(spec, params, data[f"X_{split}"], data[f"y_{split}"], hp)
+            out.update({f"{split}_{k}": v for k, v in ev.items()})
+    return out
 
 
 @lru_cache(maxsize=None)
-def _eval_jit(spec: Spec):
-    return jax.jit(lambda p, X, y, hp: evaluate(spec, p, X, y, hp))
+def split_metrics_jit(spec: Spec, vmapped: bool = False):
+    """``split_metrics`` compiled once per spec (over a model axis when ``vmapped``)."""
+    fn = lambda p, hp, data: split_metrics(spec, p, hp, data)
+    return jax.jit(jax.vmap(fn, in_axes=(0, 0, None)) if vmapped else fn)
+
+
+def final_metrics(spec: Spec, params, data: dict, hp: dict) -> dict:
+    """Train/val/test metrics of ``params`` as Python floats (one compiled call)."""
+    return {k: float(v) for k, v in split_metrics_jit(spec)(params, hp, data).items()}
 
 
 def predict(params, X, *, activation: str = "tanh", temperature=1.0, task: str = "classification"):
