@@ -1,0 +1,322 @@
+"""Sweeps: many models trained together in one compiled program.
+
+Every model of a grid gets its own init seed, data-order seed, learning rate, temperature, L2
+strength and momentum as traced arrays; the train state is stacked along a leading model axis
+and the training chunk of ``jaxmlp.train`` is ``vmap``-ed over it, so a grid that differs only
+in these values compiles once. Hidden widths are mixed by padding to the widest model with
+per-model unit masks (each padded model is exactly its narrow self: padded weights start at zero
+and receive exactly zero gradient), or, where widths differ by more than ``max_pad_ratio``, by
+grouping widths into buckets that each get their own program. The model axis is sharded over
+the local devices.
+"""
+from __future__ import annotations
+
+import itertools
+from functools import partial
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import ModelConfig, TrainConfig
+from .errors import ConfigError
+from .train import (Spec, _to_host, as_splits, best_params, device_data, effective_momentum,
+                    get_executable,
+                    init_model, init_state, layer_lr_multipliers, make_hparams, make_spec,
+                    model_sizes, run_keys, split_metrics_jit)
+
+GRID_AXES = ("width", "lr", "temperature", "l2", "momentum", "seed")
+
+
+@dataclass
+class SweepResult:
+    """A sweep's outcome.
+
+    Attributes:
+        rows: one dict per model: hyperparameters, final/best metrics, epochs_run, diverged,
+            wall_s (the wall time of the program the model was trained in), program index.
+        histories: metric name -> (n_models, epochs) array, NaN where a model did not run.
+        info: strategy, buckets, compile and run seconds, devices, number of programs.
+    """
+    rows: list[dict]
+    histories: dict[str, np.ndarray]
+    info: dict = field(default_factory=dict)
+    programs: list = field(default_factory=list, repr=False)   # (spec, final stacked state)
+    where: list = field(default_factory=list, repr=False)      # per model: (program, slot, sizes)
+
+    def column(self, key: str) -> np.ndarray:
+        return np.asarray([r[key] for r in self.rows])
+
+    def params(self, i: int, *, padded: bool = False) -> list:
+        """Trained params of model ``i`` (best under early stopping), unpadded unless asked."""
+        prog, slot, sizes = self.where[i]
+        spec, state = self.programs[prog]
+        p = jax.tree.map(lambda a: a[slot], best_params(spec, state))
+        return p if padded else unpad_params(p, sizes)
+
+
+def expand_grid(grid: dict[str, Sequence], seeds: int | Sequence[int] = 1,
+                base: TrainConfig | None = None, model: ModelConfig | None = None) -> list[dict]:
+    """The Cartesian product of ``grid`` (axes: width, lr, temperature, l2, momentum) and seeds,
+    as a list of per-model hyperparameter dicts (axes not in the grid take ``base``'s values)."""
+    base = base or TrainConfig()
+    model = model or ModelConfig()
+    unknown = sorted(set(grid) - set(GRID_AXES))
+    if unknown:
+        raise ConfigError(f"unknown sweep axis {', '.join(unknown)}; use {', '.join(GRID_AXES)}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if "seed" in grid:
+        seed_list = list(grid["seed"])
+    if not seed_list:
+        raise ConfigError("a sweep needs at least one seed")
+    width_default = model.hidden[-1] if model.hidden else None
+    axes = {
+        "width": list(grid.get("width", [width_default])),
+        "lr": list(grid.get("lr", [base.lr])),
+        "temperature": list(grid.get("temperature", [base.temperature])),
+        "l2": list(grid.get("l2", [base.l2])),
+        "momentum": list(grid.get("momentum", [base.momentum])),
+        "seed": seed_list,
+    }
+    for k, v in axes.items():
+        if not v:
+            raise ConfigError(f"sweep axis {k} is empty")
+    if axes["width"] != [None] and not model.hidden:
+        raise ConfigError("a width sweep needs a model with hidden layers (--hidden)")
+    rows = []
+    for combo in itertools.product(*axes.values()):
+        hp = dict(zip(axes, combo))
+        # validate each model's values through the config types
+        TrainConfig(**{**base.to_dict(), "lr": float(hp["lr"]), "temperature": float(hp["temperature"]),
+                       "l2": float(hp["l2"]), "momentum": float(hp["momentum"]), "seed": int(hp["seed"])}
+                    | {"step_gamma": base.step_gamma})
+        if hp["width"] is not None and (not isinstance(hp["width"], (int, np.integer)) or hp["width"] < 1):
+            raise ConfigError(f"widths must be positive integers, got {hp['width']!r}")
+        rows.append(hp)
+    return rows
+
+
+def width_buckets(widths: Sequence[int], max_pad_ratio: float) -> list[list[int]]:
+    """Group distinct widths so that within a bucket max/min <= max_pad_ratio (greedy, sorted)."""
+    buckets: list[list[int]] = []
+    for w in sorted(set(widths)):
+        if buckets and w / buckets[-1][0] <= max_pad_ratio:
+            buckets[-1].append(w)
+        else:
+            buckets.append([w])
+    return buckets
+
+
+def _hidden_for(model: ModelConfig, width) -> tuple[int, ...]:
+    return tuple(model.hidden) if width is None else tuple(width for _ in model.hidden)
+
+
+def unpad_params(params: list, sizes: Sequence[int]) -> list:
+    """The narrow model inside a padded one."""
+    return [{"W": layer["W"][:sizes[l], :sizes[l + 1]], "b": layer["b"][:sizes[l + 1]]}
+            for l, layer in enumerate(params)]
+
+
+def _pad_to(a, shape):
+    """Zero-pad the trailing axes of a stacked (N, ...) array to ``shape``."""
+    return jnp.pad(a, [(0, 0)] + [(0, t - s) for s, t in zip(a.shape[1:], shape)])
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max: tuple,
+                 take: tuple, seeds, momenta):
+    """Stacked initial train states of all models of a program, in one compiled call.
+
+    Each model is initialised exactly as ``jaxmlp.fit`` would (its own sizes and seed), then
+    zero-padded to ``sizes_max``; ``take`` orders (and repeats, for device padding) the models.
+    """
+    keys = jax.vmap(lambda sd: jnp.stack(run_keys(sd)))(seeds)
+    parts, order = [], []
+    for sizes in dict.fromkeys(member_sizes):
+        ids = [i for i, sz in enumerate(member_sizes) if sz == sizes]
+        p = jax.vmap(lambda k: init_model(k, model, list(sizes)))(keys[np.asarray(ids), 0])
+        p = [{"W": _pad_to(l["W"], (sizes_max[k], sizes_max[k + 1])),
+              "b": _pad_to(l["b"], (sizes_max[k + 1],))} for k, l in enumerate(p)]
+        parts.append(p)
+        order += ids
+    pos = np.argsort(np.asarray(order))[np.asarray(take)]
+    params = jax.tree.map(lambda *xs: jnp.concatenate(xs)[pos], *parts)
+    idx = np.asarray(take)
+    return jax.vmap(lambda p, dk, m: init_state(spec, p, data_key=dk, momentum=m))(
+        params, keys[idx, 1], momenta[idx])
+
+
+def _model_mesh(n_devices: int | None):
+    devs = jax.local_devices()
+    n = len(devs) if n_devices is None else max(1, min(n_devices, len(devs)))
+    return jax.sharding.Mesh(np.array(devs[:n]), ("models",)), n
+
+
+def _shard_models(tree, mesh):
+    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("models"))
+    return jax.tree.map(lambda a: jax.device_put(a, spec), tree)
+
+
+def _replicate(tree, mesh):
+    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    return jax.tree.map(lambda a: jax.device_put(a, spec), tree)
+
+
+def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict],
+             n_devices: int | None, masked: bool):
+    """Build one vmapped program's inputs for ``members`` (same depth, padded widths)."""
+    widths = [m["width"] for m in members]
+    w_max = None if widths[0] is None else max(widths)
+    n_out = splits.n_outputs
+    sizes_max = model_sizes(model.replace(hidden=_hidden_for(model, w_max)), splits.n_features, n_out)
+    use_momentum = train.optimizer in ("momentum", "nesterov") or train.nesterov or any(
+        m["momentum"] > 0 for m in members)
+    spec = make_spec(model.replace(hidden=_hidden_for(model, w_max)), train, task=splits.task,
+                     n_train=len(splits.X_train), has_val=len(splits.X_val) > 0,
+                     has_test=len(splits.X_test) > 0, masked=masked, use_momentum=use_momentum)
+    mesh, n_dev = _model_mesh(n_devices)
+    n_real = len(members)
+    n_pad = (-n_real) % n_dev  # repeat the last model so the model axis divides the devices
+    take = tuple(list(range(n_real)) + [n_real - 1] * n_pad)
+    member_sizes = tuple(tuple(model_sizes(model.replace(hidden=_hidden_for(model, m["width"])),
+                                           splits.n_features, n_out)) for m in members)
+    states = _init_states(spec, model, member_sizes, tuple(sizes_max), take,
+                          np.asarray([int(m["seed"]) for m in members], np.uint32),
+                          np.asarray([effective_momentum(train.optimizer, float(m["momentum"]))
+                                      for m in members], np.float32))
+    hps = []
+    for m in members:
+        sizes = model_sizes(model.replace(hidden=_hidden_for(model, m["width"])), splits.n_features, n_out)
+        masks = None
+        if masked:
+            masks = [np.asarray(np.arange(sizes_max[l + 1]) < sizes[l + 1], np.float32)
+                     for l in range(len(sizes) - 2)]
+        tc = train.replace(lr=float(m["lr"]), temperature=float(m["temperature"]), l2=float(m["l2"]),
+                           momentum=float(m["momentum"]), seed=int(m["seed"]))
+        hps.append(make_hparams(tc, spec, masks=masks, layer_lr=layer_lr_multipliers(model, sizes),
+                                as_numpy=True))
+    state = _shard_models(states, mesh)
+    hp = _shard_models(jax.tree.map(lambda *xs: np.stack(xs)[list(take)], *hps), mesh)
+    data = _replicate(device_data(splits, spec), mesh)
+    return spec, state, hp, data, n_real, sizes_max, n_dev
+
+
+def _vmapped_executable(spec: Spec, state, hp, data):
+    """The compiled, model-vmapped chunk (cached per program shape like single runs)."""
+    return get_executable(spec, state, hp, data, spec.chunk_epochs, vmapped=True)
+
+
+def _run_program(spec, state, hp, data, epochs: int, progress=None):
+    exe, compile_s = _vmapped_executable(spec, state, hp, data)
+    C = spec.chunk_epochs
+    chunks = []
+    t0 = time.perf_counter()
+    epoch = 0
+    while epoch < epochs:
+        ep = np.arange(epoch, epoch + C, dtype=np.int32)
+        state, metrics = exe(state, hp, data, ep, ep < epochs)
+        metrics = _to_host(metrics)  # one host sync per chunk
+        chunks.append(metrics)
+        epoch += C
+        if progress is not None:
+            progress(min(epoch, epochs))
+        if bool(np.all(np.asarray(state["stopped"]) | np.asarray(state["diverged"]))):
+            break
+    jax.block_until_ready(state["params"])
+    run_s = time.perf_counter() - t0
+    hist = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, :epochs] for k in chunks[0]}
+    return state, hist, compile_s, run_s
+
+
+def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
+          grid: dict[str, Sequence] | None = None, seeds: int | Sequence[int] = 1,
+          max_pad_ratio: float = 8.0, n_devices: int | None = None, progress=None) -> SweepResult:
+    """Train every model of a grid, as few compiled programs as the widths allow.
+
+    Args:
+        data: ``jaxmlp.data.Splits`` or arrays (see ``jaxmlp.train.as_splits``).
+        model: base model; ``grid["width"]`` replaces the size of every hidden layer.
+        train: base training config (epochs, batch size, optimizer, schedule, patience, ...).
+        grid: axis -> values for "width", "lr", "temperature", "l2", "momentum" (and "seed").
+        seeds: number of seeds (0..seeds-1) or a list; each seed sets init and data order
+            exactly as ``jaxmlp.fit`` with ``TrainConfig(seed=...)`` does.
+        max_pad_ratio: widths whose ratio is at most this share one padded program; 1 means
+            one program per width ("group"), ``inf`` one program for all ("pad").
+        n_devices: shard the model axis over this many local devices (default: all).
+        progress: optional ``callable(epochs_done_in_program, program_index, n_programs)``.
+
+    Returns:
+        A ``SweepResult`` with one row per model in grid order.
+    """
+    model = model or ModelConfig()
+    train = train or TrainConfig()
+    splits = as_splits(data)
+    members = expand_grid(grid or {}, seeds, train, model)
+    widths = [m["width"] for m in members]
+    if widths[0] is None:
+        buckets = [[None]]
+    else:
+        buckets = width_buckets(widths, max_pad_ratio)
+    strategy = "single" if len(buckets) == 1 and len(set(widths)) == 1 else (
+        "pad" if len(buckets) == 1 else ("group" if all(len(b) == 1 for b in buckets) else "bucket"))
+    rows: list[dict | None] = [None] * len(members)
+    histories: dict[str, np.ndarray] = {}
+    info = {"strategy": strategy, "buckets": buckets, "programs": [], "n_models": len(members)}
+    programs: list = []
+    where: list = [None] * len(members)
+    t_all = time.perf_counter()
+    for b_i, bucket in enumerate(buckets):
+        idx = [i for i, m in enumerate(members) if m["width"] in bucket]
+        group = [members[i] for i in idx]
+        masked = len(bucket) > 1
+        spec, state, hp, dev_data, n_real, sizes_max, n_dev = _program(
+            splits, model, train, group, n_devices, masked)
+        cb = None if progress is None else (lambda e, b=b_i: progress(e, b, len(buckets)))
+        state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, train.epochs, cb)
+        info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
+                                 "compile_s": compile_s, "run_s": run_s, "devices": n_dev})
+        final = _final_metrics(spec, state, hp, dev_data)
+        host_state = _to_host({k: state[k] for k in ("epoch", "stopped", "diverged", "diverged_step",
+                                                   "best_loss", "best_epoch")})
+        ran = hist.pop("ran")
+        E = train.epochs
+        for k, v in hist.items():
+            arr = np.where(ran, v, np.nan)
+            histories.setdefault(k, np.full((len(members), E), np.nan))
+            full = np.full((v.shape[0], E), np.nan)
+            full[:, :arr.shape[1]] = arr
+            histories[k][idx] = full[:n_real]
+        for j, i in enumerate(idx):
+            m = members[i]
+            row = {"model": i, "width": m["width"], "lr": m["lr"], "temperature": m["temperature"],
+                   "l2": m["l2"], "momentum": m["momentum"], "seed": m["seed"]}
+            for k, v in final.items():
+                row[k] = float(v[j])
+            hv = histories.get("val_loss", histories["train_loss"])[i]
+            row["best_val_loss"] = float(np.nanmin(hv)) if np.isfinite(hv).any() else float("nan")
+            row["best_epoch"] = int(host_state["best_epoch"][j]) + 1
+            row["epochs_run"] = int(host_state["epoch"][j])
+            row["stopped_early"] = bool(host_state["stopped"][j])
+            row["diverged"] = bool(host_state["diverged"][j])
+            row["diverged_step"] = int(host_state["diverged_step"][j])
+            row["program"] = b_i
+            row["wall_s"] = compile_s + run_s
+            rows[i] = row
+        programs.append((spec, state))
+        for j, i in enumerate(idx):
+            where[i] = (b_i, j, model_sizes(model.replace(hidden=_hidden_for(model, members[i]["width"])),
+                                            splits.n_features, splits.n_outputs))
+    info["total_s"] = time.perf_counter() - t_all
+    info["compile_s"] = sum(p["compile_s"] for p in info["programs"])
+    info["run_s"] = sum(p["run_s"] for p in info["programs"])
+    return SweepResult(rows=rows, histories=histories, info=info, programs=programs, where=where)
+
+
+def _final_metrics(spec: Spec, state, hp, data) -> dict:
+    """Every model's train/val/test metrics (best params under early stopping), one call."""
+    ev = split_metrics_jit(spec, vmapped=True)(best_params(spec, state), hp, data)
+    return {k: np.asarray(v) for k, v in ev.items()}

@@ -1,0 +1,134 @@
+"""Sweeps: one compile per program, exact padding, per-model early stopping, equivalence to fit,
+sharding over devices."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmlp as jm
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits
+from jaxmlp.sweep import expand_grid, sweep, width_buckets
+from jaxmlp.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A 300-example slice of digits: quick, still a real task."""
+    s = load_splits(DataConfig(dataset="digits", n_samples=400))
+    return s
+
+
+def _max_diff(a, b):
+    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_grid_expansion_and_buckets():
+    rows = expand_grid({"width": [8, 16], "lr": [0.1, 0.2]}, seeds=3, model=ModelConfig(hidden=(4,)))
+    assert len(rows) == 12
+    assert {(r["width"], r["lr"], r["seed"]) for r in rows} == {
+        (w, lr, s) for w in (8, 16) for lr in (0.1, 0.2) for s in range(3)}
+    assert width_buckets([16, 32, 64, 128], 1.0) == [[16], [32], [64], [128]]
+    assert width_buckets([16, 32, 64, 128], 4.0) == [[16, 32, 64], [128]]
+    assert width_buckets([16, 32, 64, 128], float("inf")) == [[16, 32, 64, 128]]
+    with pytest.raises(ConfigError, match="unknown sweep axis"):
+        expand_grid({"depth": [1]})
+    with pytest.raises(ConfigError, match="learning rate"):
+        expand_grid({"lr": [0.1, -1.0]})
+
+
+def test_every_model_equals_fit_alone(small):
+    model = ModelConfig(hidden=(12,))
+    train = TrainConfig(epochs=4, batch_size=32)
+    grid = {"width": [6, 12], "lr": [0.05, 0.2], "temperature": [0.5, 2.0], "l2": [0.0, 1e-3],
+            "momentum": [0.0, 0.9]}
+    res = sweep(small, model=model, train=train, grid=grid, seeds=[3], max_pad_ratio=4)
+    assert res.info["strategy"] == "pad" and len(res.info["programs"]) == 1
+    assert len(res.rows) == 32
+    for i in range(0, 32, 3):  # a spread of models: every axis value appears
+        r = res.rows[i]
+        tc = TrainConfig(epochs=4, batch_size=32, lr=r["lr"], temperature=r["temperature"], l2=r["l2"],
+                         momentum=r["momentum"], seed=r["seed"])
+        p, h = jm.fit(small, model=ModelConfig(hidden=(r["width"],)), train=tc)
+        assert _max_diff(p, res.params(i)) < 2e-5
+        np.testing.assert_allclose(res.histories["train_loss"][i], h["train_loss"], rtol=1e-5, atol=1e-6)
+        assert r["test_accuracy"] == pytest.approx(h["final"]["test_accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_padded_narrow_model_is_exactly_the_narrow_model(small, activation):
+    model = ModelConfig(hidden=(48, 48), activation=activation)
+    train = TrainConfig(epochs=5, batch_size=64, lr=0.1, momentum=0.5)
+    res = sweep(small, model=model, train=train, grid={"width": [16, 48]}, seeds=[0],
+                max_pad_ratio=10)
+    i16 = next(i for i, r in enumerate(res.rows) if r["width"] == 16)
+    p, h = jm.fit(small, model=ModelConfig(hidden=(16, 16), activation=activation), train=train)
+    assert _max_diff(p, res.params(i16)) < 1e-5
+    np.testing.assert_allclose(res.histories["train_loss"][i16], h["train_loss"], rtol=1e-5)
+    padded = res.params(i16, padded=True)
+    assert padded[0]["W"].shape == (64, 48)
+    assert np.all(np.asarray(padded[0]["W"])[:, 16:] == 0) and np.all(np.asarray(padded[0]["b"])[16:] == 0)
+    assert np.all(np.asarray(padded[1]["W"])[16:, :] == 0) and np.all(np.asarray(padded[1]["W"])[:, 16:] == 0)
+    assert np.all(np.asarray(padded[2]["W"])[16:, :] == 0)
+
+
+def test_group_and_pad_strategies_agree(small):
+    kw = dict(model=ModelConfig(hidden=(8,)), train=TrainConfig(epochs=3, batch_size=50),
+              grid={"width": [4, 8, 32]}, seeds=2)
+    pad = sweep(small, max_pad_ratio=100, **kw)
+    group = sweep(small, max_pad_ratio=1, **kw)
+    assert pad.info["strategy"] == "pad" and group.info["strategy"] == "group"
+    assert len(group.info["programs"]) == 3
+    np.testing.assert_allclose(pad.column("test_loss"), group.column("test_loss"), rtol=1e-5)
+
+
+def test_one_compile_per_program_shape(small):
+    kw = dict(model=ModelConfig(hidden=(10,)), train=TrainConfig(epochs=2, batch_size=64))
+    sweep(small, grid={"lr": [0.1, 0.2], "temperature": [1.0, 2.0]}, seeds=2, **kw)
+    before = jm.trace_count()
+    res = sweep(small, grid={"lr": [0.3, 0.01], "temperature": [0.5, 4.0]}, seeds=[5, 6], **kw)
+    assert jm.trace_count() == before
+    assert res.info["compile_s"] == 0.0
+
+
+def test_per_model_early_stopping_and_divergence(small):
+    train = TrainConfig(epochs=40, batch_size=64, patience=2)
+    res = sweep(small, model=ModelConfig(hidden=(16,), activation="relu"), train=train,
+                grid={"lr": [0.002, 3.0, 1e6]}, seeds=[0])
+    slow, fast, boom = res.rows
+    assert boom["diverged"] and not slow["diverged"] and not fast["diverged"]
+    assert fast["stopped_early"] and fast["epochs_run"] < slow["epochs_run"]
+    h = res.histories["train_loss"]
+    assert np.all(np.isnan(h[1, fast["epochs_run"]:])) and np.all(np.isfinite(h[1, :fast["epochs_run"]]))
+    assert np.isfinite(h[0]).sum() == slow["epochs_run"]
+    assert all(np.all(np.isfinite(np.asarray(l))) for l in jax.tree.leaves(res.params(2)))
+
+
+SHARD_SCRIPT = r"""
+import json, sys, numpy as np, jax
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits
+from jaxmlp.sweep import sweep
+s = load_splits(DataConfig(dataset="digits", n_samples=300))
+res = sweep(s, model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=32),
+            grid={"width": [8, 16], "lr": [0.05, 0.1, 0.2]}, seeds=2, n_devices=int(sys.argv[1]))
+print(json.dumps({"devices": res.info["programs"][0]["devices"], "n": len(jax.devices()),
+                  "loss": [r["test_loss"] for r in res.rows]}))
+"""
+
+
+def test_model_axis_sharded_over_8_cpu_devices_matches_one_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    out = {}
+    for n in (1, 8):
+        p = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(n)], env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        out[n] = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out[8]["n"] == 8 and out[8]["devices"] == 8 and out[1]["devices"] == 1
+    np.testing.assert_allclose(out[8]["loss"], out[1]["loss"], rtol=1e-5)
