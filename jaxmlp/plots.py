@@ -54,6 +54,8 @@ def lines_figure(x: Sequence, series: dict, *, xlabel: str, ylabel: str, title: 
             ax.plot(x, ys, label=label, marker="o")
     if logx:
         ax.set_xscale("log")
+        ax.set_xticks(list(x), [f"{v:g}" for v in x])
+        ax.minorticks_off()
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

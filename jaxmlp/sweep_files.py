@@ -1,0 +1,145 @@
+"""Sweep output folders: results table, per-model histories and figures.
+
+Layout::
+
+    config.json          base RunConfig + grid + strategy
+    results.csv          one row per model: hyperparameters, final/best metrics, epochs_run, wall_s
+    results.json         the same rows plus the sweep info (strategy, programs, timings)
+    histories.npz        metric -> (n_models, epochs) arrays (NaN where a model did not run)
+    histories.csv        long format: model, epoch, metric columns
+    heatmap.png          test metric over two grid axes (mean over seeds, ± std)
+    curves.png           mean validation loss per epoch, one curve per group of the first varied axis
+    vs_width.png         test metric vs width (mean ± std over the other axes' seeds)
+    vs_temperature.png   test metric vs temperature
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import atomic_write_bytes, atomic_write_text
+from .sweep import GRID_AXES, SweepResult
+
+HP_KEYS = ("width", "lr", "temperature", "l2", "momentum", "seed")
+
+
+def headline_metric(result: SweepResult) -> str:
+    """``test_accuracy`` for classification sweeps, ``test_mse`` for regression."""
+    row = result.rows[0]
+    for k in ("test_accuracy", "test_mse", "val_accuracy", "val_mse", "train_accuracy", "train_mse"):
+        if k in row:
+            return k
+    return "train_loss"
+
+
+def varied_axes(result: SweepResult) -> list[str]:
+    """Grid axes (other than seed) that take more than one value, in grid order."""
+    return [k for k in GRID_AXES if k != "seed" and len({r[k] for r in result.rows}) > 1]
+
+
+def group_stats(result: SweepResult, axes: list[str], metric: str):
+    """Mean and std of ``metric`` over the rows sharing each combination of ``axes``."""
+    groups: dict[tuple, list[float]] = {}
+    for r in result.rows:
+        groups.setdefault(tuple(r[a] for a in axes), []).append(r[metric])
+    keys = sorted(groups, key=lambda t: tuple((x is None, x) for x in t))
+    mean = np.array([np.nanmean(groups[k]) if np.isfinite(groups[k]).any() else np.nan for k in keys])
+    std = np.array([np.nanstd(groups[k]) if np.isfinite(groups[k]).any() else np.nan for k in keys])
+    return keys, mean, std
+
+
+def rows_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def histories_csv(result: SweepResult) -> str:
+    keys = sorted(result.histories)
+    n, E = result.histories[keys[0]].shape
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", "epoch", *keys])
+    for i in range(n):
+        for e in range(E):
+            vals = [result.histories[k][i, e] for k in keys]
+            if all(math.isnan(v) for v in vals):
+                continue
+            w.writerow([i, e + 1, *("" if math.isnan(v) else f"{v:.7g}" for v in vals)])
+    return buf.getvalue()
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def figures(result: SweepResult, heatmap_axes: tuple[str, str] | None = None) -> dict[str, bytes]:
+    """PNG figures of a sweep by file name (only those its grid supports)."""
+    from .plots import heatmap_figure, lines_figure
+    metric = headline_metric(result)
+    axes = varied_axes(result)
+    figs: dict[str, bytes] = {}
+    hm = heatmap_axes or (tuple(axes[:2]) if len(axes) >= 2 else None)
+    if hm and all(a in axes for a in hm):
+        rows_v = sorted({r[hm[0]] for r in result.rows})
+        cols_v = sorted({r[hm[1]] for r in result.rows})
+        keys, mean, std = group_stats(result, list(hm), metric)
+        lut = {k: (m, s) for k, m, s in zip(keys, mean, std)}
+        M = np.array([[lut.get((a, b), (np.nan, np.nan))[0] for b in cols_v] for a in rows_v])
+        S = np.array([[lut.get((a, b), (np.nan, np.nan))[1] for b in cols_v] for a in rows_v])
+        figs["heatmap.png"] = heatmap_figure(M, rows_v, cols_v, xlabel=hm[1], ylabel=hm[0], spread=S,
+                                             title=f"{metric} (mean ± std over seeds)")
+    curve_key = "val_loss" if "val_loss" in result.histories else "train_loss"
+    if axes:
+        a = axes[0]
+        values = sorted({r[a] for r in result.rows})
+        H = result.histories[curve_key]
+        epochs = np.arange(1, H.shape[1] + 1)
+        series = {}
+        for v in values:
+            idx = [i for i, r in enumerate(result.rows) if r[a] == v]
+            with np.errstate(all="ignore"):
+                series[f"{a}={v}"] = np.nanmean(H[idx], axis=0)
+        figs["curves.png"] = lines_figure(epochs, series, xlabel="epoch", ylabel=curve_key,
+                                          title=f"{curve_key} per {a} (mean over the rest)", logy=True)
+    for axis, name in (("width", "vs_width.png"), ("temperature", "vs_temperature.png")):
+        if axis in axes:
+            keys, mean, std = group_stats(result, [axis], metric)
+            figs[name] = lines_figure([k[0] for k in keys], {metric: mean}, errors={metric: std},
+                                      xlabel=axis, ylabel=metric, logx=True,
+                                      title=f"{metric} vs {axis} (mean ± std)")
+    return figs
+
+
+def write_sweep_folder(out, result: SweepResult, config: dict,
+                       heatmap_axes: tuple[str, str] | None = None) -> None:
+    """Write a sweep's folder (see the module docstring); every file is written atomically."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = {k: v for k, v in result.info.items()}
+    atomic_write_text(out / "config.json", json.dumps(_json_safe(config), indent=2) + "\n")
+    atomic_write_text(out / "results.csv", rows_csv(result.rows))
+    atomic_write_text(out / "results.json",
+                      json.dumps(_json_safe({"rows": result.rows, "info": info}), indent=2) + "\n")
+    buf = io.BytesIO()
+    np.savez(buf, **result.histories)
+    atomic_write_bytes(out / "histories.npz", buf.getvalue())
+    atomic_write_text(out / "histories.csv", histories_csv(result))
+    for name, png in figures(result, heatmap_axes).items():
+        atomic_write_bytes(out / name, png)

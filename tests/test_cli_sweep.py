@@ -1,0 +1,78 @@
+"""End-to-end CLI runs of `jaxmlp sweep` and `jaxmlp gradcheck` (in-process, tiny)."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from jaxmlp.cli import main
+
+
+def test_sweep_cli_writes_the_folder(tmp_path, capsys):
+    out = tmp_path / "sw"
+    rc = main(["sweep", "--dataset", "digits", "--n-samples", "300", "--width", "8,16",
+               "--lr", "0.05,0.2", "--temperature", "1,2", "--seeds", "2", "--epochs", "3",
+               "--batch-size", "64", "--out", str(out), "--quiet"])
+    assert rc == 0
+    line = capsys.readouterr().out
+    assert "16 models" in line and "strategy=pad" in line
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 16
+    assert {(r["width"], r["lr"], r["temperature"], r["seed"]) for r in rows} == {
+        (w, lr, t, s) for w in ("8", "16") for lr in ("0.05", "0.2") for t in ("1.0", "2.0") for s in ("0", "1")}
+    for key in ("test_accuracy", "test_loss", "train_loss", "val_loss", "best_val_loss", "epochs_run", "wall_s"):
+        assert key in rows[0]
+    acc = np.array([float(r["test_accuracy"]) for r in rows])
+    lr = np.array([float(r["lr"]) for r in rows])
+    assert np.all((acc >= 0) & (acc <= 1.0)) and acc.max() > 0.5
+    assert acc[lr == 0.2].mean() > acc[lr == 0.05].mean()  # 3 epochs: the larger step learns more
+    h = np.load(out / "histories.npz")
+    assert h["train_loss"].shape == (16, 3)
+    assert np.all(np.isfinite(h["train_loss"]))
+    with open(out / "histories.csv") as f:
+        assert sum(1 for _ in f) == 1 + 16 * 3
+    for png in ("heatmap.png", "curves.png", "vs_width.png", "vs_temperature.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    info = json.loads((out / "results.json").read_text())["info"]
+    assert info["strategy"] == "pad" and len(info["programs"]) == 1
+
+
+@pytest.mark.parametrize("suffix,text", [
+    (".json", '{"width": [4, 8], "lr": [0.1], "seeds": 2}'),
+    (".toml", 'width = [4, 8]\nlr = [0.1]\nseeds = 2\n'),
+])
+def test_sweep_grid_file(tmp_path, capsys, suffix, text):
+    grid = tmp_path / f"grid{suffix}"
+    grid.write_text(text)
+    out = tmp_path / "o"
+    rc = main(["sweep", "--dataset", "iris", "--grid", str(grid), "--epochs", "2", "--out", str(out),
+               "--quiet", "--max-pad-ratio", "1"])
+    assert rc == 0
+    assert "4 models, strategy=group, programs=2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--width", "0,8"], "width"),
+    (["--lr", "0.1,-1"], "learning rate"),
+    (["--temperature", "0"], "temperature"),
+    (["--seeds", "0"], "seeds"),
+    (["--lr", "a,b"], "numbers"),
+    (["--grid", "/nonexistent/grid.json"], "not found"),
+    (["--heatmap", "width"], "two axis"),
+])
+def test_sweep_bad_input_one_line_exit_2(tmp_path, capsys, argv, needle):
+    rc = main(["sweep", "--dataset", "iris", "--epochs", "1", "--out", str(tmp_path / "x"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("error:") and "\n" not in err and needle in err, repr(err)
+    assert not (tmp_path / "x").exists()
+
+
+def test_gradcheck_cli_passes_and_fails_on_tolerance(capsys):
+    rc = main(["gradcheck", "--dataset", "iris", "--hidden", "5,4", "--activation", "sigmoid",
+               "--temperature", "0.5", "--batch-size", "7"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "PASS" in out
+    assert sum(1 for l in out.splitlines() if l.strip().startswith(("0 ", "1 ", "2 "))) == 6
+    rc = main(["gradcheck", "--dataset", "iris", "--hidden", "5", "--tol", "1e-30"])
+    assert rc == 1 and "FAIL" in capsys.readouterr().out
