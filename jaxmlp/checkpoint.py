@@ -16,6 +16,7 @@ import os
 import tempfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,18 @@ def _digest(leaves: list[np.ndarray], meta_wo_digest: str) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + rename + directory fsync)."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, before_replace=None) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename + directory fsync).
+
+    ``before_replace()``, if given, runs after the new bytes are safely on disk and just before
+    the rename (used to keep the previous checkpoint).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -47,7 +58,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600 files
             os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -81,9 +95,14 @@ def save_checkpoint(path, state: Any, *, config: dict, epoch: int, history: dict
     buf = io.BytesIO()
     np.savez(buf, meta=np.array(json.dumps(meta, sort_keys=True)),
              **{f"leaf_{i:05d}": a for i, a in enumerate(leaves)})
-    if keep_previous and path.exists():
-        os.replace(path, previous_path(path))
-    atomic_write_bytes(path, buf.getvalue())
+
+    def keep():
+        # The new file is complete on disk before the old one moves aside; a crash between the
+        # two renames leaves only *.prev.npz, which load_checkpoint falls back to.
+        if keep_previous and path.exists():
+            os.replace(path, previous_path(path))
+
+    atomic_write_bytes(path, buf.getvalue(), before_replace=keep)
 
 
 def previous_path(path) -> Path:
@@ -99,14 +118,21 @@ def read_checkpoint(path) -> tuple[list[np.ndarray], dict]:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
+            if not isinstance(meta, dict):
+                raise TypeError("meta is not a mapping")
             leaves = [z[f"leaf_{i:05d}"] for i in range(int(meta["n_leaves"]))]
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, TypeError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, TypeError, IndexError,
+            AttributeError, RuntimeError, OverflowError, MemoryError, zlib.error) as e:
         raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({type(e).__name__})") from None
     digest = meta.pop("sha256", None)
     if digest != _digest(leaves, json.dumps(meta, sort_keys=True)):
         raise CheckpointError(f"checkpoint {path} failed its checksum (corrupted)")
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path} has unsupported format {meta.get('format')!r}")
+    for key in ("config", "epoch", "history", "extra"):
+        if key not in meta:
+            raise CheckpointError(f"checkpoint {path} lacks {key!r}")
+    meta["sha256"] = digest
     return leaves, meta
 
 
@@ -118,10 +144,18 @@ def load_checkpoint(path, *, fallback: bool = True) -> tuple[list[np.ndarray], d
     except CheckpointError as first:
         prev = previous_path(path)
         if fallback and prev.is_file():
-            leaves, meta = read_checkpoint(prev)
-            warnings.warn(f"{first}; using the previous checkpoint {prev.name} (epoch {meta['epoch']})")
+            try:
+                leaves, meta = read_checkpoint(prev)
+            except CheckpointError as second:
+                raise CheckpointError(f"{first}; the previous one is unusable too: {second}") from None
+            warnings.warn(f"{first}; using the previous checkpoint {prev.name} "
+                          f"(epoch {meta['epoch']})", CheckpointFallbackWarning, stacklevel=2)
             return leaves, meta
         raise
+
+
+class CheckpointFallbackWarning(UserWarning):
+    """The newest checkpoint was unusable and the previous one was loaded instead."""
 
 
 def restore_state(template: Any, leaves: list[np.ndarray]) -> Any:
@@ -133,5 +167,7 @@ def restore_state(template: Any, leaves: list[np.ndarray]) -> Any:
     for i, (t, a) in enumerate(zip(tmpl_leaves, leaves)):
         if tuple(np.shape(t)) != tuple(a.shape):
             raise CheckpointError(f"checkpoint array {i} has shape {a.shape}, expected {np.shape(t)}")
+        if np.dtype(t.dtype) != a.dtype:
+            raise CheckpointError(f"checkpoint array {i} has dtype {a.dtype}, expected {t.dtype}")
     out = [jax.numpy.asarray(a, dtype=t.dtype) for t, a in zip(tmpl_leaves, leaves)]
     return jax.tree.unflatten(treedef, out)

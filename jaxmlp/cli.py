@@ -14,10 +14,23 @@ from pathlib import Path
 from .errors import JaxmlpError
 
 EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """``warnings`` output as one ``warning: ...`` line (no source line, no file name)."""
+    text = " ".join(str(message).split())
+    print(f"warning: {text}", file=sys.stderr if file is None else file)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``error: ...``) and exit code 2."""
+    """argparse with one-line errors (``error: ...``) and exit code 2; no abbreviated flags
+    (``--ep`` for ``--epochs``), so which flags were given is unambiguous."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):  # noqa: D401 - argparse API
         raise _UsageError(f"{self.prog}: {message}")
@@ -48,8 +61,11 @@ def _float_list(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def add_train_flags(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``train`` and ``sweep``."""
+def add_train_flags(p: argparse.ArgumentParser, grid: bool = False) -> None:
+    """Flags shared by ``train`` and ``sweep`` (with ``grid``, --lr, --temperature, --l2 and
+    --momentum take comma lists: the sweep's axes)."""
+    num = _float_list if grid else float
+    many = " (comma list: a sweep axis)" if grid else ""
     d = p.add_argument_group("data")
     d.add_argument("--dataset", default="digits",
                    help="built-in name (digits, iris, wine, breast_cancer, diabetes, xor, and, or, "
@@ -68,13 +84,15 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     m.add_argument("--init", default="auto", choices=["auto", "lecun", "glorot", "he"])
     t = p.add_argument_group("training")
     t.add_argument("--loss", default="auto", choices=["auto", "ce", "mse"])
-    t.add_argument("--temperature", type=float, default=1.0, help="softmax temperature T of the CE loss")
+    t.add_argument("--temperature", type=num, default=None if grid else 1.0,
+                   help="softmax temperature T of the CE loss" + many)
     t.add_argument("--optimizer", default="sgd",
                    help="sgd, momentum, nesterov, or any optax optimizer name (adam, adamw, ...)")
-    t.add_argument("--lr", type=float, default=0.1, help="learning rate")
-    t.add_argument("--momentum", type=float, default=0.0)
+    t.add_argument("--lr", type=num, default=None if grid else 0.1, help="learning rate" + many)
+    t.add_argument("--momentum", type=num, default=None if grid else 0.0, help="momentum" + many)
     t.add_argument("--nesterov", action="store_true")
-    t.add_argument("--l2", type=float, default=0.0, help="L2 penalty strength on weights")
+    t.add_argument("--l2", type=num, default=None if grid else 0.0,
+                   help="L2 penalty strength on weights" + many)
     t.add_argument("--schedule", default="constant",
                    choices=["constant", "cosine", "step", "warmup_cosine"])
     t.add_argument("--warmup-epochs", type=int, default=0)
@@ -100,8 +118,12 @@ def config_from_args(a: argparse.Namespace):
                       test_fraction=a.test_fraction, split_seed=a.split_seed,
                       n_samples=a.n_samples, noise=a.noise)
     model = ModelConfig(hidden=tuple(a.hidden), activation=a.activation, init=a.init)
-    train = TrainConfig(loss=a.loss, temperature=a.temperature, optimizer=a.optimizer, lr=a.lr,
-                        momentum=a.momentum, nesterov=a.nesterov, l2=a.l2, schedule=a.schedule,
+    def base(name, default):  # sweep axes are lists: the base config takes the first value
+        v = getattr(a, name)
+        return default if v is None else (v[0] if isinstance(v, tuple) else v)
+    train = TrainConfig(loss=a.loss, temperature=base("temperature", 1.0), optimizer=a.optimizer,
+                        lr=base("lr", 0.1), momentum=base("momentum", 0.0), nesterov=a.nesterov,
+                        l2=base("l2", 0.0), schedule=a.schedule,
                         warmup_epochs=a.warmup_epochs, step_every=a.step_every,
                         step_gamma=a.step_gamma, batch_size=a.batch_size, epochs=a.epochs,
                         seed=a.seed, patience=a.patience, grad=a.grad, drop_last=a.drop_last,
@@ -130,21 +152,35 @@ def _fmt_final(final: dict) -> str:
 def cmd_train(a) -> int:
     from .runs import load_run_config, train_run
     if a.resume:
+        ignored = sorted(getattr(a, "given_flags", set()) - {"--resume", "--epochs", "--quiet"})
+        if ignored:
+            from .errors import ConfigError
+            raise ConfigError(f"{', '.join(ignored)} cannot be combined with --resume (the run's "
+                              "config.json is used; only --epochs and --quiet apply)")
         cfg = load_run_config(a.resume)
         out = Path(a.resume)
         epochs = a.epochs if a.epochs_given else None
     else:
         cfg = config_from_args(a)
         out = Path(a.out) if a.out else _default_out("train")
+        if not a.out:  # two runs started within the same second get distinct folders
+            base, i = out, 1
+            while out.exists():
+                out, i = base.with_name(f"{base.name}-{i}"), i + 1
         epochs = None
     run, state, result = train_run(cfg, out, resume=bool(a.resume), progress=_show_progress(a),
                                    epochs=epochs)
     final = result["final"]
+    print(f"{cfg.data.dataset}: {_fmt_final(final)} -> {out}")
     if final["diverged"]:
         from .train import divergence_message
-        print(f"warning: {divergence_message(final, run.spec)}", file=sys.stderr)
-    print(f"{cfg.data.dataset}: {_fmt_final(final)} -> {out}")
-    return 1 if final["diverged"] else 0
+        ck = final.get("checkpoint_epoch")
+        kept = (f"last good checkpoint: {out / 'checkpoint.npz'} (epoch {ck})" if ck is not None
+                else "no finite checkpoint was written")
+        print(f"error: {divergence_message(final, run.spec)} (e.g. --lr {cfg.train.lr / 10:g}); "
+              f"{kept}", file=sys.stderr)
+        return EXIT_DIVERGED
+    return 0
 
 
 def cmd_predict(a) -> int:
@@ -158,10 +194,10 @@ def cmd_predict(a) -> int:
     dcfg = DataConfig(dataset=a.dataset or cfg.data.dataset, target=a.target or cfg.data.target,
                       task=norm["task"])
     ds = load_dataset(dcfg)
-    X = (ds.X - np.asarray(norm["x_mean"], np.float32)) / np.asarray(norm["x_std"], np.float32)
-    if X.shape[1] != len(norm["x_mean"]):
+    if ds.X.shape[1] != len(norm["x_mean"]):
         from .errors import DataError
         raise DataError(f"data has {ds.X.shape[1]} features, the model expects {len(norm['x_mean'])}")
+    X = (ds.X - np.asarray(norm["x_mean"], np.float32)) / np.asarray(norm["x_std"], np.float32)
     y = ds.y
     if norm["task"] == "regression":
         y = (y - np.asarray(norm["y_mean"], np.float32)) / np.asarray(norm["y_std"], np.float32)
@@ -177,6 +213,125 @@ def cmd_predict(a) -> int:
     return 0
 
 
+def _parse_grid_file(path: str) -> dict:
+    from .errors import ConfigError
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"grid file {path} not found")
+    try:
+        if p.suffix == ".toml":
+            import tomllib
+            grid = tomllib.loads(p.read_text())
+        else:
+            grid = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"grid file {path} is not valid {p.suffix.lstrip('.') or 'JSON'}: "
+                          f"{str(e).splitlines()[0]}") from None
+    if not isinstance(grid, dict):
+        raise ConfigError(f"grid file {path} must hold a mapping of axis -> list of values")
+    return grid
+
+
+def cmd_sweep(a) -> int:
+    import numpy as np
+
+    from .sweep import sweep
+    from .sweep_files import write_sweep_folder
+    from .data import load_splits
+    from .errors import ConfigError
+    cfg = config_from_args(a)
+    grid: dict = {}
+    if a.grid:
+        grid.update(_parse_grid_file(a.grid))
+    seeds = grid.pop("seeds", a.seeds)
+    for axis in ("width", "lr", "temperature", "l2", "momentum"):
+        v = getattr(a, axis)
+        if v is not None:
+            grid[axis] = list(v)
+    for axis, v in grid.items():
+        if not isinstance(v, list):
+            raise ConfigError(f"grid axis {axis} must be a list of values")
+    if "width" in grid:
+        grid["width"] = [int(w) if float(w).is_integer() else w for w in grid["width"]]
+    if not isinstance(seeds, (int, list)) or isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
+        raise ConfigError(f"seeds must be a positive integer or a list, got {seeds!r}")
+    heat = tuple(a.heatmap.split(",")) if a.heatmap else None
+    if heat is not None and len(heat) != 2:
+        raise ConfigError("--heatmap takes two axis names, e.g. width,lr")
+    from .sweep import expand_grid
+    n_models = len(expand_grid(grid, seeds, cfg.train, cfg.model))  # validate before any compile
+    splits = load_splits(cfg.data)
+    out = Path(a.out) if a.out else _default_out("sweep")
+    bar = None
+    if _show_progress(a):
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.train.epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(epochs_done, program, n_programs):
+        if bar is not None:
+            bar.set_description(f"program {program + 1}/{n_programs} ({n_models} models)")
+            bar.n = epochs_done
+            bar.refresh()
+    try:
+        result = sweep(splits, model=cfg.model, train=cfg.train, grid=grid, seeds=seeds,
+                       max_pad_ratio=a.max_pad_ratio, n_devices=a.devices, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_sweep_folder(out, result, {"run": cfg.to_dict(), "grid": grid, "seeds": seeds,
+                                     "strategy": result.info["strategy"]}, heat)
+    from .sweep_files import headline_metric
+    metric = headline_metric(result)
+    vals = result.column(metric)
+    best = int(np.nanargmax(vals) if "accuracy" in metric else np.nanargmin(vals))
+    info = result.info
+    print(f"{len(result.rows)} models, strategy={info['strategy']}, programs={len(info['programs'])}, "
+          f"compile={info['compile_s']:.2f}s run={info['run_s']:.2f}s; best {metric}="
+          f"{vals[best]:.4f} ({', '.join(f'{k}={result.rows[best][k]}' for k in ('width', 'lr', 'temperature', 'l2', 'momentum', 'seed'))}); "
+          f"diverged={sum(r['diverged'] for r in result.rows)} -> {out}")
+    return 0
+
+
+def cmd_gradcheck(a) -> int:
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    from .config import DataConfig
+    from .data import load_splits
+    from .gradcheck import gradcheck
+    from .train import model_sizes, resolve_loss, run_keys, init_model
+    from .config import ModelConfig
+    splits = load_splits(DataConfig(dataset=a.dataset, target=a.target, n_samples=a.n_samples))
+    loss = resolve_loss(a.loss, splits.task)
+    model = ModelConfig(hidden=tuple(a.hidden), activation=a.activation)
+    n = min(a.batch_size, len(splits.X_train))
+    if n < 1:
+        from .errors import ConfigError
+        raise ConfigError(f"batch size must be >= 1, got {a.batch_size}")
+    x = jnp.asarray(splits.X_train[:n], jnp.float64)
+    y = jnp.asarray(splits.y_train[:n], jnp.int32 if loss == "ce" else jnp.float64)
+    init_key, _ = run_keys(a.seed)
+    params = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64),
+                          init_model(init_key, model, model_sizes(model, splits.n_features, splits.n_outputs)))
+    rows = gradcheck(params, x, y, activation=a.activation, loss=loss, temperature=a.temperature,
+                     n_fd=a.n_fd, key=jax.random.PRNGKey(a.seed))
+    print(f"gradcheck: {a.dataset} sizes={model_sizes(model, splits.n_features, splits.n_outputs)} "
+          f"activation={a.activation} loss={loss} T={a.temperature} batch={n} float64 tol={a.tol:g}")
+    print(f"{'layer':>5} {'param':>5} {'shape':>10} {'abs(man-auto)':>14} {'rel(man-auto)':>14} "
+          f"{'abs(man-fd)':>12} {'rel(man-fd)':>12}")
+    worst = 0.0
+    for r in rows:
+        shape = "x".join(map(str, r["shape"]))
+        print(f"{r['layer']:>5} {r['param']:>5} {shape:>10} {r['max_abs_manual_vs_autodiff']:>14.3e} "
+              f"{r['max_rel_manual_vs_autodiff']:>14.3e} {r['max_abs_manual_vs_fd']:>12.3e} "
+              f"{r['max_rel_manual_vs_fd']:>12.3e}")
+        worst = max(worst, r["max_rel_manual_vs_autodiff"], r["max_abs_manual_vs_fd"])
+    ok = worst <= a.tol
+    print(f"{'PASS' if ok else 'FAIL'}: worst error {worst:.3e} {'<=' if ok else '>'} tolerance {a.tol:g}")
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="jaxmlp", description="JIT-compiled MLP trainer on JAX + Optax.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
@@ -190,10 +345,43 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--dataset", default=None, help="data set (default: the run's)")
     pr.add_argument("--target", default=None)
     pr.set_defaults(func=cmd_predict)
+
+    sw = sub.add_parser("sweep", help="train a grid of models in as few compiled programs as possible")
+    add_train_flags(sw, grid=True)
+    g = sw.add_argument_group("grid")
+    g.add_argument("--width", type=_int_list, default=None, help="hidden widths, e.g. 16,32,64,128")
+    g.add_argument("--seeds", type=int, default=1, help="number of seeds per configuration")
+    g.add_argument("--grid", default=None, help="JSON/TOML grid file (axis -> list, 'seeds')")
+    g.add_argument("--max-pad-ratio", type=float, default=8.0,
+                   help="widths within this ratio share one padded program (1 = one per width)")
+    g.add_argument("--heatmap", default=None, help="two axes for the heatmap, e.g. width,lr")
+    g.add_argument("--devices", type=int, default=None, help="shard models over N local devices")
+    sw.set_defaults(func=cmd_sweep)
+
+    gc = sub.add_parser("gradcheck", help="hand-derived backward vs jax.grad vs finite differences")
+    gc.add_argument("--dataset", default="digits")
+    gc.add_argument("--target", default=None)
+    gc.add_argument("--n-samples", type=int, default=None)
+    gc.add_argument("--hidden", type=_int_list, default=(32,))
+    gc.add_argument("--activation", default="tanh", choices=["tanh", "relu", "sigmoid", "identity"])
+    gc.add_argument("--loss", default="auto", choices=["auto", "ce", "mse"])
+    gc.add_argument("--temperature", type=float, default=1.0)
+    gc.add_argument("--batch-size", type=int, default=16)
+    gc.add_argument("--seed", type=int, default=0)
+    gc.add_argument("--n-fd", type=int, default=12, help="finite-difference entries per array")
+    gc.add_argument("--tol", type=float, default=1e-6, help="max relative/abs error allowed")
+    gc.set_defaults(func=cmd_gradcheck)
     return p
 
 
 def main(argv=None) -> int:
+    import warnings
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -202,22 +390,30 @@ def main(argv=None) -> int:
             parser.print_help()
             return EXIT_BAD_INPUT
         if a.command == "train":
-            a.epochs_given = any(x == "--epochs" or x.startswith("--epochs=") for x in argv)
+            a.given_flags = {x.split("=", 1)[0] for x in argv if x.startswith("--")}
+            a.epochs_given = "--epochs" in a.given_flags
         return a.func(a)
-    except _UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-    except JaxmlpError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (_UsageError, JaxmlpError) as e:
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)
     except FileNotFoundError as e:
         print(f"error: {e.filename or e}: not found", file=sys.stderr)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        print("error: interrupted (no checkpoint written for the current chunk)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        print("error: out of memory (data set or model too large)", file=sys.stderr)
+        return 1
+    except OSError as e:  # e.g. an unwritable --out folder, disk full
+        if os.environ.get("JAXMLP_DEBUG"):
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}".splitlines()[0], file=sys.stderr)
+        return 1
     except Exception as e:  # noqa: BLE001 - last resort: never a traceback for a user
-        from .runs import Interrupted
+        from .runs import Interrupted  # imported here: `jaxmlp --help` must not import jax
         if isinstance(e, Interrupted):
             print(f"interrupted: {e}", file=sys.stderr)
-            return 130
+            return EXIT_INTERRUPTED
         if os.environ.get("JAXMLP_DEBUG"):
             raise
         print(f"error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)

@@ -18,6 +18,7 @@ import math
 import signal
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import jax
 import numpy as np
 
 from . import checkpoint as ckpt
-from .config import RunConfig
+from .config import INT32_MAX, RunConfig
 from .data import load_splits
 from .errors import CheckpointError, ConfigError
 from .train import Run, best_params, prepare, summarize, train_loop
@@ -35,6 +36,11 @@ METRIC_KEYS_FIRST = ("epoch", "train_loss", "val_loss", "test_loss")
 
 class Interrupted(Exception):
     """Raised when a run was stopped by SIGINT/SIGTERM after saving its checkpoint."""
+
+    def __init__(self, message: str, run_dir=None, epoch: int | None = None):
+        super().__init__(message)
+        self.run_dir = run_dir
+        self.epoch = epoch
 
 
 def history_rows(history: dict) -> list[dict]:
@@ -73,10 +79,14 @@ def write_json(path, obj) -> None:
 
 @contextmanager
 def stop_on_signals():
-    """Turn SIGINT/SIGTERM into a flag the training callback checks between chunks."""
+    """Turn SIGINT/SIGTERM into a flag the training callback checks between chunks (so the
+    run stops at a chunk boundary with a checkpoint). A second SIGINT stops at once with
+    ``KeyboardInterrupt`` (no new checkpoint)."""
     flag = {"stop": None}
 
     def handler(signum, _frame):
+        if flag["stop"] is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         flag["stop"] = signal.Signals(signum).name
 
     old = {}
@@ -131,6 +141,16 @@ def _write_progress(out: Path, cfg: RunConfig, state, history: dict, extra: dict
                          epoch=int(state["epoch"]), history=history, extra=extra)
 
 
+def _params_finite(state) -> bool:
+    return all(bool(np.all(np.isfinite(np.asarray(a)))) for a in jax.tree.leaves(state["params"]))
+
+
+def _saveable(state) -> bool:
+    """A state worth checkpointing: not diverged and with finite params (a step can overflow
+    the params to inf with a finite loss; divergence is then flagged one step later)."""
+    return not bool(state["diverged"]) and _params_finite(state)
+
+
 def _normalizer(splits) -> dict:
     norm = {"x_mean": np.asarray(splits.x_mean).tolist(), "x_std": np.asarray(splits.x_std).tolist(),
             "task": splits.task, "n_classes": splits.n_classes}
@@ -140,14 +160,29 @@ def _normalizer(splits) -> dict:
     return norm
 
 
+RUN_FILES = ("config.json", ckpt.CHECKPOINT_NAME, "checkpoint.prev.npz")
+
+
+def check_fresh_run_dir(out: Path) -> None:
+    """Refuse to start a new run in a folder that already holds one (its checkpoints would be
+    mixed with the new run's)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {out} exists and is not a folder")
+    found = [n for n in RUN_FILES if (out / n).exists()]
+    if found:
+        raise ConfigError(f"output folder {out} already holds a run ({found[0]}); continue it with "
+                          f"--resume {out} or choose another --out")
+
+
 def load_run_config(run_dir) -> RunConfig:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{run_dir} is not a run folder (no config.json)")
     try:
-        return RunConfig.from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{path} is not valid JSON") from None
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CheckpointError(f"{path} is unreadable or not valid JSON ({type(e).__name__})") from None
+    return RunConfig.from_dict(raw)
 
 
 def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool = False,
@@ -160,23 +195,38 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     out = Path(out_dir)
     if epochs is not None:
         cfg = cfg.replace(train=cfg.train.replace(epochs=epochs))
+    ckpt_path = out / ckpt.CHECKPOINT_NAME
+    if write and not resume:
+        check_fresh_run_dir(out)
     splits = load_splits(cfg.data)
     run = prepare(splits, cfg.model, cfg.train)
+    if cfg.train.epochs * run.spec.n_batches > INT32_MAX:
+        raise ConfigError(f"{cfg.train.epochs} epochs of {run.spec.n_batches} steps overflow the "
+                          "int32 step counter; use fewer epochs or a larger batch size")
     prior: dict = {}
-    if resume:
-        leaves, meta = ckpt.load_checkpoint(out / ckpt.CHECKPOINT_NAME)
-        saved = RunConfig.from_dict(meta["config"])
+    resumed_from = None
+    if resume and not (ckpt_path.exists() or ckpt.previous_path(ckpt_path).exists()):
+        warnings.warn(f"{out} has no checkpoint yet (stopped before the first one); "
+                      "starting it from epoch 0", stacklevel=2)
+    elif resume:
+        leaves, meta = ckpt.load_checkpoint(ckpt_path)
+        try:
+            saved = RunConfig.from_dict(meta["config"])
+        except ConfigError as e:
+            raise CheckpointError(f"checkpoint {ckpt_path} holds an invalid config: {e}") from None
         if saved.model != cfg.model or saved.data != cfg.data:
-            raise ConfigError("the resumed run's model/data config differs from the checkpoint's")
+            raise ConfigError(f"the model/data config in {out / 'config.json'} differs from the "
+                              "checkpoint's; cannot resume")
         run = run._replace(state=ckpt.restore_state(run.state, leaves))
         prior = {k: list(v) for k, v in meta["history"].items()}
+        resumed_from = int(meta["epoch"])
     extra = {"normalizer": _normalizer(splits)}
     if write:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", cfg.to_dict())
     bar = Progress(cfg.train.epochs, int(run.state["epoch"]), progress, run.spec.n_train)
     every = cfg.train.checkpoint_every
-    last_saved = {"epoch": int(run.state["epoch"])}
+    last_saved = {"epoch": int(run.state["epoch"]), "checkpoint": resumed_from}
 
     with stop_on_signals() as flag:
         def callback(state, history):
@@ -184,12 +234,17 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
             bar.update(merged)
             epoch = int(state["epoch"])
             due = every and epoch - last_saved["epoch"] >= every
-            if write and (due or flag["stop"]):
+            finished = epoch >= cfg.train.epochs or bool(state["stopped"]) or bool(state["diverged"])
+            stop = flag["stop"] and not finished
+            if write and (due or stop) and _saveable(state):
                 _write_progress(out, cfg, state, merged, extra)
-                last_saved["epoch"] = epoch
-            if flag["stop"]:
-                raise Interrupted(f"{flag['stop']} received at epoch {epoch}; checkpoint saved, "
-                                  f"resume with: jaxmlp train --resume {out}")
+                last_saved["epoch"] = last_saved["checkpoint"] = epoch
+            if stop:
+                ck = last_saved["checkpoint"]
+                saved = "no checkpoint saved" if ck is None or not write else (
+                    f"checkpoint saved at epoch {ck}")
+                raise Interrupted(f"{flag['stop']} received; {saved}; resume with: "
+                                  f"jaxmlp train --resume {out}", run_dir=out, epoch=epoch)
         try:
             state, history, timing = train_loop(run, cfg.train.epochs, callback=callback)
         finally:
@@ -197,7 +252,12 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     history = {k: prior.get(k, []) + history.get(k, []) for k in set(prior) | set(history)}
     result = summarize(run, state, history, timing)
     if write:
-        _write_progress(out, cfg, state, history, extra)
+        if _saveable(state) or (last_saved["checkpoint"] is None and _params_finite(state)):
+            _write_progress(out, cfg, state, history, extra)
+            last_saved["checkpoint"] = int(state["epoch"])
+        else:  # diverged: keep the last good checkpoint, record what happened
+            ckpt.atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history_rows(history)))
+        result["final"]["checkpoint_epoch"] = last_saved["checkpoint"]
         rows = history_rows(result)
         ckpt.atomic_write_text(out / "metrics.csv", metrics_csv(rows))
         write_json(out / "summary.json", result["final"])
