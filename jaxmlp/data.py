@@ -183,7 +183,7 @@ def _check_finite(a: np.ndarray, what: str, name: str) -> None:
 
 
 def validate_arrays(X, y, task: str, n_classes: int | None = None, name: str = "data", *,
-                    warn_constant: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                    warn_constant: bool = True, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Check and convert a data set's arrays.
 
     Args:
@@ -195,6 +195,8 @@ def validate_arrays(X, y, task: str, n_classes: int | None = None, name: str = "
             ``max(label) + 1``.
         name: Data set name used in error messages.
         warn_constant: Emit a :class:`ConstantFeatureWarning` for constant feature columns.
+        min_classes: Classification only: how many distinct labels must be present (2 for a
+            training set; 1 for an evaluation split, which may hold a single class).
 
     Returns:
         ``(X, y)``: X ``(n, d)`` float32; y ``(n,)`` int32 or ``(n, k)`` float32.
@@ -252,7 +254,7 @@ def validate_arrays(X, y, task: str, n_classes: int | None = None, name: str = "
                                 f"[0, {n_classes})")
         y32 = y.astype(np.int32)
         present = np.unique(y32)
-        if len(present) < 2:
+        if len(present) < min_classes:
             raise DataError(f"{name}: one-class data: every label is {int(present[0])}; "
                             "classification needs at least 2 classes")
     else:

@@ -25,9 +25,10 @@ import optax
 
 from . import losses as L
 from .config import ModelConfig, TrainConfig
-from .errors import ConfigError, DivergenceError
+from .errors import ConfigError, DataError, DivergenceError
 from .grads import batch_loss
 from .nn import forward, init_mlp, mup_multipliers, scale_layers
+from .parallel import DATA, mesh_for, pad_rows, peer_watchdog, put_global, replicated, rows_sharding
 
 # Steps one compiled call aims to cover; the chunk is this many steps' worth of epochs.
 TARGET_STEPS_PER_CALL = 2048
@@ -63,6 +64,7 @@ class Spec(NamedTuple):
     classification: bool
     masked: bool              # hidden-unit masks present (sweeps with padded widths)
     per_layer_lr: bool        # per-layer learning-rate multipliers (muP)
+    mesh: Any = None          # data-parallel mesh (axis "data"): batch sharded, state replicated
 
 
 def resolve_loss(loss: str, task: str) -> str:
@@ -164,6 +166,8 @@ def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
     kw = _loss_kwargs(spec, hp)
     if spec.grad == "manual" and "compute_dtype" in kw:
         kw.pop("compute_dtype")
+    if spec.mesh is not None:  # data parallelism: each device takes a slice of the batch
+        xb, yb, wb = (jax.lax.with_sharding_constraint(a, rows_sharding(spec.mesh)) for a in (xb, yb, wb))
     loss, grads = _grad_fn(spec)(params, xb, yb, weights=wb, **kw)
     grads = _add_l2(grads, params, hp["l2"])
     lr = hp["lr"] * schedule_factor(spec.schedule, state["step"], hp)
@@ -174,7 +178,10 @@ def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
         updates = [jax.tree.map(lambda u, m=hp["layer_lr"][i]: u * m, upd)
                    for i, upd in enumerate(updates)]
     new_params = optax.apply_updates(params, updates)
-    ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & ~state["diverged"]
+    finite = lambda tree: jax.tree.reduce(jnp.logical_and,
+                                          jax.tree.map(lambda a: jnp.all(jnp.isfinite(a)), tree))
+    # a step is applied only if its loss, gradients and resulting params are all finite
+    ok = jnp.isfinite(loss) & finite(grads) & finite(new_params) & ~state["diverged"]
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
     diverged_now = ~ok & ~state["diverged"]
     state = dict(state,
@@ -333,8 +340,13 @@ def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 
 
 def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int, has_val: bool,
               has_test: bool, chunk_epochs: int | None = None, masked: bool = False,
-              use_momentum: bool | None = None) -> Spec:
-    """Derive the static program description from the configs and the data sizes."""
+              use_momentum: bool | None = None, mesh=None) -> Spec:
+    """Derive the static program description from the configs and the data sizes.
+
+    With a ``mesh`` (axis "data") the global batch ``batch_size`` is split over its devices, so
+    it must be divisible by their number; results equal the one-device run up to the order of
+    the gradient sum.
+    """
     loss = resolve_loss(train.loss, task)
     B = train.batch_size
     if train.drop_last and n_train < B:
@@ -347,13 +359,19 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
     if chunk_epochs is None:
         chunk_epochs = chunk_epochs_for(n_batches, train.epochs, train.checkpoint_every)
     make_optimizer(train.optimizer)  # validate the name before any compile
+    if mesh is not None:
+        n_dev = mesh.shape[DATA]
+        if n_dev == 1:
+            mesh = None
+        elif B % n_dev:
+            raise ConfigError(f"batch size {B} must be divisible by the {n_dev} devices it is split over")
     return Spec(activation=model.activation, loss=loss, optimizer=train.optimizer,
                 nesterov=train.nesterov, use_momentum=bool(use_momentum), schedule=train.schedule,
                 grad=train.grad, batch_size=B, n_batches=n_batches, drop_last=train.drop_last,
                 n_train=n_train, has_val=has_val, has_test=has_test, keep_best=train.patience > 0,
                 chunk_epochs=chunk_epochs, compute_dtype=train.compute_dtype,
                 classification=loss == "ce", masked=masked,
-                per_layer_lr=model.parametrization == "mup")
+                per_layer_lr=model.parametrization == "mup", mesh=mesh)
 
 
 def make_hparams(train: TrainConfig, spec: Spec, masks=None, layer_lr=None,
@@ -396,7 +414,13 @@ def init_state(spec: Spec, params, *, data_key, momentum: float = 0.0) -> dict:
 
 
 def device_data(splits, spec: Spec) -> dict:
-    """Move the splits to the device once (labels int32 for CE, targets float32 for MSE)."""
+    """Move the splits to the device once (labels int32 for CE, targets float32 for MSE).
+
+    Data-parallel runs shard the training rows over the mesh (zero rows pad them to a multiple
+    of the device count; the data order never indexes them) and replicate validation/test.
+    """
+    if spec.mesh is not None:
+        return _sharded_data(splits, spec)
     ydt = jnp.int32 if spec.classification else jnp.float32
     data = {"X_train": jnp.asarray(splits.X_train, jnp.float32),
             "y_train": jnp.asarray(splits.y_train, ydt)}
@@ -407,6 +431,26 @@ def device_data(splits, spec: Spec) -> dict:
         data["X_test"] = jnp.asarray(splits.X_test, jnp.float32)
         data["y_test"] = jnp.asarray(splits.y_test, ydt)
     return data
+
+
+def _sharded_data(splits, spec: Spec) -> dict:
+    ydt = np.int32 if spec.classification else np.float32
+    n_dev = spec.mesh.shape[DATA]
+    rows, rep = rows_sharding(spec.mesh), replicated(spec.mesh)
+    data = {"X_train": put_global(pad_rows(np.asarray(splits.X_train, np.float32), n_dev), rows),
+            "y_train": put_global(pad_rows(np.asarray(splits.y_train, ydt), n_dev), rows)}
+    for split, flag in (("val", spec.has_val), ("test", spec.has_test)):
+        if flag:
+            data[f"X_{split}"] = put_global(np.asarray(getattr(splits, f"X_{split}"), np.float32), rep)
+            data[f"y_{split}"] = put_global(np.asarray(getattr(splits, f"y_{split}"), ydt), rep)
+    return data
+
+
+def host_input(spec: Spec, x):
+    """A host array every process holds identically, as a (replicated) program input."""
+    if spec.mesh is None:
+        return x
+    return put_global(np.asarray(x), replicated(spec.mesh))
 
 
 def run_keys(seed: int):
@@ -471,10 +515,25 @@ def as_splits(data):
     ``(X_tr, y_tr, X_val, y_val, X_te, y_te)`` tuples of arrays (integer y = classification)."""
     if not isinstance(data, (tuple, list)):
         return data
+    from .data import validate_arrays
     arrs = [np.asarray(a) for a in data]
+    if len(arrs) not in (2, 4, 6):
+        raise ConfigError("data must be Splits or a tuple of 2, 4 or 6 arrays")
     for i in range(1, len(arrs), 2):
         if arrs[i].ndim == 1 and not np.issubdtype(arrs[i].dtype, np.integer):
             arrs[i] = arrs[i][:, None]
+    task = "classification" if np.issubdtype(arrs[1].dtype, np.integer) else "regression"
+    n_classes = None
+    if task == "classification":
+        n_classes = max(int(a.max()) for a in arrs[1::2] if a.size) + 1
+    for i in range(0, len(arrs), 2):
+        if i > 0 and arrs[i].size == 0:
+            continue
+        arrs[i], arrs[i + 1] = validate_arrays(arrs[i], arrs[i + 1], task, n_classes,
+                                               name=("train", "test", "val")[min(i // 2, 2)],
+                                               warn_constant=i == 0, min_classes=2 if i == 0 else 1)
+        if arrs[i].shape[1] != arrs[0].shape[1]:
+            raise DataError(f"all splits need {arrs[0].shape[1]} features, got {arrs[i].shape[1]}")
     if len(arrs) == 2:
         return ArraySplits(*arrs)
     if len(arrs) == 4:
@@ -488,13 +547,17 @@ def _size(a) -> int:
     return 0 if a is None else int(np.asarray(a).shape[0])
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple, params, seed, momentum):
-    """Keys, params (unless given) and optimizer state of a run, in one compiled call."""
-    init_key, data_key = run_keys(seed)
-    if params is None:
-        params = init_model(init_key, model, list(sizes))
-    return init_state(spec, params, data_key=data_key, momentum=momentum)
+@lru_cache(maxsize=None)
+def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple):
+    """Keys, params (unless given) and optimizer state of a run, in one compiled call
+    (replicated over the mesh for data-parallel runs)."""
+    def make(params, seed, momentum):
+        init_key, data_key = run_keys(seed)
+        if params is None:
+            params = init_model(init_key, model, list(sizes))
+        return init_state(spec, params, data_key=data_key, momentum=momentum)
+    out = None if spec.mesh is None else replicated(spec.mesh)
+    return jax.jit(make, out_shardings=out)
 
 
 class Run(NamedTuple):
@@ -505,18 +568,25 @@ class Run(NamedTuple):
     state: dict
 
 
-def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None) -> Run:
-    """Validate and set up a run (no compilation happens here)."""
+def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh=None) -> Run:
+    """Validate and set up a run (only the small initialisation program is compiled here).
+
+    ``mesh``: a ``jaxmlp.parallel.mesh_for(n)`` mesh for data-parallel training.
+    """
     task = splits.task
     n_out = splits.n_outputs
     if task == "classification" and n_out < 2:
         raise ConfigError("classification needs at least 2 classes")
     spec = make_spec(model, train, task=task, n_train=_size(splits.X_train),
-                     has_val=_size(splits.X_val) > 0, has_test=_size(splits.X_test) > 0)
+                     has_val=_size(splits.X_val) > 0, has_test=_size(splits.X_test) > 0, mesh=mesh)
     sizes = model_sizes(model, splits.n_features, n_out)
-    state = _initial_state(spec, model, tuple(sizes), params, np.uint32(train.seed),
-                           np.float32(effective_momentum(train.optimizer, train.momentum)))
-    hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes))
+    seed = host_input(spec, np.uint32(train.seed))
+    momentum = host_input(spec, np.float32(effective_momentum(train.optimizer, train.momentum)))
+    if params is not None and spec.mesh is not None:
+        params = jax.tree.map(lambda a: host_input(spec, np.asarray(a)), params)
+    state = _initial_state(spec, model, tuple(sizes))(params, seed, momentum)
+    hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True)
+    hp = jax.tree.map(lambda a: host_input(spec, a), hp)
     return Run(spec, hp, device_data(splits, spec), state)
 
 
@@ -543,14 +613,18 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: bool = False):
     if exe is not None:
         return exe, 0.0
     t0 = time.perf_counter()
-    ep = np.arange(C, dtype=np.int32)
-    exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, ep >= 0).compile()
+    ep = host_input(spec, np.arange(C, dtype=np.int32))
+    act = host_input(spec, np.ones(C, bool))
+    exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act).compile()
     _EXECUTABLES[key] = exe
     return exe, time.perf_counter() - t0
 
 
-def train_loop(run: Run, epochs: int, *, callback=None):
+def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
     """Drive the compiled chunks from ``run.state``'s epoch up to ``epochs``.
+
+    ``watchdog`` (e.g. ``jaxmlp.parallel.Watchdog``) is kicked around every chunk, so a run
+    whose peer process died exits with a clear error instead of waiting forever.
 
     Returns ``(state, history, timing)``: the final train state, per-epoch metric lists and
     ``{"compile_s", "train_s", "epochs_run"}``.
@@ -563,8 +637,12 @@ def train_loop(run: Run, epochs: int, *, callback=None):
     t0 = time.perf_counter()
     while epoch < epochs and not (bool(state["stopped"]) or bool(state["diverged"])):
         ep = np.arange(epoch, epoch + C, dtype=np.int32)
-        state, metrics = exe(state, hp, data, ep, ep < epochs)
+        if watchdog is not None:
+            watchdog.kick()
+        state, metrics = exe(state, hp, data, host_input(spec, ep), host_input(spec, ep < epochs))
         metrics = _to_host(metrics)
+        if watchdog is not None:
+            watchdog.kick()
         ran = metrics.pop("ran")
         history.setdefault("epoch", []).extend((np.arange(epoch, epoch + C)[ran] + 1).tolist())
         for k, v in metrics.items():
@@ -604,7 +682,8 @@ def best_params(spec: Spec, state: dict):
 
 def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
         params=None, callback: Callable[[dict, dict], None] | None = None,
-        raise_on_divergence: bool = False):
+        raise_on_divergence: bool = False, devices: int | None = None,
+        peer_timeout_s: float | None = None):
     """Train an MLP.
 
     Args:
@@ -615,6 +694,10 @@ def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = N
         callback: called on the host after every compiled chunk as
             ``callback(state, history_so_far)``; raise from it to interrupt.
         raise_on_divergence: raise ``DivergenceError`` instead of returning the last good params.
+        devices: data-parallel over this many devices (all processes' devices count); the
+            global batch ``train.batch_size`` is split over them. None or 1: one device.
+        peer_timeout_s: in multi-process runs, exit with an error when a compiled chunk makes no
+            progress for this long (default 60 s when ``jax.process_count() > 1``).
 
     Returns:
         ``(params, history)``: params as a pytree of device arrays; history a dict of per-epoch
@@ -625,8 +708,13 @@ def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = N
     """
     model = model or ModelConfig()
     train = train or TrainConfig()
-    run = prepare(as_splits(data), model, train, params=params)
-    state, history, timing = train_loop(run, train.epochs, callback=callback)
+    mesh = mesh_for(devices) if devices not in (None, 1) else None
+    run = prepare(as_splits(data), model, train, params=params, mesh=mesh)
+    dog = peer_watchdog(peer_timeout_s)
+    try:
+        state, history, timing = train_loop(run, train.epochs, callback=callback, watchdog=dog)
+    finally:
+        dog.close()
     out = summarize(run, state, history, timing)
     if out["final"]["diverged"] and raise_on_divergence:
         raise DivergenceError(divergence_message(out["final"], run.spec))
@@ -645,7 +733,10 @@ def split_metrics(spec: Spec, params, hp: dict, data: dict) -> dict:
     out = {}
     for split in ("train", "val", "test"):
         if f"X_{split}" in data:
-            ev = evaluate(spec, params, data[f"X_{split}"], data[f"y_{split}"], hp)
+            X, y = data[f"X_{split}"], data[f"y_{split}"]
+            if split == "train":  # data-parallel runs pad the training rows
+                X, y = X[:spec.n_train], y[:spec.n_train]
+            ev = evaluate(spec, params, X, y, hp)
             out.update({f"{split}_{k}": v for k, v in ev.items()})
     return out
 
