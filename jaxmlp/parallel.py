@@ -1,0 +1,175 @@
+"""Devices, meshes and shardings, and JAX's distributed runtime set-up.
+
+jaxmlp never moves data between devices or hosts itself: it places arrays with
+``jax.sharding`` and lets XLA insert the collectives (gradient all-reduce for data parallelism,
+none for the model axis of a sweep). Across hosts it uses ``jax.distributed`` (gloo collectives
+on CPU).
+
+Meshes use ``AxisType.Auto`` axes so ``with_sharding_constraint`` can steer the partitioner.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from .errors import ConfigError
+
+DATA = "data"
+MODELS = "models"
+
+
+def mesh_for(n_devices: int | None = None, axes: tuple[str, ...] = (DATA,),
+             shape: tuple[int, ...] | None = None) -> Mesh:
+    """A mesh over the first ``n_devices`` devices (default: all, across every process).
+
+    ``shape`` splits the devices over several named ``axes`` (e.g. ``(2, 4)`` for
+    ``("models", "data")``).
+    """
+    devs = jax.devices()
+    n = len(devs) if n_devices is None else n_devices
+    if n < 1 or n > len(devs):
+        raise ConfigError(f"asked for {n} devices, {len(devs)} available")
+    shape = shape or (n,)
+    if int(np.prod(shape)) != n or len(shape) != len(axes):
+        raise ConfigError(f"mesh shape {shape} does not fit {n} devices over axes {axes}")
+    return jax.make_mesh(shape, axes, axis_types=(AxisType.Auto,) * len(axes), devices=devs[:n])
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def rows_sharding(mesh: Mesh, axis: str = DATA) -> NamedSharding:
+    return NamedSharding(mesh, P(axis))
+
+
+def put_global(x: np.ndarray, sharding: NamedSharding):
+    """Place a host array that every process holds in full as a global array.
+
+    Each process contributes only the rows its own devices hold
+    (``make_array_from_process_local_data``), so the same code serves one and many hosts.
+    """
+    x = np.asarray(x)
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    spec = sharding.spec
+    if len(spec) == 0 or spec[0] is None:
+        return jax.make_array_from_process_local_data(sharding, x, x.shape)
+    # rows of this process: the union of its devices' row blocks (contiguous by construction)
+    idx = sharding.addressable_devices_indices_map(x.shape)
+    starts = sorted({sl[0].start or 0 for sl in idx.values()})
+    stops = sorted({sl[0].stop if sl[0].stop is not None else x.shape[0] for sl in idx.values()})
+    local = x[starts[0]:stops[-1]]
+    return jax.make_array_from_process_local_data(sharding, local, x.shape)
+
+
+def pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:
+    """Zero rows appended so the row count divides ``multiple`` (padding is never indexed)."""
+    pad = (-len(x)) % multiple
+    if pad == 0:
+        return x
+    return np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+
+
+@dataclass(frozen=True)
+class DistributedConfig:
+    """Where the coordinator is and who this process is (all None: single process)."""
+    coordinator: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+    peer_timeout_s: int = 60
+
+    @classmethod
+    def from_env(cls, coordinator=None, num_processes=None, process_id=None, **kw):
+        """Flags win; otherwise JAX's standard variables (JAX_COORDINATOR_ADDRESS,
+        JAX_NUM_PROCESSES, JAX_PROCESS_ID)."""
+        env = os.environ
+        coordinator = coordinator or env.get("JAX_COORDINATOR_ADDRESS")
+        num_processes = num_processes if num_processes is not None else _int_env("JAX_NUM_PROCESSES")
+        process_id = process_id if process_id is not None else _int_env("JAX_PROCESS_ID")
+        return cls(coordinator, num_processes, process_id, **kw)
+
+    @property
+    def enabled(self) -> bool:
+        return self.coordinator is not None or (self.num_processes or 1) > 1
+
+
+def _int_env(name: str) -> int | None:
+    v = os.environ.get(name)
+    if v is None or v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {v!r}") from None
+
+
+def initialize(cfg: DistributedConfig) -> None:
+    """Join the job through ``jax.distributed.initialize`` (before any other JAX call).
+
+    On CPU the cross-process collectives are gloo's. A peer that stops sending heartbeats for
+    ``peer_timeout_s + 30`` s makes the coordination service abort the others; before that, the
+    training loop's ``Watchdog`` (``peer_timeout_s`` without progress) exits with a one-line error.
+    """
+    if not cfg.enabled:
+        return
+    if cfg.coordinator is None or cfg.num_processes is None or cfg.process_id is None:
+        raise ConfigError("multi-process runs need --coordinator HOST:PORT, --num-processes N and "
+                          "--process-id I (or JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID)")
+    if not (0 <= cfg.process_id < cfg.num_processes):
+        raise ConfigError(f"process id {cfg.process_id} is not in [0, {cfg.num_processes})")
+    host, _, port = cfg.coordinator.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"coordinator must be HOST:PORT, got {cfg.coordinator!r}")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=cfg.coordinator, num_processes=cfg.num_processes,
+                               process_id=cfg.process_id, initialization_timeout=60,
+                               heartbeat_timeout_seconds=int(cfg.peer_timeout_s) + 30)
+
+
+def is_writer() -> bool:
+    """Only process 0 writes run folders and checkpoints."""
+    return jax.process_index() == 0
+
+
+def peer_watchdog(timeout_s: float | None = None) -> "Watchdog":
+    """A watchdog for multi-process runs (disabled with one process or ``timeout_s=0``)."""
+    if jax.process_count() == 1 or timeout_s == 0:
+        return Watchdog(None)
+    return Watchdog(60.0 if timeout_s is None else float(timeout_s), "training (multi-process)")
+
+
+class Watchdog:
+    """Exit with a clear error if training makes no progress for ``timeout_s`` (e.g. a peer
+    process died inside a collective and the runtime did not notice). ``kick()`` after every
+    chunk; ``timeout_s=None`` disables it."""
+
+    def __init__(self, timeout_s: float | None, what: str = "training"):
+        self.timeout_s = timeout_s
+        self.what = what
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        if timeout_s:
+            threading.Thread(target=self._watch, daemon=True).start()
+
+    def kick(self) -> None:
+        self._last = time.monotonic()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(1.0, self.timeout_s / 4)):
+            if time.monotonic() - self._last > self.timeout_s:
+                sys.stderr.write(f"error: {self.what} made no progress for {self.timeout_s:.0f}s; "
+                                 "a peer process may have crashed or hung (raise the peer "
+                                 "timeout if one chunk legitimately takes longer)\n")
+                sys.stderr.flush()
+                os._exit(3)

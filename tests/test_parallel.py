@@ -1,0 +1,120 @@
+"""Data parallelism over forced CPU devices and multi-process training on JAX's distributed
+runtime (two processes on 127.0.0.1, gloo collectives)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+DP_SCRIPT = r"""
+import json, sys, numpy as np, jax, jaxmlp as jm
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits
+s = load_splits(DataConfig(dataset="digits", n_samples=500))
+out = {}
+for n in (1, 2, 8):
+    p, h = jm.fit(s, model=ModelConfig(hidden=(32,)), train=TrainConfig(epochs=3, batch_size=64), devices=n)
+    out[n] = {"W": [np.asarray(l["W"]).tolist() for l in p], "loss": h["train_loss"].tolist(),
+              "acc": h["final"]["test_accuracy"], "train_loss": h["final"]["train_loss"]}
+try:
+    jm.fit(s, train=TrainConfig(epochs=1, batch_size=60), devices=8)
+except jm.ConfigError as e:
+    out["err"] = str(e)
+print(json.dumps(out))
+"""
+
+
+def _run(code, *args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def test_data_parallel_on_8_forced_cpu_devices_matches_one_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    p = _run(DP_SCRIPT, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    for n in ("2", "8"):
+        for a, b in zip(out["1"]["W"], out[n]["W"]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out[n]["loss"], out["1"]["loss"], rtol=1e-5)
+        assert out[n]["acc"] == pytest.approx(out["1"]["acc"], abs=1e-6)
+        # train metrics ignore the zero rows that pad the sharded training set
+        assert out[n]["train_loss"] == pytest.approx(out["1"]["train_loss"], rel=1e-5)
+    assert "divisible" in out["err"]
+
+
+MP_SCRIPT = r"""
+import json, os, sys, numpy as np
+from jaxmlp.parallel import DistributedConfig, initialize
+pid, n, port, crash = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+initialize(DistributedConfig(f"127.0.0.1:{port}", n, pid, peer_timeout_s=15))
+import jax, jaxmlp as jm
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits
+s = load_splits(DataConfig(dataset="digits", n_samples=500))
+def cb(state, hist):
+    if crash and pid == 1 and hist["epoch"][-1] >= 2:
+        os._exit(9)  # a peer dies mid-run
+epochs = 400 if crash else 3
+p, h = jm.fit(s, model=ModelConfig(hidden=(32,)),
+              train=TrainConfig(epochs=epochs, batch_size=64, checkpoint_every=1 if crash else 0),
+              devices=jax.device_count(), callback=cb)
+if pid == 0:
+    print(json.dumps({"W": [np.asarray(l["W"]).tolist() for l in p], "loss": h["train_loss"].tolist(),
+                      "procs": jax.process_count(), "devices": jax.device_count()}))
+"""
+
+SINGLE = r"""
+import json, numpy as np, jaxmlp as jm
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits
+s = load_splits(DataConfig(dataset="digits", n_samples=500))
+p, h = jm.fit(s, model=ModelConfig(hidden=(32,)), train=TrainConfig(epochs=3, batch_size=64))
+print(json.dumps({"W": [np.asarray(l["W"]).tolist() for l in p], "loss": h["train_loss"].tolist()}))
+"""
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(crash: bool):
+    port = _free_port()
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    procs = [subprocess.Popen([sys.executable, "-c", MP_SCRIPT, str(i), "2", str(port), "1" if crash else "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for i in range(2)]
+    return procs
+
+
+def test_two_processes_equal_single_process_run():
+    procs = _launch(crash=False)
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-2000:] + outs[1][1][-2000:]
+    mp = json.loads(outs[0][0].strip().splitlines()[-1])
+    assert mp["procs"] == 2 and mp["devices"] == 2
+    single = _run(SINGLE)
+    assert single.returncode == 0, single.stderr[-2000:]
+    ref = json.loads(single.stdout.strip().splitlines()[-1])
+    for a, b in zip(mp["W"], ref["W"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mp["loss"], ref["loss"], rtol=1e-5)
+
+
+def test_crashed_peer_makes_the_survivor_exit_with_an_error():
+    procs = _launch(crash=True)
+    t0 = time.monotonic()
+    out, err = procs[0].communicate(timeout=180)  # a hang would raise TimeoutExpired here
+    procs[1].communicate(timeout=30)
+    assert procs[1].returncode == 9
+    assert procs[0].returncode != 0
+    assert time.monotonic() - t0 < 150
+    assert ("no progress" in err and "peer process" in err) or "another task died" in err, err[-3000:]
