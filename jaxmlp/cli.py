@@ -61,6 +61,30 @@ def _float_list(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _devices(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a device count or 'auto', got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"device count must be >= 1, got {n}")
+    return n
+
+
+def start_processes(a) -> int | None:
+    """Join a multi-process job if asked (flags or JAX_* variables); the device count to use."""
+    from .parallel import DistributedConfig, initialize
+    dist = DistributedConfig.from_env(a.coordinator, a.num_processes, a.process_id,
+                                      peer_timeout_s=int(a.peer_timeout))
+    initialize(dist)
+    if a.devices == "auto" or (a.devices is None and dist.enabled):
+        import jax
+        return jax.device_count()
+    return a.devices
+
+
 def add_train_flags(p: argparse.ArgumentParser, grid: bool = False) -> None:
     """Flags shared by ``train`` and ``sweep`` (with ``grid``, --lr, --temperature, --l2 and
     --momentum take comma lists: the sweep's axes)."""
@@ -107,6 +131,17 @@ def add_train_flags(p: argparse.ArgumentParser, grid: bool = False) -> None:
     t.add_argument("--drop-last", action="store_true", help="drop the last partial batch")
     t.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
     t.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
+    d = p.add_argument_group("devices and processes")
+    d.add_argument("--devices", type=_devices, default=None,
+                   help="N or 'auto' (all): " + ("shard the models over N devices" if grid else
+                                                 "data-parallel over N devices; --batch-size is the "
+                                                 "global batch, split evenly over them"))
+    d.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="jax.distributed coordinator (or JAX_COORDINATOR_ADDRESS)")
+    d.add_argument("--num-processes", type=int, default=None, help="(or JAX_NUM_PROCESSES)")
+    d.add_argument("--process-id", type=int, default=None, help="(or JAX_PROCESS_ID)")
+    d.add_argument("--peer-timeout", type=float, default=60.0,
+                   help="multi-process: seconds without progress before giving up on peers")
     o = p.add_argument_group("output")
     o.add_argument("--out", default=None, help="run folder (default: runs/<command>-<time>)")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -152,7 +187,9 @@ def _fmt_final(final: dict) -> str:
 def cmd_train(a) -> int:
     from .runs import load_run_config, train_run
     if a.resume:
-        ignored = sorted(getattr(a, "given_flags", set()) - {"--resume", "--epochs", "--quiet"})
+        ignored = sorted(getattr(a, "given_flags", set()) - {"--resume", "--epochs", "--quiet", "--devices",
+                                                             "--coordinator", "--num-processes",
+                                                             "--process-id", "--peer-timeout"})
         if ignored:
             from .errors import ConfigError
             raise ConfigError(f"{', '.join(ignored)} cannot be combined with --resume (the run's "
@@ -168,8 +205,9 @@ def cmd_train(a) -> int:
             while out.exists():
                 out, i = base.with_name(f"{base.name}-{i}"), i + 1
         epochs = None
+    devices = start_processes(a)
     run, state, result = train_run(cfg, out, resume=bool(a.resume), progress=_show_progress(a),
-                                   epochs=epochs)
+                                   epochs=epochs, devices=devices, peer_timeout_s=a.peer_timeout)
     final = result["final"]
     print(f"{cfg.data.dataset}: {_fmt_final(final)} -> {out}")
     if final["diverged"]:
@@ -260,6 +298,7 @@ def cmd_sweep(a) -> int:
         raise ConfigError("--heatmap takes two axis names, e.g. width,lr")
     from .sweep import expand_grid
     n_models = len(expand_grid(grid, seeds, cfg.train, cfg.model))  # validate before any compile
+    devices = start_processes(a)
     splits = load_splits(cfg.data)
     out = Path(a.out) if a.out else _default_out("sweep")
     bar = None
@@ -274,12 +313,14 @@ def cmd_sweep(a) -> int:
             bar.refresh()
     try:
         result = sweep(splits, model=cfg.model, train=cfg.train, grid=grid, seeds=seeds,
-                       max_pad_ratio=a.max_pad_ratio, n_devices=a.devices, progress=progress)
+                       max_pad_ratio=a.max_pad_ratio, n_devices=devices, progress=progress)
     finally:
         if bar is not None:
             bar.close()
-    write_sweep_folder(out, result, {"run": cfg.to_dict(), "grid": grid, "seeds": seeds,
-                                     "strategy": result.info["strategy"]}, heat)
+    from .parallel import is_writer
+    if is_writer():
+        write_sweep_folder(out, result, {"run": cfg.to_dict(), "grid": grid, "seeds": seeds,
+                                         "strategy": result.info["strategy"]}, heat)
     from .sweep_files import headline_metric
     metric = headline_metric(result)
     vals = result.column(metric)
@@ -355,7 +396,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-pad-ratio", type=float, default=8.0,
                    help="widths within this ratio share one padded program (1 = one per width)")
     g.add_argument("--heatmap", default=None, help="two axes for the heatmap, e.g. width,lr")
-    g.add_argument("--devices", type=int, default=None, help="shard models over N local devices")
     sw.set_defaults(func=cmd_sweep)
 
     gc = sub.add_parser("gradcheck", help="hand-derived backward vs jax.grad vs finite differences")

@@ -70,6 +70,15 @@ def put_global(x: np.ndarray, sharding: NamedSharding):
     return jax.make_array_from_process_local_data(sharding, local, x.shape)
 
 
+def to_host(tree):
+    """Fetch arrays to numpy; across processes, gather the shards other hosts hold."""
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, jax.device_get(tree))
+    from jax.experimental import multihost_utils
+    return jax.tree.map(lambda a: np.asarray(a) if a.is_fully_replicated
+                        else np.asarray(multihost_utils.process_allgather(a, tiled=True)), tree)
+
+
 def pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:
     """Zero rows appended so the row count divides ``multiple`` (padding is never indexed)."""
     pad = (-len(x)) % multiple

@@ -29,7 +29,8 @@ from . import checkpoint as ckpt
 from .config import INT32_MAX, RunConfig
 from .data import load_splits
 from .errors import CheckpointError, ConfigError
-from .train import Run, best_params, prepare, summarize, train_loop
+from .parallel import is_writer, mesh_for, peer_watchdog
+from .train import Run, host_input, best_params, prepare, summarize, train_loop
 
 METRIC_KEYS_FIRST = ("epoch", "train_loss", "val_loss", "test_loss")
 
@@ -186,9 +187,12 @@ def load_run_config(run_dir) -> RunConfig:
 
 
 def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool = False,
-              epochs: int | None = None, write: bool = True) -> tuple[Run, dict, dict]:
+              epochs: int | None = None, write: bool = True, devices: int | None = None,
+              peer_timeout_s: float | None = None) -> tuple[Run, dict, dict]:
     """Train per ``cfg``, writing the run folder ``out_dir``; with ``resume`` continue from its
     checkpoint. ``epochs`` overrides the total epoch count (e.g. to extend a resumed run).
+    ``devices`` > 1 trains data-parallel over that many devices (of all processes); in a
+    multi-process job only process 0 writes files.
 
     Returns ``(run, state, history)`` where history holds per-epoch arrays and ``final``.
     """
@@ -196,10 +200,12 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     if epochs is not None:
         cfg = cfg.replace(train=cfg.train.replace(epochs=epochs))
     ckpt_path = out / ckpt.CHECKPOINT_NAME
+    write = write and is_writer()
     if write and not resume:
         check_fresh_run_dir(out)
     splits = load_splits(cfg.data)
-    run = prepare(splits, cfg.model, cfg.train)
+    run = prepare(splits, cfg.model, cfg.train,
+                  mesh=mesh_for(devices) if devices not in (None, 1) else None)
     if cfg.train.epochs * run.spec.n_batches > INT32_MAX:
         raise ConfigError(f"{cfg.train.epochs} epochs of {run.spec.n_batches} steps overflow the "
                           "int32 step counter; use fewer epochs or a larger batch size")
@@ -217,7 +223,10 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
         if saved.model != cfg.model or saved.data != cfg.data:
             raise ConfigError(f"the model/data config in {out / 'config.json'} differs from the "
                               "checkpoint's; cannot resume")
-        run = run._replace(state=ckpt.restore_state(run.state, leaves))
+        restored = ckpt.restore_state(run.state, leaves)
+        if run.spec.mesh is not None:
+            restored = jax.tree.map(lambda a: host_input(run.spec.mesh, np.asarray(a)), restored)
+        run = run._replace(state=restored)
         prior = {k: list(v) for k, v in meta["history"].items()}
         resumed_from = int(meta["epoch"])
     extra = {"normalizer": _normalizer(splits)}
@@ -245,9 +254,12 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
                     f"checkpoint saved at epoch {ck}")
                 raise Interrupted(f"{flag['stop']} received; {saved}; resume with: "
                                   f"jaxmlp train --resume {out}", run_dir=out, epoch=epoch)
+        dog = peer_watchdog(peer_timeout_s)
         try:
-            state, history, timing = train_loop(run, cfg.train.epochs, callback=callback)
+            state, history, timing = train_loop(run, cfg.train.epochs, callback=callback,
+                                                watchdog=dog)
         finally:
+            dog.close()
             bar.close()
     history = {k: prior.get(k, []) + history.get(k, []) for k in set(prior) | set(history)}
     result = summarize(run, state, history, timing)

@@ -24,7 +24,8 @@ import numpy as np
 
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
-from .train import (Spec, _to_host, as_splits, best_params, device_data, effective_momentum,
+from .parallel import MODELS, mesh_for, put_global, replicated, rows_sharding, to_host
+from .train import (Spec, as_splits, best_params, device_data, effective_momentum,
                     get_executable,
                     init_model, init_state, layer_lr_multipliers, make_hparams, make_spec,
                     model_sizes, run_keys, split_metrics_jit)
@@ -55,7 +56,7 @@ class SweepResult:
         """Trained params of model ``i`` (best under early stopping), unpadded unless asked."""
         prog, slot, sizes = self.where[i]
         spec, state = self.programs[prog]
-        p = jax.tree.map(lambda a: a[slot], best_params(spec, state))
+        p = jax.tree.map(lambda a: a[slot], to_host(best_params(spec, state)))
         return p if padded else unpad_params(p, sizes)
 
 
@@ -151,19 +152,18 @@ def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max:
 
 
 def _model_mesh(n_devices: int | None):
-    devs = jax.local_devices()
-    n = len(devs) if n_devices is None else max(1, min(n_devices, len(devs)))
-    return jax.sharding.Mesh(np.array(devs[:n]), ("models",)), n
+    """A 1-D mesh ("models",) over ``n_devices`` devices (default: all devices of all processes)."""
+    mesh = mesh_for(n_devices, axes=(MODELS,))
+    return mesh, mesh.shape[MODELS]
 
 
 def _shard_models(tree, mesh):
-    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("models"))
-    return jax.tree.map(lambda a: jax.device_put(a, spec), tree)
+    """Host arrays with a leading model axis, split over the mesh's model axis."""
+    return jax.tree.map(lambda a: put_global(np.asarray(a), rows_sharding(mesh, MODELS)), tree)
 
 
 def _replicate(tree, mesh):
-    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    return jax.tree.map(lambda a: jax.device_put(a, spec), tree)
+    return jax.tree.map(lambda a: put_global(np.asarray(a), replicated(mesh)), tree)
 
 
 def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict],
@@ -202,29 +202,27 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
     state = _shard_models(states, mesh)
     hp = _shard_models(jax.tree.map(lambda *xs: np.stack(xs)[list(take)], *hps), mesh)
     data = _replicate(device_data(splits, spec), mesh)
-    return spec, state, hp, data, n_real, sizes_max, n_dev
+    spec = spec._replace(mesh=None)  # the data stays whole per model: no batch sharding
+    return spec, state, hp, data, n_real, sizes_max, mesh
 
 
-def _vmapped_executable(spec: Spec, state, hp, data):
-    """The compiled, model-vmapped chunk (cached per program shape like single runs)."""
-    return get_executable(spec, state, hp, data, spec.chunk_epochs, vmapped=True)
-
-
-def _run_program(spec, state, hp, data, epochs: int, progress=None):
-    exe, compile_s = _vmapped_executable(spec, state, hp, data)
+def _run_program(spec, state, hp, data, mesh, epochs: int, progress=None):
+    """Drive one program's compiled chunks (cached per program shape like single runs)."""
+    exe, compile_s = get_executable(spec, state, hp, data, spec.chunk_epochs, vmapped=True, mesh=mesh)
     C = spec.chunk_epochs
     chunks = []
     t0 = time.perf_counter()
     epoch = 0
     while epoch < epochs:
         ep = np.arange(epoch, epoch + C, dtype=np.int32)
-        state, metrics = exe(state, hp, data, ep, ep < epochs)
-        metrics = _to_host(metrics)  # one host sync per chunk
+        state, metrics = exe(state, hp, data, *_replicate((ep, ep < epochs), mesh))
+        metrics = to_host(metrics)  # one host sync per chunk
         chunks.append(metrics)
         epoch += C
         if progress is not None:
             progress(min(epoch, epochs))
-        if bool(np.all(np.asarray(state["stopped"]) | np.asarray(state["diverged"]))):
+        flags = to_host({"stopped": state["stopped"], "diverged": state["diverged"]})
+        if bool(np.all(flags["stopped"] | flags["diverged"])):
             break
     jax.block_until_ready(state["params"])
     run_s = time.perf_counter() - t0
@@ -273,14 +271,14 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         idx = [i for i, m in enumerate(members) if m["width"] in bucket]
         group = [members[i] for i in idx]
         masked = len(bucket) > 1
-        spec, state, hp, dev_data, n_real, sizes_max, n_dev = _program(
+        spec, state, hp, dev_data, n_real, sizes_max, mesh = _program(
             splits, model, train, group, n_devices, masked)
         cb = None if progress is None else (lambda e, b=b_i: progress(e, b, len(buckets)))
-        state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, train.epochs, cb)
+        state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, mesh, train.epochs, cb)
         info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
-                                 "compile_s": compile_s, "run_s": run_s, "devices": n_dev})
+                                 "compile_s": compile_s, "run_s": run_s, "devices": mesh.size})
         final = _final_metrics(spec, state, hp, dev_data)
-        host_state = _to_host({k: state[k] for k in ("epoch", "stopped", "diverged", "diverged_step",
+        host_state = to_host({k: state[k] for k in ("epoch", "stopped", "diverged", "diverged_step",
                                                    "best_loss", "best_epoch")})
         ran = hist.pop("ran")
         E = train.epochs
@@ -318,5 +316,4 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
 
 def _final_metrics(spec: Spec, state, hp, data) -> dict:
     """Every model's train/val/test metrics (best params under early stopping), one call."""
-    ev = split_metrics_jit(spec, vmapped=True)(best_params(spec, state), hp, data)
-    return {k: np.asarray(v) for k, v in ev.items()}
+    return to_host(split_metrics_jit(spec, vmapped=True)(best_params(spec, state), hp, data))

@@ -446,11 +446,11 @@ def _sharded_data(splits, spec: Spec) -> dict:
     return data
 
 
-def host_input(spec: Spec, x):
+def host_input(mesh, x):
     """A host array every process holds identically, as a (replicated) program input."""
-    if spec.mesh is None:
+    if mesh is None:
         return x
-    return put_global(np.asarray(x), replicated(spec.mesh))
+    return put_global(np.asarray(x), replicated(mesh))
 
 
 def run_keys(seed: int):
@@ -580,13 +580,13 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     spec = make_spec(model, train, task=task, n_train=_size(splits.X_train),
                      has_val=_size(splits.X_val) > 0, has_test=_size(splits.X_test) > 0, mesh=mesh)
     sizes = model_sizes(model, splits.n_features, n_out)
-    seed = host_input(spec, np.uint32(train.seed))
-    momentum = host_input(spec, np.float32(effective_momentum(train.optimizer, train.momentum)))
+    seed = host_input(spec.mesh, np.uint32(train.seed))
+    momentum = host_input(spec.mesh, np.float32(effective_momentum(train.optimizer, train.momentum)))
     if params is not None and spec.mesh is not None:
-        params = jax.tree.map(lambda a: host_input(spec, np.asarray(a)), params)
+        params = jax.tree.map(lambda a: host_input(spec.mesh, np.asarray(a)), params)
     state = _initial_state(spec, model, tuple(sizes))(params, seed, momentum)
     hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True)
-    hp = jax.tree.map(lambda a: host_input(spec, a), hp)
+    hp = jax.tree.map(lambda a: host_input(spec.mesh, a), hp)
     return Run(spec, hp, device_data(splits, spec), state)
 
 
@@ -603,7 +603,7 @@ def _signature(tree):
                   for a in jax.tree.leaves(tree)))
 
 
-def get_executable(spec: Spec, state, hp, data, C: int, vmapped: bool = False):
+def get_executable(spec: Spec, state, hp, data, C: int, vmapped: bool = False, mesh=None):
     """The ahead-of-time compiled chunk for these shapes; compiled at most once per process.
 
     Returns ``(executable, compile_seconds)`` (0.0 when it came from the cache).
@@ -613,8 +613,9 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: bool = False):
     if exe is not None:
         return exe, 0.0
     t0 = time.perf_counter()
-    ep = host_input(spec, np.arange(C, dtype=np.int32))
-    act = host_input(spec, np.ones(C, bool))
+    mesh = spec.mesh if mesh is None else mesh
+    ep = host_input(mesh, np.arange(C, dtype=np.int32))
+    act = host_input(mesh, np.ones(C, bool))
     exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act).compile()
     _EXECUTABLES[key] = exe
     return exe, time.perf_counter() - t0
@@ -639,7 +640,7 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
         ep = np.arange(epoch, epoch + C, dtype=np.int32)
         if watchdog is not None:
             watchdog.kick()
-        state, metrics = exe(state, hp, data, host_input(spec, ep), host_input(spec, ep < epochs))
+        state, metrics = exe(state, hp, data, host_input(spec.mesh, ep), host_input(spec.mesh, ep < epochs))
         metrics = _to_host(metrics)
         if watchdog is not None:
             watchdog.kick()

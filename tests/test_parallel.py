@@ -118,3 +118,43 @@ def test_crashed_peer_makes_the_survivor_exit_with_an_error():
     assert procs[0].returncode != 0
     assert time.monotonic() - t0 < 150
     assert ("no progress" in err and "peer process" in err) or "another task died" in err, err[-3000:]
+
+
+def _cli(args, env=None):
+    return subprocess.Popen([sys.executable, "-m", "jaxmlp.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_cli_train_two_processes_via_env_and_sweep_via_flags(tmp_path):
+    base = dict(os.environ)
+    base.pop("XLA_FLAGS", None)
+    # train: the standard JAX_* variables; only process 0 writes the run folder
+    port = _free_port()
+    train = ["train", "--dataset", "iris", "--hidden", "8", "--epochs", "6", "--batch-size", "16", "--quiet"]
+    procs = [_cli(train + ["--out", str(tmp_path / f"mp{i}")],
+                  env=dict(base, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
+                           JAX_PROCESS_ID=str(i))) for i in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-1500:] + outs[1][1][-1500:]
+    assert (tmp_path / "mp0" / "summary.json").exists() and not (tmp_path / "mp1").exists()
+    single = subprocess.run([sys.executable, "-m", "jaxmlp.cli", *train, "--out", str(tmp_path / "one")],
+                            capture_output=True, text=True, timeout=240, env=base)
+    assert single.returncode == 0, single.stderr
+    a = json.loads((tmp_path / "mp0" / "summary.json").read_text())
+    b = json.loads((tmp_path / "one" / "summary.json").read_text())
+    assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
+    # sweep: flags; the model axis is sharded over both processes' devices
+    port = _free_port()
+    sweep = ["sweep", "--dataset", "iris", "--width", "4,8", "--lr", "0.1,0.2", "--epochs", "3", "--quiet",
+             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    procs = [_cli(sweep + ["--process-id", str(i), "--out", str(tmp_path / "sw")], env=base) for i in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-1500:] + outs[1][1][-1500:]
+    ref = subprocess.run([sys.executable, "-m", "jaxmlp.cli", *sweep[:10], "--out", str(tmp_path / "sw1")],
+                         capture_output=True, text=True, timeout=240, env=base)
+    assert ref.returncode == 0, ref.stderr
+    import csv
+    mp_rows = list(csv.DictReader(open(tmp_path / "sw" / "results.csv")))
+    one_rows = list(csv.DictReader(open(tmp_path / "sw1" / "results.csv")))
+    np.testing.assert_allclose([float(r["test_loss"]) for r in mp_rows],
+                               [float(r["test_loss"]) for r in one_rows], rtol=1e-5)
