@@ -1,0 +1,49 @@
+"""The benchmark harness runs end to end in quick mode (no timing is asserted)."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "scripts" / "bench.py"
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.mark.slow
+def test_bench_quick_runs_and_losses_agree(tmp_path):
+    p = subprocess.run([sys.executable, str(BENCH), "--quick", "--workloads", "W1,W4",
+                        "--frameworks", "jaxmlp,pytorch,sklearn", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "loss-agreement check: PASSED" in p.stdout
+    rep = json.loads((tmp_path / "bench.json").read_text())
+    assert {"meta", "gemm_peak", "workloads", "targets", "notes", "loss_check_passed"} <= set(rep)
+    assert rep["loss_check_passed"] is True
+    assert rep["gemm_peak"]["peak_gflops"] > 0
+    expected = {"jaxmlp", "sklearn"} | ({"pytorch"} if HAVE_TORCH else set())
+    for wl in ("W1", "W4"):
+        r = rep["workloads"][wl]
+        assert set(r["frameworks"]) == expected
+        assert r["loss_check_passed"] is True
+        assert all(c["passed"] for c in r["loss_checks"])
+        j = r["frameworks"]["jaxmlp"]
+        for key in ("train_s", "compile_s", "samples_per_s", "gflops", "peak_fraction",
+                    "final_loss"):
+            assert key in j
+        assert set(r["speedup"]) == expected - {"jaxmlp"}
+        for s in r["speedup"].values():
+            assert {"median", "min", "max"} <= set(s)
+    if not HAVE_TORCH:  # skipped with a clear note, not an error
+        assert any(n.startswith("PyTorch peer skipped") for n in rep["notes"])
+    assert (tmp_path / "speedups.png").exists()
+
+
+def test_bench_is_importable_with_main():
+    spec = importlib.util.spec_from_file_location("bench", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert callable(mod.main)
+    assert mod.main(["--workloads", "W9"]) == 2  # bad workload: error, no run
