@@ -335,13 +335,18 @@ def cmd_sweep(a) -> int:
 
 def cmd_gradcheck(a) -> int:
     import jax
-    jax.config.update("jax_enable_x64", True)
+    with jax.enable_x64(True):  # float64 for meaningful tolerances, restored afterwards
+        return _gradcheck(a)
+
+
+def _gradcheck(a) -> int:
+    import jax
     import jax.numpy as jnp
 
     from .config import DataConfig
     from .data import load_splits
     from .gradcheck import gradcheck
-    from .train import model_sizes, resolve_loss, run_keys, init_model
+    from .train import init_key, init_model, model_sizes, resolve_loss
     from .config import ModelConfig
     splits = load_splits(DataConfig(dataset=a.dataset, target=a.target, n_samples=a.n_samples))
     loss = resolve_loss(a.loss, splits.task)
@@ -352,9 +357,8 @@ def cmd_gradcheck(a) -> int:
         raise ConfigError(f"batch size must be >= 1, got {a.batch_size}")
     x = jnp.asarray(splits.X_train[:n], jnp.float64)
     y = jnp.asarray(splits.y_train[:n], jnp.int32 if loss == "ce" else jnp.float64)
-    init_key, _ = run_keys(a.seed)
     params = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64),
-                          init_model(init_key, model, model_sizes(model, splits.n_features, splits.n_outputs)))
+                          init_model(init_key(a.seed), model, model_sizes(model, splits.n_features, splits.n_outputs)))
     rows = gradcheck(params, x, y, activation=a.activation, loss=loss, temperature=a.temperature,
                      n_fd=a.n_fd, key=jax.random.PRNGKey(a.seed))
     print(f"gradcheck: {a.dataset} sizes={model_sizes(model, splits.n_features, splits.n_outputs)} "
@@ -398,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--heatmap", default=None, help="two axes for the heatmap, e.g. width,lr")
     sw.set_defaults(func=cmd_sweep)
 
+    # `jaxmlp bench ...` hands its arguments to jaxmlp.bench's own parser (see _main)
+    sub.add_parser("bench", help="time jaxmlp against PyTorch eager and scikit-learn "
+                   "(see BENCHMARKS.md; `jaxmlp bench --help`)", add_help=False)
+
     gc = sub.add_parser("gradcheck", help="hand-derived backward vs jax.grad vs finite differences")
     gc.add_argument("--dataset", default="digits")
     gc.add_argument("--target", default=None)
@@ -425,6 +433,9 @@ def _main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
+        if argv[:1] == ["bench"]:
+            from .bench import main as bench_main
+            return bench_main(argv[1:])
         a = parser.parse_args(argv)
         if a.command is None:
             parser.print_help()

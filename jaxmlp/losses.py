@@ -111,7 +111,7 @@ def accuracy(logits: jax.Array, labels: jax.Array, weights: jax.Array | None = N
     """Fraction of examples whose argmax score is the label (labels: indices or one-hot)."""
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         labels = jnp.argmax(labels, axis=-1)
-    hits = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+    hits = (jnp.argmax(logits, axis=-1).astype(labels.dtype) == labels).astype(jnp.float32)
     return _reduce(hits, weights)
 
 

@@ -87,3 +87,21 @@ def heatmap_figure(values: np.ndarray, row_labels, col_labels, *, xlabel: str, y
     if title:
         ax.set_title(title)
     return _png_bytes(fig)
+
+
+def bars_figure(labels, values, errors, colors, targets, *, ylabel: str, title: str) -> bytes:
+    """A bar chart with asymmetric error bars ``errors = (below, above)`` and a dashed target
+    line per bar (None: no target)."""
+    fig, ax = plt.subplots(figsize=(max(4, 1.3 * len(labels) + 1), 4))
+    if labels:
+        x = np.arange(len(labels))
+        ax.bar(x, values, yerr=list(errors), color=colors, capsize=4)
+        for i, t in enumerate(targets):
+            if t:
+                ax.hlines(t, i - 0.4, i + 0.4, colors="k", linestyles="--")
+        ax.set_xticks(x, labels)
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _png_bytes(fig)

@@ -291,16 +291,14 @@ def load_run(run_dir):
 def params_from_run(run_dir):
     """Rebuild the trained params of a run folder (validated against its config)."""
     from .nn import init_mlp
-    from .train import init_state, make_spec, model_sizes, run_keys
+    from .train import init_key, init_state, make_spec, model_sizes
     cfg, leaves, norm = load_run(run_dir)
     n_features = len(norm["x_mean"])
     task = norm["task"]
     n_out = norm["n_classes"] if task == "classification" else len(norm.get("y_mean", [0]))
     spec = make_spec(cfg.model, cfg.train, task=task, n_train=max(cfg.train.batch_size, 1),
                      has_val=True, has_test=True)
-    init_key, data_key = run_keys(cfg.train.seed)
-    params = init_mlp(init_key, model_sizes(cfg.model, n_features, n_out), init=cfg.model.init,
-                      activation=cfg.model.activation)
-    state = ckpt.restore_state(init_state(spec, params, data_key=data_key,
-                                          momentum=cfg.train.momentum), leaves)
+    params = init_mlp(init_key(cfg.train.seed), model_sizes(cfg.model, n_features, n_out),
+                      init=cfg.model.init, activation=cfg.model.activation)
+    state = ckpt.restore_state(init_state(spec, params, momentum=cfg.train.momentum), leaves)
     return cfg, jax.device_get(best_params(spec, state)), norm

@@ -25,10 +25,10 @@ import numpy as np
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
 from .parallel import MODELS, mesh_for, put_global, replicated, rows_sharding, to_host
-from .train import (Spec, as_splits, best_params, device_data, effective_momentum,
+from .train import (Spec, _size, as_splits, best_params, device_data, effective_momentum,
                     get_executable,
                     init_model, init_state, layer_lr_multipliers, make_hparams, make_spec,
-                    model_sizes, run_keys, split_metrics_jit)
+                    model_sizes, init_key, split_metrics_jit, chunk_orders, _models_input)
 
 GRID_AXES = ("width", "lr", "temperature", "l2", "momentum", "seed")
 
@@ -135,20 +135,18 @@ def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max:
     Each model is initialised exactly as ``jaxmlp.fit`` would (its own sizes and seed), then
     zero-padded to ``sizes_max``; ``take`` orders (and repeats, for device padding) the models.
     """
-    keys = jax.vmap(lambda sd: jnp.stack(run_keys(sd)))(seeds)
+    keys = jax.vmap(init_key)(seeds)
     parts, order = [], []
     for sizes in dict.fromkeys(member_sizes):
         ids = [i for i, sz in enumerate(member_sizes) if sz == sizes]
-        p = jax.vmap(lambda k: init_model(k, model, list(sizes)))(keys[np.asarray(ids), 0])
+        p = jax.vmap(lambda k: init_model(k, model, list(sizes)))(keys[np.asarray(ids)])
         p = [{"W": _pad_to(l["W"], (sizes_max[k], sizes_max[k + 1])),
               "b": _pad_to(l["b"], (sizes_max[k + 1],))} for k, l in enumerate(p)]
         parts.append(p)
         order += ids
     pos = np.argsort(np.asarray(order))[np.asarray(take)]
     params = jax.tree.map(lambda *xs: jnp.concatenate(xs)[pos], *parts)
-    idx = np.asarray(take)
-    return jax.vmap(lambda p, dk, m: init_state(spec, p, data_key=dk, momentum=m))(
-        params, keys[idx, 1], momenta[idx])
+    return jax.vmap(lambda p, m: init_state(spec, p, momentum=m))(params, momenta[np.asarray(take)])
 
 
 def _model_mesh(n_devices: int | None):
@@ -176,8 +174,9 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
     use_momentum = train.optimizer in ("momentum", "nesterov") or train.nesterov or any(
         m["momentum"] > 0 for m in members)
     spec = make_spec(model.replace(hidden=_hidden_for(model, w_max)), train, task=splits.task,
-                     n_train=len(splits.X_train), has_val=len(splits.X_val) > 0,
-                     has_test=len(splits.X_test) > 0, masked=masked, use_momentum=use_momentum)
+                     n_train=_size(splits.X_train), has_val=_size(splits.X_val) > 0,
+                     has_test=_size(splits.X_test) > 0, masked=masked, use_momentum=use_momentum,
+                     use_l2=any(m["l2"] > 0 for m in members))
     mesh, n_dev = _model_mesh(n_devices)
     n_real = len(members)
     n_pad = (-n_real) % n_dev  # repeat the last model so the model axis divides the devices
@@ -203,11 +202,13 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
     hp = _shard_models(jax.tree.map(lambda *xs: np.stack(xs)[list(take)], *hps), mesh)
     data = _replicate(device_data(splits, spec), mesh)
     spec = spec._replace(mesh=None)  # the data stays whole per model: no batch sharding
-    return spec, state, hp, data, n_real, sizes_max, mesh
+    seeds = [int(members[i]["seed"]) for i in take]
+    return spec, state, hp, data, n_real, sizes_max, mesh, seeds
 
 
-def _run_program(spec, state, hp, data, mesh, epochs: int, progress=None):
-    """Drive one program's compiled chunks (cached per program shape like single runs)."""
+def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, progress=None):
+    """Drive one program's compiled chunks (cached per program shape like single runs);
+    ``seeds`` (one per model slot) set each model's data order."""
     exe, compile_s = get_executable(spec, state, hp, data, spec.chunk_epochs, vmapped=True, mesh=mesh)
     C = spec.chunk_epochs
     chunks = []
@@ -215,7 +216,9 @@ def _run_program(spec, state, hp, data, mesh, epochs: int, progress=None):
     epoch = 0
     while epoch < epochs:
         ep = np.arange(epoch, epoch + C, dtype=np.int32)
-        state, metrics = exe(state, hp, data, *_replicate((ep, ep < epochs), mesh))
+        orders = np.stack([chunk_orders(spec, sd, ep, epochs) for sd in seeds])
+        state, metrics = exe(state, hp, data, *_replicate((ep, ep < epochs), mesh),
+                             _models_input(mesh, orders))
         metrics = to_host(metrics)  # one host sync per chunk
         chunks.append(metrics)
         epoch += C
@@ -271,10 +274,11 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         idx = [i for i, m in enumerate(members) if m["width"] in bucket]
         group = [members[i] for i in idx]
         masked = len(bucket) > 1
-        spec, state, hp, dev_data, n_real, sizes_max, mesh = _program(
+        spec, state, hp, dev_data, n_real, sizes_max, mesh, slot_seeds = _program(
             splits, model, train, group, n_devices, masked)
         cb = None if progress is None else (lambda e, b=b_i: progress(e, b, len(buckets)))
-        state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, mesh, train.epochs, cb)
+        state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, mesh, slot_seeds,
+                                                     train.epochs, cb)
         info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
                                  "compile_s": compile_s, "run_s": run_s, "devices": mesh.size})
         final = _final_metrics(spec, state, hp, dev_data)

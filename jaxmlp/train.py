@@ -65,6 +65,8 @@ class Spec(NamedTuple):
     masked: bool              # hidden-unit masks present (sweeps with padded widths)
     per_layer_lr: bool        # per-layer learning-rate multipliers (muP)
     mesh: Any = None          # data-parallel mesh (axis "data"): batch sharded, state replicated
+    use_l2: bool = True       # some model has an L2 penalty (else the term is left out)
+    weighted: bool = True     # padded last batch: examples carry weights
 
 
 def resolve_loss(loss: str, task: str) -> str:
@@ -167,9 +169,12 @@ def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
     if spec.grad == "manual" and "compute_dtype" in kw:
         kw.pop("compute_dtype")
     if spec.mesh is not None:  # data parallelism: each device takes a slice of the batch
-        xb, yb, wb = (jax.lax.with_sharding_constraint(a, rows_sharding(spec.mesh)) for a in (xb, yb, wb))
+        xb, yb = (jax.lax.with_sharding_constraint(a, rows_sharding(spec.mesh)) for a in (xb, yb))
+        if wb is not None:
+            wb = jax.lax.with_sharding_constraint(wb, rows_sharding(spec.mesh))
     loss, grads = _grad_fn(spec)(params, xb, yb, weights=wb, **kw)
-    grads = _add_l2(grads, params, hp["l2"])
+    if spec.use_l2:
+        grads = _add_l2(grads, params, hp["l2"])
     lr = hp["lr"] * schedule_factor(spec.schedule, state["step"], hp)
     opt_state = opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr})
     with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 counts with floats
@@ -180,8 +185,9 @@ def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
     new_params = optax.apply_updates(params, updates)
     finite = lambda tree: jax.tree.reduce(jnp.logical_and,
                                           jax.tree.map(lambda a: jnp.all(jnp.isfinite(a)), tree))
-    # a step is applied only if its loss, gradients and resulting params are all finite
-    ok = jnp.isfinite(loss) & finite(grads) & finite(new_params) & ~state["diverged"]
+    # a step is applied only if its loss and resulting params are finite (a non-finite
+    # gradient makes the new params non-finite)
+    ok = jnp.isfinite(loss) & finite(new_params) & ~state["diverged"]
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
     diverged_now = ~ok & ~state["diverged"]
     state = dict(state,
@@ -210,35 +216,52 @@ def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
     return res
 
 
-def epoch_batches(spec: Spec, data_key, epoch):
-    """The index matrix (n_batches, B) and example weights for one epoch's data order.
+def data_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The permutation of the ``n`` training rows used in ``epoch`` of a run with ``seed``.
 
-    The order depends only on the run's data key and the epoch number, so an interrupted run
-    resumes with exactly the same batches.
+    Drawn on the host with NumPy (PCG64 seeded by ``(seed, epoch)``): on a CPU an XLA sort of
+    100,000 keys costs ~25 ms, NumPy's shuffle ~1 ms. It depends only on (seed, epoch), so an
+    interrupted run resumes with exactly the same batches, and a sweep's model trains on
+    exactly the batches ``fit`` would give it.
     """
-    perm = jax.random.permutation(jax.random.fold_in(data_key, epoch), spec.n_train)
+    return np.random.default_rng((int(seed), int(epoch))).permutation(n).astype(np.int32)
+
+
+def chunk_orders(spec: Spec, seed: int, epochs: np.ndarray, end: int) -> np.ndarray:
+    """Index arrays (C, n_batches, B) for a chunk's epochs; epochs >= ``end`` get zeros (they
+    are skipped). Positions past ``n_train`` (the padded tail of the last batch) index row 0
+    and carry weight 0."""
     total = spec.n_batches * spec.batch_size
-    if spec.drop_last:
-        idx = perm[:total]
-        w = jnp.ones((total,), jnp.float32)
-    else:
-        pad = total - spec.n_train
-        idx = jnp.concatenate([perm, jnp.zeros((pad,), perm.dtype)])
-        w = jnp.concatenate([jnp.ones((spec.n_train,), jnp.float32), jnp.zeros((pad,), jnp.float32)])
-    return idx.reshape(spec.n_batches, spec.batch_size), w.reshape(spec.n_batches, spec.batch_size)
+    out = np.zeros((len(epochs), total), np.int32)
+    for i, e in enumerate(epochs):
+        if e < end:
+            perm = data_order(seed, e, spec.n_train)
+            out[i, :min(total, spec.n_train)] = perm[:total]
+    return out.reshape(len(epochs), spec.n_batches, spec.batch_size)
+
+
+def _batch_weights(spec: Spec) -> jax.Array:
+    """(n_batches, B) example weights: 1 for real rows, 0 for the padded tail."""
+    total = spec.n_batches * spec.batch_size
+    w = (jnp.arange(total) < spec.n_train).astype(jnp.float32)
+    return w.reshape(spec.n_batches, spec.batch_size)
 
 
 def run_epoch(spec: Spec, state, hp, data, idx, w):
     """One pass over the training set: scan of ``train_step`` over the batches."""
     X, y = data["X_train"], data["y_train"]
 
+    # One gather per epoch (not per step): the epoch's rows in batch order, then scan slices.
+    Xe = jnp.take(X, idx.reshape(-1), axis=0).reshape(*idx.shape, *X.shape[1:])
+    ye = jnp.take(y, idx.reshape(-1), axis=0).reshape(*idx.shape, *y.shape[1:])
+
     def body(carry, inp):
         st, loss_sum = carry
-        bi, bw = inp
-        st, loss, lr = train_step(spec, st, hp, X[bi], y[bi], bw)
+        xb, yb, bw = inp
+        st, loss, lr = train_step(spec, st, hp, xb, yb, bw if spec.weighted else None)
         return (st, loss_sum + loss * jnp.sum(bw)), lr
 
-    (state, loss_sum), lrs = jax.lax.scan(body, (state, jnp.zeros((), jnp.float32)), (idx, w))
+    (state, loss_sum), lrs = jax.lax.scan(body, (state, jnp.zeros((), jnp.float32)), (Xe, ye, w))
     return state, loss_sum / jnp.sum(w), lrs[-1]
 
 
@@ -252,7 +275,7 @@ def _metrics_nan(spec: Spec) -> dict:
     return {k: nan for k in keys}
 
 
-def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active):
+def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, orders):
     """Run ``len(epochs)`` epochs (a chunk); epochs with ``active == False`` or after early
     stopping / divergence leave the state untouched and report NaN metrics.
 
@@ -263,17 +286,19 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active):
         data: dict of device arrays X_train, y_train and optionally X_val/y_val/X_test/y_test.
         epochs: (C,) int32 epoch numbers (0-based) for this chunk.
         active: (C,) bool, False for padding epochs past the end of the run.
+        orders: (C, n_batches, B) int32 row indices of each epoch's batches (``chunk_orders``).
 
     Returns:
         (state, metrics) with each metric of shape (C,).
     """
     _TRACES["count"] += 1
 
+    w = _batch_weights(spec)
+
     def one_epoch(st, inp):
-        epoch, act = inp
+        epoch, act, idx = inp
 
         def do(st):
-            idx, w = epoch_batches(spec, st["data_key"], epoch)
             st, train_loss, lr = run_epoch(spec, st, hp, data, idx, w)
             m = {"train_loss": train_loss, "lr": lr}
             monitor = train_loss
@@ -314,16 +339,16 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active):
         # for real even under vmap.
         return jax.lax.cond(act, live, skip, st)
 
-    return jax.lax.scan(one_epoch, state, (epochs, active))
+    return jax.lax.scan(one_epoch, state, (epochs, active, orders))
 
 
 @lru_cache(maxsize=None)
 def compiled_chunk(spec: Spec, vmapped: bool = False):
     """The jitted chunk for ``spec`` (the train state is donated). With ``vmapped`` the state
     and hyperparameters carry a leading model axis and the data is shared (sweeps)."""
-    fn = lambda st, hp, data, ep, act: run_chunk(spec, st, hp, data, ep, act)
+    fn = lambda st, hp, data, ep, act, orders: run_chunk(spec, st, hp, data, ep, act, orders)
     if vmapped:
-        fn = jax.vmap(fn, in_axes=(0, 0, None, None, None))
+        fn = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0))
     return jax.jit(fn, donate_argnums=(0,))
 
 
@@ -340,7 +365,7 @@ def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 
 
 def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int, has_val: bool,
               has_test: bool, chunk_epochs: int | None = None, masked: bool = False,
-              use_momentum: bool | None = None, mesh=None) -> Spec:
+              use_momentum: bool | None = None, mesh=None, use_l2: bool | None = None) -> Spec:
     """Derive the static program description from the configs and the data sizes.
 
     With a ``mesh`` (axis "data") the global batch ``batch_size`` is split over its devices, so
@@ -371,7 +396,9 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
                 n_train=n_train, has_val=has_val, has_test=has_test, keep_best=train.patience > 0,
                 chunk_epochs=chunk_epochs, compute_dtype=train.compute_dtype,
                 classification=loss == "ce", masked=masked,
-                per_layer_lr=model.parametrization == "mup", mesh=mesh)
+                per_layer_lr=model.parametrization == "mup", mesh=mesh,
+                use_l2=train.l2 > 0 if use_l2 is None else use_l2,
+                weighted=not train.drop_last and n_train % B != 0)
 
 
 def make_hparams(train: TrainConfig, spec: Spec, masks=None, layer_lr=None,
@@ -391,8 +418,9 @@ def make_hparams(train: TrainConfig, spec: Spec, masks=None, layer_lr=None,
     return hp
 
 
-def init_state(spec: Spec, params, *, data_key, momentum: float = 0.0) -> dict:
-    """A fresh train state around ``params``."""
+def init_state(spec: Spec, params, *, momentum: float = 0.0) -> dict:
+    """A fresh train state around ``params`` (the data order comes from (seed, epoch) on the
+    host, so the state holds no RNG key)."""
     opt = make_optimizer(spec.optimizer, momentum=momentum, nesterov=spec.nesterov,
                          use_momentum=spec.use_momentum)
     state = {
@@ -400,7 +428,6 @@ def init_state(spec: Spec, params, *, data_key, momentum: float = 0.0) -> dict:
         "opt_state": opt.init(params),
         "step": jnp.zeros((), jnp.int32),
         "epoch": jnp.zeros((), jnp.int32),
-        "data_key": data_key,
         "best_loss": jnp.full((), jnp.inf, jnp.float32),
         "best_epoch": jnp.full((), -1, jnp.int32),
         "bad_epochs": jnp.zeros((), jnp.int32),
@@ -453,10 +480,10 @@ def host_input(mesh, x):
     return put_global(np.asarray(x), replicated(mesh))
 
 
-def run_keys(seed: int):
-    """(init_key, data_key) for a seed, always split in this order."""
-    init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
-    return init_key, data_key
+def init_key(seed) -> jax.Array:
+    """The parameter-initialisation key of a run with ``seed`` (the data order is drawn by
+    ``data_order`` from the same seed)."""
+    return jax.random.PRNGKey(seed)
 
 
 def model_sizes(model: ModelConfig, n_features: int, n_outputs: int) -> list[int]:
@@ -552,20 +579,23 @@ def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple):
     """Keys, params (unless given) and optimizer state of a run, in one compiled call
     (replicated over the mesh for data-parallel runs)."""
     def make(params, seed, momentum):
-        init_key, data_key = run_keys(seed)
         if params is None:
-            params = init_model(init_key, model, list(sizes))
-        return init_state(spec, params, data_key=data_key, momentum=momentum)
+            params = init_model(init_key(seed), model, list(sizes))
+        else:  # a copy: the training chunk donates its state, never the caller's arrays
+            params = jax.tree.map(jnp.copy, params)
+        return init_state(spec, params, momentum=momentum)
     out = None if spec.mesh is None else replicated(spec.mesh)
     return jax.jit(make, out_shardings=out)
 
 
 class Run(NamedTuple):
-    """Everything a run needs, built once: static spec, traced hparams, device data, state."""
+    """Everything a run needs, built once: static spec, traced hparams, device data, state,
+    and the seed that sets the data order."""
     spec: Spec
     hp: dict
     data: dict
     state: dict
+    seed: int = 0
 
 
 def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh=None) -> Run:
@@ -587,7 +617,7 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     state = _initial_state(spec, model, tuple(sizes))(params, seed, momentum)
     hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True)
     hp = jax.tree.map(lambda a: host_input(spec.mesh, a), hp)
-    return Run(spec, hp, device_data(splits, spec), state)
+    return Run(spec, hp, device_data(splits, spec), state, train.seed)
 
 
 def _to_host(tree):
@@ -595,6 +625,10 @@ def _to_host(tree):
 
 
 _EXECUTABLES: dict = {}
+
+# XLA:CPU's LLVM back end at -O1: the training chunk compiles ~40% faster (0.99 -> 0.60 s on the
+# digits 64-128-10 run, BENCHMARKS.md) and runs as fast, since its matmuls are library calls.
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
 def _signature(tree):
@@ -616,9 +650,23 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: bool = False, m
     mesh = spec.mesh if mesh is None else mesh
     ep = host_input(mesh, np.arange(C, dtype=np.int32))
     act = host_input(mesh, np.ones(C, bool))
-    exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act).compile()
+    orders = np.zeros((C, spec.n_batches, spec.batch_size), np.int32)
+    if vmapped:
+        orders = _models_input(mesh, np.zeros((state["step"].shape[0], *orders.shape), np.int32))
+    else:
+        orders = host_input(mesh, orders)
+    exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act, orders).compile(
+        compiler_options=CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None)
     _EXECUTABLES[key] = exe
     return exe, time.perf_counter() - t0
+
+
+def _models_input(mesh, x):
+    """A host array with a leading model axis, split over the mesh's "models" axis."""
+    if mesh is None:
+        return x
+    from .parallel import MODELS
+    return put_global(x, rows_sharding(mesh, MODELS))
 
 
 def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
@@ -630,7 +678,7 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
     Returns ``(state, history, timing)``: the final train state, per-epoch metric lists and
     ``{"compile_s", "train_s", "epochs_run"}``.
     """
-    spec, hp, data, state = run
+    spec, hp, data, state, _ = run
     C = spec.chunk_epochs
     exe, compile_s = get_executable(spec, state, hp, data, C)
     history: dict[str, list] = {}
@@ -640,7 +688,9 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
         ep = np.arange(epoch, epoch + C, dtype=np.int32)
         if watchdog is not None:
             watchdog.kick()
-        state, metrics = exe(state, hp, data, host_input(spec.mesh, ep), host_input(spec.mesh, ep < epochs))
+        orders = chunk_orders(spec, run.seed, ep, epochs)
+        state, metrics = exe(state, hp, data, host_input(spec.mesh, ep),
+                             host_input(spec.mesh, ep < epochs), host_input(spec.mesh, orders))
         metrics = _to_host(metrics)
         if watchdog is not None:
             watchdog.kick()

@@ -386,7 +386,7 @@ def test_checkpoint_every_n_epochs_and_contents(tmp_path, capsys, monkeypatch):
     assert RunConfig.from_dict(meta["config"]).train.seed == 5
     assert meta["extra"]["normalizer"]["task"] == "classification"
     state = ckpt.restore_state(_template(out), leaves)
-    assert np.array_equal(np.asarray(state["data_key"]), np.asarray(T.run_keys(5)[1]))
+    # the RNG state is (config seed, checkpoint epoch): both asserted above
     assert int(state["epoch"]) == 7 and int(state["step"]) == 7 * 4
     assert ckpt.read_checkpoint(out / "checkpoint.prev.npz")[1]["epoch"] == 6
 
@@ -505,13 +505,13 @@ def test_sigint_in_process_stops_at_chunk_boundary(tmp_path, capsys, monkeypatch
     real = R.train_loop
     sent = {}
 
-    def loop(run, epochs, callback=None):
+    def loop(run, epochs, callback=None, **kw):
         def cb(state, history):
             if not sent:
                 sent["at"] = int(state["epoch"])
                 os.kill(os.getpid(), signal.SIGINT)
             callback(state, history)
-        return real(run, epochs, callback=cb)
+        return real(run, epochs, callback=cb, **kw)
     monkeypatch.setattr(R, "train_loop", loop)
     before = signal.getsignal(signal.SIGINT)
     out = tmp_path / "int"

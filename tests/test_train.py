@@ -65,9 +65,12 @@ def test_same_seed_bit_identical_different_seed_differs(digits):
 
 def test_no_recompilation_across_runs_of_same_shapes(digits):
     model = ModelConfig(hidden=(24,))
+    # two programs: without and with an L2 term (an L2 of 0 leaves the term out)
     jm.fit(digits, model=model, train=TrainConfig(epochs=2, lr=0.1, seed=0))
+    jm.fit(digits, model=model, train=TrainConfig(epochs=2, lr=0.1, seed=0, l2=1e-4))
     before = jm.trace_count()
-    for lr, seed, temp, l2, epochs in [(0.05, 1, 2.0, 0.0, 2), (0.3, 2, 0.5, 1e-3, 4), (0.01, 3, 1.0, 0.0, 1)]:
+    for lr, seed, temp, l2, epochs in [(0.05, 1, 2.0, 0.0, 2), (0.3, 2, 0.5, 1e-3, 4), (0.01, 3, 1.0, 0.0, 1),
+                                       (0.2, 4, 3.0, 0.5, 3)]:
         _, h = jm.fit(digits, model=model,
                       train=TrainConfig(epochs=epochs, lr=lr, seed=seed, temperature=temp, l2=l2))
         assert h["final"]["compile_s"] == 0.0
@@ -75,11 +78,11 @@ def test_no_recompilation_across_runs_of_same_shapes(digits):
     assert jm.trace_count() == before, "training recompiled for a run of the same shapes"
 
 
-def _reference_sgd(params, X, y, data_key, epochs, B, lr, loss):
+def _reference_sgd(params, X, y, seed, epochs, B, lr, loss):
     """Plain eager SGD over the same data order: the semantics fit must reproduce."""
     n = len(X)
     for e in range(epochs):
-        perm = np.asarray(jax.random.permutation(jax.random.fold_in(data_key, e), n))
+        perm = T.data_order(seed, e, n)
         for start in range(0, n, B):
             idx = perm[start:start + B]  # last batch is partial: mean over its own examples
             _, g = jm.value_and_grad(params, jnp.asarray(X[idx]), jnp.asarray(y[idx]),
@@ -94,10 +97,9 @@ def test_batches_including_partial_last_match_reference(B):
     X = rng.normal(size=(10, 3)).astype(np.float32)
     y = rng.integers(0, 3, size=10).astype(np.int32)
     train = TrainConfig(epochs=2, lr=0.1, batch_size=B, seed=5)
-    init_key, data_key = T.run_keys(5)
-    p0 = jm.init_mlp(init_key, [3, 5, 3])
+    p0 = jm.init_mlp(T.init_key(5), [3, 5, 3])
     got, h = jm.fit((X, y), model=ModelConfig(hidden=(5,)), train=train)
-    ref = _reference_sgd(p0, X, y, data_key, 2, B, 0.1, "ce")
+    ref = _reference_sgd(p0, X, y, 5, 2, B, 0.1, "ce")
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
 
@@ -152,8 +154,7 @@ def test_momentum_matches_optax_reference():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(8, 2)).astype(np.float32)
     y = rng.normal(size=(8, 1)).astype(np.float32)
-    init_key, _ = T.run_keys(0)
-    p = jm.init_mlp(init_key, [2, 3, 1])
+    p = jm.init_mlp(T.init_key(0), [2, 3, 1])
     opt = optax.sgd(0.05, momentum=0.9, nesterov=True)
     s = opt.init(p)
     for _ in range(5):  # full batch, 5 epochs: order does not matter
@@ -191,3 +192,15 @@ def test_ce_on_regression_data_is_rejected():
     X = np.ones((4, 2), np.float32)
     with pytest.raises(ConfigError, match="classification"):
         jm.fit((X, np.ones((4, 1), np.float32)), train=TrainConfig(loss="ce"))
+
+
+def test_given_params_are_not_donated_and_training_starts_from_them(digits):
+    p0 = jm.init_mlp(T.init_key(3), [64, 16, 10])
+    W0 = np.asarray(p0[0]["W"]).copy()
+    a, _ = jm.fit(digits, model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=2, seed=3), params=p0)
+    assert np.array_equal(np.asarray(p0[0]["W"]), W0)  # still readable, unchanged
+    b, _ = jm.fit(digits, model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=2, seed=3))
+    # the default init of seed 3 is init_mlp(init_key(3), ...) (computed inside a jit: equal to
+    # float32 round-off, not bit for bit)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
