@@ -270,13 +270,10 @@ def _parse_grid_file(path: str) -> dict:
     return grid
 
 
-def cmd_sweep(a) -> int:
-    import numpy as np
-
-    from .sweep import sweep
-    from .sweep_files import write_sweep_folder
-    from .data import load_splits
+def _sweep_setup(a) -> dict:
+    """The sweep's full description from flags / a grid file, validated before any compile."""
     from .errors import ConfigError
+    from .sweep import expand_grid
     cfg = config_from_args(a)
     grid: dict = {}
     if a.grid:
@@ -293,14 +290,54 @@ def cmd_sweep(a) -> int:
         grid["width"] = [int(w) if float(w).is_integer() else w for w in grid["width"]]
     if not isinstance(seeds, (int, list)) or isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
         raise ConfigError(f"seeds must be a positive integer or a list, got {seeds!r}")
-    heat = tuple(a.heatmap.split(",")) if a.heatmap else None
-    if heat is not None and len(heat) != 2:
+    if a.heatmap and len(a.heatmap.split(",")) != 2:
         raise ConfigError("--heatmap takes two axis names, e.g. width,lr")
-    from .sweep import expand_grid
-    n_models = len(expand_grid(grid, seeds, cfg.train, cfg.model))  # validate before any compile
+    expand_grid(grid, seeds, cfg.train, cfg.model)  # validate every model's values
+    return {"run": cfg.to_dict(), "grid": grid, "seeds": seeds, "max_pad_ratio": a.max_pad_ratio,
+            "heatmap": a.heatmap}
+
+
+def cmd_sweep(a) -> int:
+    import numpy as np
+
+    from .checkpoint import atomic_write_text
+    from .config import RunConfig
+    from .data import load_splits
+    from .errors import CheckpointError, ConfigError
+    from .parallel import is_writer
+    from .runs import Interrupted, check_fresh_run_dir, stop_on_signals
+    from .sweep import expand_grid, sweep
+    from .sweep_files import (SWEEP_CHECKPOINT, headline_metric, load_sweep_checkpoint,
+                              save_sweep_checkpoint, write_sweep_folder)
+    resume = None
+    if a.resume:
+        out = Path(a.resume)
+        ignored = sorted(getattr(a, "given_flags", set()) - {"--resume", "--quiet", "--devices"})
+        if ignored:
+            raise ConfigError(f"{', '.join(ignored)} cannot be combined with --resume (the sweep's "
+                              "config.json is used)")
+        try:
+            setup = json.loads((out / "config.json").read_text())
+            cfg = RunConfig.from_dict(setup["run"])
+        except (OSError, ValueError, KeyError):
+            raise CheckpointError(f"{out} is not a sweep folder (no valid config.json)") from None
+        if (out / SWEEP_CHECKPOINT).exists() or (out / "sweep_checkpoint.prev.npz").exists():
+            resume, _ = load_sweep_checkpoint(out)
+    else:
+        setup = _sweep_setup(a)
+        cfg = RunConfig.from_dict(setup["run"])
+        out = Path(a.out) if a.out else _default_out("sweep")
+        check_fresh_run_dir(out)
+        if (out / SWEEP_CHECKPOINT).exists():
+            raise ConfigError(f"output folder {out} already holds a sweep; continue it with --resume {out}")
+    grid, seeds = setup["grid"], setup["seeds"]
+    n_models = len(expand_grid(grid, seeds, cfg.train, cfg.model))
     devices = start_processes(a)
     splits = load_splits(cfg.data)
-    out = Path(a.out) if a.out else _default_out("sweep")
+    write = is_writer()
+    if write and not a.resume:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.json", json.dumps(setup, indent=2) + "\n")
     bar = None
     if _show_progress(a):
         from tqdm import tqdm
@@ -311,17 +348,31 @@ def cmd_sweep(a) -> int:
             bar.set_description(f"program {program + 1}/{n_programs} ({n_models} models)")
             bar.n = epochs_done
             bar.refresh()
+    every = cfg.train.checkpoint_every
+    last = {"epoch": None}
     try:
-        result = sweep(splits, model=cfg.model, train=cfg.train, grid=grid, seeds=seeds,
-                       max_pad_ratio=a.max_pad_ratio, n_devices=devices, progress=progress)
+        with stop_on_signals() as flag:
+            def on_chunk(snapshot):
+                cur = snapshot["programs"][-1]
+                key = (len(snapshot["programs"]), cur["epoch"])
+                due = every and (last["epoch"] is None or key[0] != last["epoch"][0]
+                                 or cur["epoch"] - last["epoch"][1] >= every)
+                if write and (due or flag["stop"]):
+                    save_sweep_checkpoint(out, snapshot, setup)
+                    last["epoch"] = key
+                if flag["stop"]:
+                    raise Interrupted(f"{flag['stop']} received; sweep checkpoint saved; resume "
+                                      f"with: jaxmlp sweep --resume {out}", run_dir=out)
+            result = sweep(splits, model=cfg.model, train=cfg.train, grid=grid, seeds=seeds,
+                           max_pad_ratio=setup["max_pad_ratio"], n_devices=devices,
+                           progress=progress, on_chunk=on_chunk, resume=resume)
     finally:
         if bar is not None:
             bar.close()
-    from .parallel import is_writer
-    if is_writer():
-        write_sweep_folder(out, result, {"run": cfg.to_dict(), "grid": grid, "seeds": seeds,
-                                         "strategy": result.info["strategy"]}, heat)
-    from .sweep_files import headline_metric
+    if write:
+        save_sweep_checkpoint(out, {"programs": result.info["snapshot"]}, setup)
+        heat = tuple(setup["heatmap"].split(",")) if setup.get("heatmap") else None
+        write_sweep_folder(out, result, {**setup, "strategy": result.info["strategy"]}, heat)
     metric = headline_metric(result)
     vals = result.column(metric)
     best = int(np.nanargmax(vals) if "accuracy" in metric else np.nanargmin(vals))
@@ -400,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-pad-ratio", type=float, default=8.0,
                    help="widths within this ratio share one padded program (1 = one per width)")
     g.add_argument("--heatmap", default=None, help="two axes for the heatmap, e.g. width,lr")
+    g.add_argument("--resume", default=None, metavar="SWEEP_DIR",
+                   help="continue an interrupted sweep from its checkpoint")
     sw.set_defaults(func=cmd_sweep)
 
     # `jaxmlp bench ...` hands its arguments to jaxmlp.bench's own parser (see _main)
@@ -440,7 +493,7 @@ def _main(argv=None) -> int:
         if a.command is None:
             parser.print_help()
             return EXIT_BAD_INPUT
-        if a.command == "train":
+        if a.command in ("train", "sweep"):
             a.given_flags = {x.split("=", 1)[0] for x in argv if x.startswith("--")}
             a.epochs_given = "--epochs" in a.given_flags
         return a.func(a)

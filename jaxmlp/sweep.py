@@ -24,8 +24,9 @@ import numpy as np
 
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
+from .checkpoint import restore_state
 from .parallel import MODELS, mesh_for, put_global, replicated, rows_sharding, to_host
-from .train import (Spec, _size, as_splits, best_params, device_data, effective_momentum,
+from .train import (Spec, _size, fast_jit, as_splits, best_params, device_data, effective_momentum,
                     get_executable,
                     init_model, init_state, layer_lr_multipliers, make_hparams, make_spec,
                     model_sizes, init_key, split_metrics_jit, chunk_orders, _models_input)
@@ -127,7 +128,6 @@ def _pad_to(a, shape):
     return jnp.pad(a, [(0, 0)] + [(0, t - s) for s, t in zip(a.shape[1:], shape)])
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
 def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max: tuple,
                  take: tuple, seeds, momenta):
     """Stacked initial train states of all models of a program, in one compiled call.
@@ -147,6 +147,9 @@ def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max:
     pos = np.argsort(np.asarray(order))[np.asarray(take)]
     params = jax.tree.map(lambda *xs: jnp.concatenate(xs)[pos], *parts)
     return jax.vmap(lambda p, m: init_state(spec, p, momentum=m))(params, momenta[np.asarray(take)])
+
+
+_init_states = fast_jit(_init_states, static_argnums=(0, 1, 2, 3, 4))
 
 
 def _model_mesh(n_devices: int | None):
@@ -206,27 +209,33 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
     return spec, state, hp, data, n_real, sizes_max, mesh, seeds
 
 
-def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, progress=None):
+def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, progress=None,
+                 start_epoch: int = 0, chunks: list | None = None, on_chunk=None):
     """Drive one program's compiled chunks (cached per program shape like single runs);
-    ``seeds`` (one per model slot) set each model's data order."""
-    exe, compile_s = get_executable(spec, state, hp, data, spec.chunk_epochs, vmapped=True, mesh=mesh)
+    ``seeds`` (one per model slot) set each model's data order. A resumed program passes the
+    epoch it reached and its metric chunks so far; ``on_chunk(epoch, state, chunks)`` runs on
+    the host after every chunk (checkpointing, signals)."""
     C = spec.chunk_epochs
-    chunks = []
-    t0 = time.perf_counter()
-    epoch = 0
-    while epoch < epochs:
-        ep = np.arange(epoch, epoch + C, dtype=np.int32)
-        orders = np.stack([chunk_orders(spec, sd, ep, epochs) for sd in seeds])
-        state, metrics = exe(state, hp, data, *_replicate((ep, ep < epochs), mesh),
-                             _models_input(mesh, orders))
-        metrics = to_host(metrics)  # one host sync per chunk
-        chunks.append(metrics)
-        epoch += C
-        if progress is not None:
-            progress(min(epoch, epochs))
-        flags = to_host({"stopped": state["stopped"], "diverged": state["diverged"]})
-        if bool(np.all(flags["stopped"] | flags["diverged"])):
-            break
+    chunks = list(chunks or [])
+    epoch = start_epoch
+    done = lambda st: bool(np.all(np.logical_or(*to_host((st["stopped"], st["diverged"])))))
+    compile_s, t0 = 0.0, time.perf_counter()
+    if epoch < epochs and not done(state):
+        exe, compile_s = get_executable(spec, state, hp, data, C, vmapped=True, mesh=mesh)
+        t0 = time.perf_counter()
+        while epoch < epochs:
+            ep = np.arange(epoch, epoch + C, dtype=np.int32)
+            orders = np.stack([chunk_orders(spec, sd, ep, epochs) for sd in seeds])
+            state, metrics = exe(state, hp, data, *_replicate((ep, ep < epochs), mesh),
+                                 _models_input(mesh, orders))
+            chunks.append(to_host(metrics))  # one host sync per chunk
+            epoch += C
+            if progress is not None:
+                progress(min(epoch, epochs))
+            if on_chunk is not None:
+                on_chunk(min(epoch, epochs), state, chunks)
+            if done(state):
+                break
     jax.block_until_ready(state["params"])
     run_s = time.perf_counter() - t0
     hist = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, :epochs] for k in chunks[0]}
@@ -235,7 +244,8 @@ def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, pro
 
 def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
           grid: dict[str, Sequence] | None = None, seeds: int | Sequence[int] = 1,
-          max_pad_ratio: float = 8.0, n_devices: int | None = None, progress=None) -> SweepResult:
+          max_pad_ratio: float = 8.0, n_devices: int | None = None, progress=None,
+          on_chunk=None, resume: dict | None = None) -> SweepResult:
     """Train every model of a grid, as few compiled programs as the widths allow.
 
     Args:
@@ -249,6 +259,11 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
             one program per width ("group"), ``inf`` one program for all ("pad").
         n_devices: shard the model axis over this many local devices (default: all).
         progress: optional ``callable(epochs_done_in_program, program_index, n_programs)``.
+        on_chunk: optional ``callable(snapshot)`` after every compiled chunk, with
+            ``snapshot = {"programs": [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...]}``
+            for the programs started so far (host arrays): what a checkpoint needs.
+        resume: a snapshot as ``on_chunk`` gave it (states as lists of leaves): finished programs
+            are not run again, the current one continues from its epoch, bit-identically.
 
     Returns:
         A ``SweepResult`` with one row per model in grid order.
@@ -270,15 +285,34 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
     programs: list = []
     where: list = [None] * len(members)
     t_all = time.perf_counter()
+    snapshot: dict = {"programs": []}
+    saved = (resume or {}).get("programs", [])
     for b_i, bucket in enumerate(buckets):
         idx = [i for i, m in enumerate(members) if m["width"] in bucket]
         group = [members[i] for i in idx]
         masked = len(bucket) > 1
         spec, state, hp, dev_data, n_real, sizes_max, mesh, slot_seeds = _program(
             splits, model, train, group, n_devices, masked)
+        start, chunks, prior_s = 0, [], (0.0, 0.0)
+        if b_i < len(saved):  # resume: the saved state of this program, its epoch and metrics
+            state = _shard_models(restore_state(to_host(state), saved[b_i]["state"]), mesh)
+            start, chunks = saved[b_i]["epoch"], saved[b_i]["chunks"]
+            prior_s = (saved[b_i]["compile_s"], saved[b_i]["run_s"])
+        entry = {"epoch": start, "chunks": chunks, "compile_s": prior_s[0], "run_s": prior_s[1]}
+        snapshot["programs"].append(entry)
+        t_prog = time.perf_counter()
+
+        def chunk_done(epoch, st, chs, entry=entry, t_prog=t_prog):
+            entry.update(epoch=epoch, chunks=chs, state=to_host(st),
+                         run_s=prior_s[1] + time.perf_counter() - t_prog)
+            if on_chunk is not None:
+                on_chunk(snapshot)
         cb = None if progress is None else (lambda e, b=b_i: progress(e, b, len(buckets)))
         state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, mesh, slot_seeds,
-                                                     train.epochs, cb)
+                                                     train.epochs, cb, start_epoch=start,
+                                                     chunks=chunks, on_chunk=chunk_done)
+        compile_s, run_s = compile_s + prior_s[0], run_s + prior_s[1]
+        entry.update(state=to_host(state), compile_s=compile_s, run_s=run_s, epoch=train.epochs)
         info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
                                  "compile_s": compile_s, "run_s": run_s, "devices": mesh.size})
         final = _final_metrics(spec, state, hp, dev_data)
@@ -312,6 +346,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         for j, i in enumerate(idx):
             where[i] = (b_i, j, model_sizes(model.replace(hidden=_hidden_for(model, members[i]["width"])),
                                             splits.n_features, splits.n_outputs))
+    info["snapshot"] = snapshot["programs"]  # final states: what a sweep checkpoint saves
     info["total_s"] = time.perf_counter() - t_all
     info["compile_s"] = sum(p["compile_s"] for p in info["programs"])
     info["run_s"] = sum(p["run_s"] for p in info["programs"])

@@ -132,7 +132,7 @@ def write_sweep_folder(out, result: SweepResult, config: dict,
     """Write a sweep's folder (see the module docstring); every file is written atomically."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    info = {k: v for k, v in result.info.items()}
+    info = {k: v for k, v in result.info.items() if k != "snapshot"}
     atomic_write_text(out / "config.json", json.dumps(_json_safe(config), indent=2) + "\n")
     atomic_write_text(out / "results.csv", rows_csv(result.rows))
     atomic_write_text(out / "results.json",
@@ -143,3 +143,37 @@ def write_sweep_folder(out, result: SweepResult, config: dict,
     atomic_write_text(out / "histories.csv", histories_csv(result))
     for name, png in figures(result, heatmap_axes).items():
         atomic_write_bytes(out / name, png)
+
+
+SWEEP_CHECKPOINT = "sweep_checkpoint.npz"
+
+
+def save_sweep_checkpoint(out, snapshot: dict, config: dict) -> None:
+    """Atomically save a sweep's progress: every started program's stacked state (host arrays),
+    the epoch it reached, its metric chunks and timings (see ``jaxmlp.sweep.sweep``)."""
+    from .checkpoint import save_checkpoint
+    progs = [p for p in snapshot["programs"] if "state" in p]
+    meta = [{"epoch": int(p["epoch"]), "compile_s": float(p["compile_s"]), "run_s": float(p["run_s"]),
+             "n_leaves": len(jax_leaves(p["state"])),
+             "chunks": [{k: np.asarray(v).tolist() for k, v in c.items()} for c in p["chunks"]]}
+            for p in progs]
+    save_checkpoint(Path(out) / SWEEP_CHECKPOINT, [p["state"] for p in progs], config=config,
+                    epoch=min((m["epoch"] for m in meta), default=0), extra={"programs": meta})
+
+
+def jax_leaves(tree) -> list:
+    import jax
+    return jax.tree.leaves(tree)
+
+
+def load_sweep_checkpoint(out) -> tuple[dict, dict]:
+    """``(resume, config)`` from a sweep folder's checkpoint (falls back to the previous one)."""
+    from .checkpoint import load_checkpoint
+    leaves, meta = load_checkpoint(Path(out) / SWEEP_CHECKPOINT)
+    programs, pos = [], 0
+    for m in meta["extra"]["programs"]:
+        chunks = [{k: np.asarray(v) for k, v in c.items()} for c in m["chunks"]]
+        programs.append({"state": leaves[pos:pos + m["n_leaves"]], "epoch": m["epoch"], "chunks": chunks,
+                         "compile_s": m["compile_s"], "run_s": m["run_s"]})
+        pos += m["n_leaves"]
+    return {"programs": programs}, meta["config"]

@@ -349,7 +349,7 @@ def compiled_chunk(spec: Spec, vmapped: bool = False):
     fn = lambda st, hp, data, ep, act, orders: run_chunk(spec, st, hp, data, ep, act, orders)
     if vmapped:
         fn = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0))
-    return jax.jit(fn, donate_argnums=(0,))
+    return fast_jit(fn, donate_argnums=(0,))
 
 
 # --------------------------------------------------------------------------- set-up helpers
@@ -585,7 +585,7 @@ def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple):
             params = jax.tree.map(jnp.copy, params)
         return init_state(spec, params, momentum=momentum)
     out = None if spec.mesh is None else replicated(spec.mesh)
-    return jax.jit(make, out_shardings=out)
+    return fast_jit(make, out_shardings=out)
 
 
 class Run(NamedTuple):
@@ -631,6 +631,13 @@ _EXECUTABLES: dict = {}
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
+def fast_jit(fn, **kwargs):
+    """``jax.jit`` with ``CPU_COMPILER_OPTIONS`` on the CPU backend (compile time matters as
+    much as run time for small models; see BENCHMARKS.md)."""
+    opts = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+    return jax.jit(fn, compiler_options=opts, **kwargs)
+
+
 def _signature(tree):
     return (jax.tree.structure(tree),
             tuple((tuple(a.shape), str(a.dtype), str(getattr(a, "sharding", "")))
@@ -655,8 +662,7 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: bool = False, m
         orders = _models_input(mesh, np.zeros((state["step"].shape[0], *orders.shape), np.int32))
     else:
         orders = host_input(mesh, orders)
-    exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act, orders).compile(
-        compiler_options=CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None)
+    exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act, orders).compile()
     _EXECUTABLES[key] = exe
     return exe, time.perf_counter() - t0
 
@@ -796,7 +802,7 @@ def split_metrics(spec: Spec, params, hp: dict, data: dict) -> dict:
 def split_metrics_jit(spec: Spec, vmapped: bool = False):
     """``split_metrics`` compiled once per spec (over a model axis when ``vmapped``)."""
     fn = lambda p, hp, data: split_metrics(spec, p, hp, data)
-    return jax.jit(jax.vmap(fn, in_axes=(0, 0, None)) if vmapped else fn)
+    return fast_jit(jax.vmap(fn, in_axes=(0, 0, None)) if vmapped else fn)
 
 
 def final_metrics(spec: Spec, params, data: dict, hp: dict) -> dict:
