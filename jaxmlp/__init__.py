@@ -12,6 +12,7 @@ from .losses import (accuracy, cross_entropy, cross_entropy_bits, cross_entropy_
                      log_softmax, mse, mse_per_example, softmax)
 from .nn import forward, init_mlp, layer_sizes
 from .train import evaluate, fit, predict, trace_count
+from .sweep import SweepResult, sweep  # noqa: E402  (the function; the module stays importable)
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,6 @@ __all__ = [
     "distillation_loss", "entropy", "entropy_bits", "entropy_from_logits", "kl_divergence",
     "log_softmax", "mse", "mse_per_example", "softmax",
     "forward", "init_mlp", "layer_sizes",
-    "evaluate", "fit", "predict", "trace_count",
+    "evaluate", "fit", "predict", "trace_count", "sweep", "SweepResult",
     "__version__",
 ]

@@ -12,7 +12,7 @@ the local devices.
 from __future__ import annotations
 
 import itertools
-from functools import partial
+from functools import lru_cache, partial
 import math
 import time
 from dataclasses import dataclass, field
@@ -149,7 +149,11 @@ def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max:
     return jax.vmap(lambda p, m: init_state(spec, p, momentum=m))(params, momenta[np.asarray(take)])
 
 
-_init_states = fast_jit(_init_states, static_argnums=(0, 1, 2, 3, 4))
+@lru_cache(maxsize=None)
+def _init_states_jit():
+    # built on first use: choosing compiler options queries the backend, which must not
+    # happen at import time (jax.distributed.initialize has to come first)
+    return fast_jit(_init_states, static_argnums=(0, 1, 2, 3, 4))
 
 
 def _model_mesh(n_devices: int | None):
@@ -186,7 +190,7 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
     take = tuple(list(range(n_real)) + [n_real - 1] * n_pad)
     member_sizes = tuple(tuple(model_sizes(model.replace(hidden=_hidden_for(model, m["width"])),
                                            splits.n_features, n_out)) for m in members)
-    states = _init_states(spec, model, member_sizes, tuple(sizes_max), take,
+    states = _init_states_jit()(spec, model, member_sizes, tuple(sizes_max), take,
                           np.asarray([int(m["seed"]) for m in members], np.uint32),
                           np.asarray([effective_momentum(train.optimizer, float(m["momentum"]))
                                       for m in members], np.float32))

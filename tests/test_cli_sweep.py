@@ -88,11 +88,16 @@ def test_sweep_killed_and_resumed_is_bit_identical(tmp_path):
     args = ["sweep", "--dataset", "digits", "--n-samples", "600", "--width", "8,32", "--lr", "0.05,0.2",
             "--seeds", "2", "--epochs", "60", "--batch-size", "16", "--checkpoint-every", "1",
             "--max-pad-ratio", "1", "--quiet"]
+    # every run in a fresh process, as a user runs them (the CLI splits the CPU into one device
+    # per core before JAX starts; results are bit-identical for the same device layout)
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    cli = [sys.executable, "-m", "jaxmlp.cli"]
     ref = tmp_path / "ref"
-    assert main([*args, "--out", str(ref)]) == 0
+    r = subprocess.run([*cli, *args, "--out", str(ref)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
     out = tmp_path / "killed"
-    p = subprocess.Popen([sys.executable, "-m", "jaxmlp.cli", *args, "--out", str(out)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen([*cli, *args, "--out", str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
     ck = out / "sweep_checkpoint.npz"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and p.poll() is None:
@@ -111,7 +116,9 @@ def test_sweep_killed_and_resumed_is_bit_identical(tmp_path):
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     assert not (out / "results.csv").exists()
-    assert main(["sweep", "--resume", str(out), "--quiet"]) == 0
+    r = subprocess.run([*cli, "sweep", "--resume", str(out), "--quiet"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
     a, b = np.load(ref / "histories.npz"), np.load(out / "histories.npz")
     assert sorted(a.files) == sorted(b.files)
     for k in a.files:

@@ -4,7 +4,6 @@ The studies run in-process (``main([..., "--quick", "--out", tmp])``), once per 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
@@ -17,13 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXP = ROOT / "experiments"
 
 
-def _load(name: str):
-    if str(EXP) not in sys.path:
-        sys.path.insert(0, str(EXP))
-    spec = importlib.util.spec_from_file_location(f"experiments_{name}", EXP / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(ROOT / "scripts"))
+import run_experiments  # noqa: E402  (the runner: its study loader and README renderer)
+
+_load = run_experiments.load_study
 
 
 def _run(name: str, tmp_path_factory) -> tuple[dict, Path]:
@@ -160,9 +156,7 @@ def test_regression_classification(run):
 
 
 def test_readme_rendering(tmp_path):
-    spec = importlib.util.spec_from_file_location("run_experiments", ROOT / "scripts" / "run_experiments.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = run_experiments
     out = tmp_path / "out" / "computation_graph"
     out.mkdir(parents=True)
     summary = {"name": "computation_graph", "quick": False, "headline": "q = 3", "wall_s": 1.0,
