@@ -293,8 +293,10 @@ def _sweep_setup(a) -> dict:
     if a.heatmap and len(a.heatmap.split(",")) != 2:
         raise ConfigError("--heatmap takes two axis names, e.g. width,lr")
     expand_grid(grid, seeds, cfg.train, cfg.model)  # validate every model's values
+    if a.data_devices < 1:
+        raise ConfigError(f"--data-devices must be >= 1, got {a.data_devices}")
     return {"run": cfg.to_dict(), "grid": grid, "seeds": seeds, "max_pad_ratio": a.max_pad_ratio,
-            "heatmap": a.heatmap}
+            "heatmap": a.heatmap, "data_devices": a.data_devices}
 
 
 def cmd_sweep(a) -> int:
@@ -333,6 +335,8 @@ def cmd_sweep(a) -> int:
     grid, seeds = setup["grid"], setup["seeds"]
     n_models = len(expand_grid(grid, seeds, cfg.train, cfg.model))
     devices = start_processes(a)
+    from .sweep import _model_mesh
+    _model_mesh(devices, setup.get("data_devices", 1))  # the device layout, checked up front
     splits = load_splits(cfg.data)
     write = is_writer()
     if write and not a.resume:
@@ -365,6 +369,7 @@ def cmd_sweep(a) -> int:
                                       f"with: jaxmlp sweep --resume {out}", run_dir=out)
             result = sweep(splits, model=cfg.model, train=cfg.train, grid=grid, seeds=seeds,
                            max_pad_ratio=setup["max_pad_ratio"], n_devices=devices,
+                           data_devices=setup.get("data_devices", 1),
                            progress=progress, on_chunk=on_chunk, resume=resume)
     finally:
         if bar is not None:
@@ -451,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-pad-ratio", type=float, default=8.0,
                    help="widths within this ratio share one padded program (1 = one per width)")
     g.add_argument("--heatmap", default=None, help="two axes for the heatmap, e.g. width,lr")
+    g.add_argument("--data-devices", type=int, default=1,
+                   help="split each model's batch over this many devices: a 2-D (models x data) "
+                        "mesh for large sweeps of large models")
     g.add_argument("--resume", default=None, metavar="SWEEP_DIR",
                    help="continue an interrupted sweep from its checkpoint")
     sw.set_defaults(func=cmd_sweep)

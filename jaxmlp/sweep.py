@@ -25,7 +25,7 @@ import numpy as np
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
 from .checkpoint import restore_state
-from .parallel import MODELS, mesh_for, put_global, replicated, rows_sharding, to_host
+from .parallel import DATA, MODELS, mesh_for, put_global, replicated, rows_sharding, to_host
 from .train import (Spec, _size, fast_jit, as_splits, best_params, device_data, effective_momentum,
                     get_executable,
                     init_model, init_state, layer_lr_multipliers, make_hparams, make_spec,
@@ -156,9 +156,16 @@ def _init_states_jit():
     return fast_jit(_init_states, static_argnums=(0, 1, 2, 3, 4))
 
 
-def _model_mesh(n_devices: int | None):
-    """A 1-D mesh ("models",) over ``n_devices`` devices (default: all devices of all processes)."""
-    mesh = mesh_for(n_devices, axes=(MODELS,))
+def _model_mesh(n_devices: int | None, data_devices: int = 1):
+    """A ("models",) mesh over ``n_devices`` devices (default: all devices of all processes),
+    or a 2-D ("models", "data") mesh whose data axis has ``data_devices`` devices."""
+    if data_devices == 1:
+        mesh = mesh_for(n_devices, axes=(MODELS,))
+    else:
+        n = len(jax.devices()) if n_devices is None else n_devices
+        if data_devices < 1 or n % data_devices:
+            raise ConfigError(f"{n} devices do not split into model groups of {data_devices} data devices")
+        mesh = mesh_for(n, axes=(MODELS, DATA), shape=(n // data_devices, data_devices))
     return mesh, mesh.shape[MODELS]
 
 
@@ -172,8 +179,9 @@ def _replicate(tree, mesh):
 
 
 def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict],
-             n_devices: int | None, masked: bool):
+             n_devices: int | None, masked: bool, data_devices: int = 1):
     """Build one vmapped program's inputs for ``members`` (same depth, padded widths)."""
+    mesh, n_dev = _model_mesh(n_devices, data_devices)
     widths = [m["width"] for m in members]
     w_max = None if widths[0] is None else max(widths)
     n_out = splits.n_outputs
@@ -183,8 +191,8 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
     spec = make_spec(model.replace(hidden=_hidden_for(model, w_max)), train, task=splits.task,
                      n_train=_size(splits.X_train), has_val=_size(splits.X_val) > 0,
                      has_test=_size(splits.X_test) > 0, masked=masked, use_momentum=use_momentum,
-                     use_l2=any(m["l2"] > 0 for m in members))
-    mesh, n_dev = _model_mesh(n_devices)
+                     use_l2=any(m["l2"] > 0 for m in members),
+                     mesh=mesh if data_devices > 1 else None)
     n_real = len(members)
     n_pad = (-n_real) % n_dev  # repeat the last model so the model axis divides the devices
     take = tuple(list(range(n_real)) + [n_real - 1] * n_pad)
@@ -207,8 +215,10 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
                                 as_numpy=True))
     state = _shard_models(states, mesh)
     hp = _shard_models(jax.tree.map(lambda *xs: np.stack(xs)[list(take)], *hps), mesh)
-    data = _replicate(device_data(splits, spec), mesh)
-    spec = spec._replace(mesh=None)  # the data stays whole per model: no batch sharding
+    if spec.mesh is None:  # 1-D: every device holds the whole data set for its models
+        data = _replicate(device_data(splits, spec), mesh)
+    else:  # 2-D: training rows split over the data axis, each model's batch sharded over it
+        data = device_data(splits, spec)
     seeds = [int(members[i]["seed"]) for i in take]
     return spec, state, hp, data, n_real, sizes_max, mesh, seeds
 
@@ -248,7 +258,8 @@ def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, pro
 
 def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
           grid: dict[str, Sequence] | None = None, seeds: int | Sequence[int] = 1,
-          max_pad_ratio: float = 8.0, n_devices: int | None = None, progress=None,
+          max_pad_ratio: float = 8.0, n_devices: int | None = None, data_devices: int = 1,
+          progress=None,
           on_chunk=None, resume: dict | None = None) -> SweepResult:
     """Train every model of a grid, as few compiled programs as the widths allow.
 
@@ -261,7 +272,10 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
             exactly as ``jaxmlp.fit`` with ``TrainConfig(seed=...)`` does.
         max_pad_ratio: widths whose ratio is at most this share one padded program; 1 means
             one program per width ("group"), ``inf`` one program for all ("pad").
-        n_devices: shard the model axis over this many local devices (default: all).
+        n_devices: shard the model axis over this many devices (default: all).
+        data_devices: with > 1, a 2-D ("models", "data") mesh: each model's mini-batches are
+            split over this many devices (data parallelism inside every model, for large models),
+            the models over ``n_devices / data_devices`` groups.
         progress: optional ``callable(epochs_done_in_program, program_index, n_programs)``.
         on_chunk: optional ``callable(snapshot)`` after every compiled chunk, with
             ``snapshot = {"programs": [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...]}``
@@ -296,7 +310,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         group = [members[i] for i in idx]
         masked = len(bucket) > 1
         spec, state, hp, dev_data, n_real, sizes_max, mesh, slot_seeds = _program(
-            splits, model, train, group, n_devices, masked)
+            splits, model, train, group, n_devices, masked, data_devices)
         start, chunks, prior_s = 0, [], (0.0, 0.0)
         if b_i < len(saved):  # resume: the saved state of this program, its epoch and metrics
             state = _shard_models(restore_state(to_host(state), saved[b_i]["state"]), mesh)

@@ -347,8 +347,10 @@ def compiled_chunk(spec: Spec, vmapped: bool = False):
     """The jitted chunk for ``spec`` (the train state is donated). With ``vmapped`` the state
     and hyperparameters carry a leading model axis and the data is shared (sweeps)."""
     fn = lambda st, hp, data, ep, act, orders: run_chunk(spec, st, hp, data, ep, act, orders)
-    if vmapped:
-        fn = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0))
+    if vmapped:  # on a ("models", "data") mesh the model axis is the vmapped one
+        two_d = spec.mesh is not None and "models" in spec.mesh.axis_names
+        fn = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0),
+                      spmd_axis_name="models" if two_d else None)
     return fast_jit(fn, donate_argnums=(0,))
 
 

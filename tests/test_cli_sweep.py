@@ -59,6 +59,8 @@ def test_sweep_grid_file(tmp_path, capsys, suffix, text):
     (["--lr", "a,b"], "numbers"),
     (["--grid", "/nonexistent/grid.json"], "not found"),
     (["--heatmap", "width"], "two axis"),
+    (["--data-devices", "3"], "data devices"),
+    (["--data-devices", "0"], "data-devices"),
 ])
 def test_sweep_bad_input_one_line_exit_2(tmp_path, capsys, argv, needle):
     rc = main(["sweep", "--dataset", "iris", "--epochs", "1", "--out", str(tmp_path / "x"), *argv])

@@ -132,3 +132,38 @@ def test_model_axis_sharded_over_8_cpu_devices_matches_one_device():
         out[n] = json.loads(p.stdout.strip().splitlines()[-1])
     assert out[8]["n"] == 8 and out[8]["devices"] == 8 and out[1]["devices"] == 1
     np.testing.assert_allclose(out[8]["loss"], out[1]["loss"], rtol=1e-5)
+
+
+MESH2D_SCRIPT = r"""
+import json, numpy as np, jax
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits
+from jaxmlp.sweep import sweep
+from jaxmlp import train as T
+s = load_splits(DataConfig(dataset="digits", n_samples=300))
+kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=32),
+          grid={"width": [8, 16], "lr": [0.05, 0.1, 0.2]}, seeds=2)
+one = sweep(s, n_devices=1, **kw)
+T._EXECUTABLES.clear()
+two = sweep(s, n_devices=8, data_devices=2, **kw)
+exe = next(iter(T._EXECUTABLES.values()))
+print(json.dumps({"one": one.column("test_loss").tolist(), "two": two.column("test_loss").tolist(),
+                  "h1": np.nan_to_num(one.histories["train_loss"]).tolist(),
+                  "h2": np.nan_to_num(two.histories["train_loss"]).tolist(),
+                  "mesh": dict(exe.input_shardings[0][0]["params"][0]["W"].mesh.shape),
+                  "all_reduce": "all-reduce" in exe.as_text()}))
+"""
+
+
+def test_2d_models_by_data_mesh_matches_one_device():
+    """4 model groups x 2 data devices: each model's batch is split over the data axis (XLA
+    adds the gradient all-reduce), the models over the model axis; same results as 1 device."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    p = subprocess.run([sys.executable, "-c", MESH2D_SCRIPT], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["mesh"] == {"models": 4, "data": 2}
+    assert out["all_reduce"]
+    np.testing.assert_allclose(out["two"], out["one"], rtol=1e-5)
+    np.testing.assert_allclose(out["h2"], out["h1"], rtol=1e-5)
