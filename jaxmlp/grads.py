@@ -2,8 +2,6 @@
 per-example gradients with ``vmap``."""
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 
@@ -35,14 +33,6 @@ def batch_loss(params, x, y, *, activation: str = "tanh", loss: str = "ce", temp
 def value_and_grad(params, x, y, **kwargs):
     """``(loss, grads)`` of ``batch_loss``; grads is a pytree shaped like ``params``."""
     return jax.value_and_grad(batch_loss)(params, x, y, **kwargs)
-
-
-@partial(jax.jit, static_argnames=("activation", "loss"))
-def jit_value_and_grad(params, x, y, *, activation="tanh", loss="ce", temperature=1.0,
-                       weights=None):
-    """Jitted ``value_and_grad`` (shapes, activation and loss static; temperature traced)."""
-    return value_and_grad(params, x, y, activation=activation, loss=loss,
-                          temperature=temperature, weights=weights)
 
 
 def per_example_grads(params, x, y, *, activation="tanh", loss="ce", temperature=1.0):
