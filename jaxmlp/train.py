@@ -1,11 +1,12 @@
 """The training loop: an Optax step and a whole-run compiled program.
 
 The unit of compilation is a *chunk* of epochs: ``lax.scan`` over epochs, each a ``lax.scan``
-over mini-batches, with the data resident on the device, the data order drawn up front from the
-run's key and the epoch number, metrics kept on the device, and the train state donated. A run
-calls the same compiled chunk ``ceil(epochs / chunk)`` times (epochs past the end are masked
-off), so runs that differ only in learning rate, temperature, L2, seed or epoch count reuse one
-program, and the host syncs once per chunk, never per step.
+over mini-batches, with the data resident on the device, the data order drawn up front on the
+host from the run's seed and the epoch number (``data_order``) and passed in as index arrays,
+metrics kept on the device, and the train state donated. A run calls the same compiled chunk
+``ceil(epochs / chunk)`` times (epochs past the end are skipped), so runs that differ only in
+learning rate, temperature, L2 strength, seed or epoch count reuse one program, and the host
+syncs once per chunk, never per step.
 
 Everything here is a pure function of ``(state, hyperparams, data)`` so the sweep engine can
 ``vmap`` it over a model axis.
@@ -166,8 +167,6 @@ def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
     """
     params, opt_state = state["params"], state["opt_state"]
     kw = _loss_kwargs(spec, hp)
-    if spec.grad == "manual" and "compute_dtype" in kw:
-        kw.pop("compute_dtype")
     if spec.mesh is not None:  # data parallelism: each device takes a slice of the batch
         xb, yb = (jax.lax.with_sharding_constraint(a, rows_sharding(spec.mesh)) for a in (xb, yb))
         if wb is not None:
@@ -386,6 +385,9 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
     if chunk_epochs is None:
         chunk_epochs = chunk_epochs_for(n_batches, train.epochs, train.checkpoint_every)
     make_optimizer(train.optimizer)  # validate the name before any compile
+    if train.grad == "manual" and train.compute_dtype != "float32":
+        raise ConfigError("the hand-derived backward (--grad manual) runs in float32 only; "
+                          "use --grad autodiff with --compute-dtype bfloat16")
     if mesh is not None:
         n_dev = mesh.shape[DATA]
         if n_dev == 1:

@@ -150,6 +150,7 @@ BAD = [
     ("seed-negative", "train --seed -1 --out {o}", "seed"),
     ("seed-huge", "train --seed 99999999999999999999999 --out {o}", "seed"),
     ("unknown-optimizer", "train --optimizer adamm --out {o}", "unknown optimizer"),
+    ("manual-bf16", "train --grad manual --compute-dtype bfloat16 --out {o}", "float32 only"),
     ("optimizer-without-lr", "train --optimizer chain --out {o}", "optimizer"),
     ("bad-activation", "train --activation swish --out {o}", "activation"),
     ("bad-loss", "train --loss hinge --out {o}", "--loss"),
