@@ -288,7 +288,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
     """
     model = model or ModelConfig()
     train = train or TrainConfig()
-    splits = as_splits(data)
+    splits = as_splits(data, train.loss)
     members = expand_grid(grid or {}, seeds, train, model)
     widths = [m["width"] for m in members]
     if widths[0] is None:

@@ -452,7 +452,7 @@ def device_data(splits, spec: Spec) -> dict:
     """
     if spec.mesh is not None:
         return _sharded_data(splits, spec)
-    ydt = jnp.int32 if spec.classification else jnp.float32
+    ydt = _label_dtype(splits, spec)
     data = {"X_train": jnp.asarray(splits.X_train, jnp.float32),
             "y_train": jnp.asarray(splits.y_train, ydt)}
     if spec.has_val:
@@ -464,8 +464,14 @@ def device_data(splits, spec: Spec) -> dict:
     return data
 
 
+def _label_dtype(splits, spec: Spec):
+    """int32 class indices, or float32 regression / probability targets."""
+    labels = spec.classification and np.issubdtype(np.asarray(splits.y_train).dtype, np.integer)
+    return np.int32 if labels else np.float32
+
+
 def _sharded_data(splits, spec: Spec) -> dict:
-    ydt = np.int32 if spec.classification else np.float32
+    ydt = _label_dtype(splits, spec)
     n_dev = spec.mesh.shape[DATA]
     rows, rep = rows_sharding(spec.mesh), replicated(spec.mesh)
     data = {"X_train": put_global(pad_rows(np.asarray(splits.X_train, np.float32), n_dev), rows),
@@ -519,16 +525,19 @@ class ArraySplits:
     y_val: Any = None
     X_test: Any = None
     y_test: Any = None
+    soft: bool = False  # y are (n, K) probability targets for cross-entropy
 
     @property
     def task(self) -> str:
         y = np.asarray(self.y_train)
-        return "classification" if np.issubdtype(y.dtype, np.integer) else "regression"
+        return "classification" if self.soft or np.issubdtype(y.dtype, np.integer) else "regression"
 
     @property
     def n_classes(self):
         if self.task != "classification":
             return None
+        if self.soft:
+            return int(np.asarray(self.y_train).shape[1])
         ys = [np.asarray(a) for a in (self.y_train, self.y_val, self.y_test) if a is not None]
         return int(max(int(a.max()) for a in ys if a.size)) + 1
 
@@ -541,9 +550,11 @@ class ArraySplits:
         return self.n_classes if self.task == "classification" else int(np.asarray(self.y_train).shape[1])
 
 
-def as_splits(data):
+def as_splits(data, loss: str = "auto"):
     """Accept a ``jaxmlp.data.Splits``, or ``(X, y)`` / ``(X_tr, y_tr, X_te, y_te)`` /
-    ``(X_tr, y_tr, X_val, y_val, X_te, y_te)`` tuples of arrays (integer y = classification)."""
+    ``(X_tr, y_tr, X_val, y_val, X_te, y_te)`` tuples of arrays: integer y = classification,
+    float y = regression, except that with ``loss="ce"`` a float (n, K) y holds probability
+    targets (one-hot or soft, e.g. a teacher's softened outputs for distillation)."""
     if not isinstance(data, (tuple, list)):
         return data
     from .data import validate_arrays
@@ -553,25 +564,34 @@ def as_splits(data):
     for i in range(1, len(arrs), 2):
         if arrs[i].ndim == 1 and not np.issubdtype(arrs[i].dtype, np.integer):
             arrs[i] = arrs[i][:, None]
+    soft = (loss == "ce" and not np.issubdtype(arrs[1].dtype, np.integer) and arrs[1].ndim == 2
+            and arrs[1].shape[1] >= 2)
     task = "classification" if np.issubdtype(arrs[1].dtype, np.integer) else "regression"
     n_classes = None
     if task == "classification":
         n_classes = max(int(a.max()) for a in arrs[1::2] if a.size) + 1
+    names = {2: ("train",), 4: ("train", "test"), 6: ("train", "val", "test")}[len(arrs)]
     for i in range(0, len(arrs), 2):
         if i > 0 and arrs[i].size == 0:
             continue
-        arrs[i], arrs[i + 1] = validate_arrays(arrs[i], arrs[i + 1], task, n_classes,
-                                               name=("train", "test", "val")[min(i // 2, 2)],
+        name = names[i // 2]
+        arrs[i], arrs[i + 1] = validate_arrays(arrs[i], arrs[i + 1], task, n_classes, name=name,
                                                warn_constant=i == 0, min_classes=2 if i == 0 else 1)
         if arrs[i].shape[1] != arrs[0].shape[1]:
             raise DataError(f"all splits need {arrs[0].shape[1]} features, got {arrs[i].shape[1]}")
-    if len(arrs) == 2:
-        return ArraySplits(*arrs)
+        if soft:
+            _check_probabilities(arrs[i + 1], arrs[1].shape[1], name)
     if len(arrs) == 4:
-        return ArraySplits(arrs[0], arrs[1], X_test=arrs[2], y_test=arrs[3])
-    if len(arrs) == 6:
-        return ArraySplits(*arrs)
-    raise ConfigError("data must be Splits or a tuple of 2, 4 or 6 arrays")
+        arrs = [arrs[0], arrs[1], None, None, arrs[2], arrs[3]]
+    return ArraySplits(*arrs, soft=soft)
+
+
+def _check_probabilities(y: np.ndarray, k: int, name: str) -> None:
+    """Soft targets must be rows of K non-negative probabilities summing to 1."""
+    if y.shape[1] != k or k < 2:
+        raise DataError(f"{name}: probability targets need the same K >= 2 columns, got {y.shape}")
+    if (y < 0).any() or not np.allclose(y.sum(axis=1), 1.0, atol=1e-4):
+        raise DataError(f"{name}: probability targets must be non-negative rows summing to 1")
 
 
 def _size(a) -> int:
@@ -770,7 +790,7 @@ def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = N
     model = model or ModelConfig()
     train = train or TrainConfig()
     mesh = mesh_for(devices) if devices not in (None, 1) else None
-    run = prepare(as_splits(data), model, train, params=params, mesh=mesh)
+    run = prepare(as_splits(data, train.loss), model, train, params=params, mesh=mesh)
     dog = peer_watchdog(peer_timeout_s)
     try:
         state, history, timing = train_loop(run, train.epochs, callback=callback, watchdog=dog)

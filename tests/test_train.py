@@ -234,3 +234,23 @@ def test_cli_train_with_manual_gradients(tmp_path, capsys):
     assert rc == 0 and "test_accuracy=" in capsys.readouterr().out
     import json
     assert json.loads((tmp_path / "m" / "config.json").read_text())["train"]["grad"] == "manual"
+
+
+def test_probability_targets_with_ce(digits):
+    """With loss="ce", float (n, K) targets are probabilities: one-hot rows train exactly like
+    integer labels, soft rows (e.g. a teacher's) train too, and malformed rows are rejected."""
+    X, y, Xt, yt = digits.X_train, digits.y_train, digits.X_test, digits.y_test
+    onehot = np.eye(10, dtype=np.float32)
+    kw = dict(model=ModelConfig(hidden=(16,)))
+    tc = TrainConfig(epochs=3, seed=1, loss="ce", temperature=2.0)
+    _, h_int = jm.fit((X, y, Xt, yt), train=tc, **kw)
+    _, h_soft = jm.fit((X, onehot[y], Xt, onehot[yt]), train=tc, **kw)
+    np.testing.assert_allclose(h_soft["train_loss"], h_int["train_loss"], rtol=1e-6)
+    assert h_soft["final"]["test_accuracy"] == pytest.approx(h_int["final"]["test_accuracy"])
+    smooth = 0.9 * onehot[y] + 0.01  # label smoothing: rows still sum to 1
+    _, h = jm.fit((X, smooth), train=tc, **kw)
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    with pytest.raises(jm.DataError, match="probability targets"):
+        jm.fit((X, 2 * onehot[y]), train=tc, **kw)
+    _, h = jm.fit((X, onehot[y]), train=TrainConfig(epochs=1, loss="auto"), **kw)
+    assert "train_mse" in h["final"]  # without loss="ce", float targets are regression
