@@ -106,6 +106,9 @@ def add_train_flags(p: argparse.ArgumentParser, grid: bool = False) -> None:
                    help="hidden widths, comma-separated (default: 128; 'none' for no hidden layer)")
     m.add_argument("--activation", default="tanh", choices=["tanh", "relu", "sigmoid", "identity"])
     m.add_argument("--init", default="auto", choices=["auto", "lecun", "glorot", "he"])
+    m.add_argument("--parametrization", default="sp", choices=["sp", "mup"],
+                   help="standard, or maximal update parametrisation (muP) relative to --base-width")
+    m.add_argument("--base-width", type=int, default=64, help="muP base width (default 64)")
     t = p.add_argument_group("training")
     t.add_argument("--loss", default="auto", choices=["auto", "ce", "mse"])
     t.add_argument("--temperature", type=num, default=None if grid else 1.0,
@@ -152,7 +155,8 @@ def config_from_args(a: argparse.Namespace):
     data = DataConfig(dataset=a.dataset, target=a.target, task=a.task, val_fraction=a.val_fraction,
                       test_fraction=a.test_fraction, split_seed=a.split_seed,
                       n_samples=a.n_samples, noise=a.noise)
-    model = ModelConfig(hidden=tuple(a.hidden), activation=a.activation, init=a.init)
+    model = ModelConfig(hidden=tuple(a.hidden), activation=a.activation, init=a.init,
+                        parametrization=a.parametrization, base_width=a.base_width)
     def base(name, default):  # sweep axes are lists: the base config takes the first value
         v = getattr(a, name)
         return default if v is None else (v[0] if isinstance(v, tuple) else v)

@@ -129,3 +129,11 @@ def test_sweep_killed_and_resumed_is_bit_identical(tmp_path):
     rb = list(csv.DictReader(open(out / "results.csv")))
     for x, y in zip(ra, rb):
         assert x["test_loss"] == y["test_loss"] and x["train_loss"] == y["train_loss"]
+
+
+def test_train_cli_with_mup(tmp_path, capsys):
+    rc = main(["train", "--dataset", "iris", "--hidden", "32", "--parametrization", "mup",
+               "--base-width", "8", "--epochs", "3", "--quiet", "--out", str(tmp_path / "m")])
+    assert rc == 0
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
+    assert cfg["parametrization"] == "mup" and cfg["base_width"] == 8

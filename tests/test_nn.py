@@ -97,3 +97,12 @@ def test_grad_matches_finite_differences_and_per_example():
     norms = jm.per_example_grad_norms(params, x, y, activation="tanh", loss="ce")
     direct = jnp.sqrt(sum(jnp.sum(l.reshape(6, -1) ** 2, axis=1) for l in jax.tree.leaves(pe)))
     np.testing.assert_allclose(norms, direct, rtol=1e-4)
+
+
+def test_mup_multipliers():
+    from jaxmlp.nn import mup_multipliers
+    init, lr = mup_multipliers([64, 128, 128, 10], base_width=128)  # at the base width: SP
+    assert init == [1.0, 1.0, 1.0] and lr == [1.0, 1.0, 1.0]
+    init, lr = mup_multipliers([64, 512, 512, 10], base_width=128)  # 4x wider
+    assert lr == [4.0, 1.0, 0.25]                  # input x n/n0, hidden 1, output x n0/n
+    assert init[:2] == [1.0, 1.0] and init[2] == pytest.approx(0.5)  # output std x sqrt(n0/n)
