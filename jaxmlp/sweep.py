@@ -191,7 +191,7 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
     spec = make_spec(model.replace(hidden=_hidden_for(model, w_max)), train, task=splits.task,
                      n_train=_size(splits.X_train), has_val=_size(splits.X_val) > 0,
                      has_test=_size(splits.X_test) > 0, masked=masked, use_momentum=use_momentum,
-                     use_l2=any(m["l2"] > 0 for m in members),
+                     use_l2=any(m["l2"] > 0 for m in members), n_features=splits.n_features,
                      mesh=mesh if data_devices > 1 else None)
     n_real = len(members)
     n_pad = (-n_real) % n_dev  # repeat the last model so the model axis divides the devices

@@ -31,6 +31,11 @@ from .grads import batch_loss
 from .nn import forward, init_mlp, mup_multipliers, scale_layers
 from .parallel import DATA, mesh_for, pad_rows, peer_watchdog, put_global, replicated, rows_sharding
 
+# Training sets with more values than this (32 MB of float32) are gathered per step instead of
+# per epoch: same speed on the 200,000 x 784 set (1.68 vs 1.70 s an epoch at 100,000 rows),
+# without copying the whole set every epoch.
+GATHER_PER_STEP_ABOVE = 8_000_000
+
 # Steps one compiled call aims to cover; the chunk is this many steps' worth of epochs.
 TARGET_STEPS_PER_CALL = 2048
 MAX_CHUNK_EPOCHS = 256
@@ -68,6 +73,7 @@ class Spec(NamedTuple):
     mesh: Any = None          # data-parallel mesh (axis "data"): batch sharded, state replicated
     use_l2: bool = True       # some model has an L2 penalty (else the term is left out)
     weighted: bool = True     # padded last batch: examples carry weights
+    gather_per_step: bool = False  # large training sets: gather each batch, not each epoch
 
 
 def resolve_loss(loss: str, task: str) -> str:
@@ -247,20 +253,30 @@ def _batch_weights(spec: Spec) -> jax.Array:
 
 
 def run_epoch(spec: Spec, state, hp, data, idx, w):
-    """One pass over the training set: scan of ``train_step`` over the batches."""
-    X, y = data["X_train"], data["y_train"]
+    """One pass over the training set: scan of ``train_step`` over the batches.
 
-    # One gather per epoch (not per step): the epoch's rows in batch order, then scan slices.
-    Xe = jnp.take(X, idx.reshape(-1), axis=0).reshape(*idx.shape, *X.shape[1:])
-    ye = jnp.take(y, idx.reshape(-1), axis=0).reshape(*idx.shape, *y.shape[1:])
+    Small training sets are gathered once per epoch into batch order (one copy, then the scan
+    slices it: cheapest for many small steps); large ones are gathered per step, which avoids
+    copying the whole set every epoch.
+    """
+    X, y = data["X_train"], data["y_train"]
 
     def body(carry, inp):
         st, loss_sum = carry
-        xb, yb, bw = inp
+        if spec.gather_per_step:
+            bi, bw = inp
+            xb, yb = X[bi], y[bi]
+        else:
+            xb, yb, bw = inp
         st, loss, lr = train_step(spec, st, hp, xb, yb, bw if spec.weighted else None)
         return (st, loss_sum + loss * jnp.sum(bw)), lr
 
-    (state, loss_sum), lrs = jax.lax.scan(body, (state, jnp.zeros((), jnp.float32)), (Xe, ye, w))
+    if spec.gather_per_step:
+        xs = (idx, w)
+    else:
+        xs = (jnp.take(X, idx.reshape(-1), axis=0).reshape(*idx.shape, *X.shape[1:]),
+              jnp.take(y, idx.reshape(-1), axis=0).reshape(*idx.shape, *y.shape[1:]), w)
+    (state, loss_sum), lrs = jax.lax.scan(body, (state, jnp.zeros((), jnp.float32)), xs)
     return state, loss_sum / jnp.sum(w), lrs[-1]
 
 
@@ -366,7 +382,8 @@ def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 
 
 def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int, has_val: bool,
               has_test: bool, chunk_epochs: int | None = None, masked: bool = False,
-              use_momentum: bool | None = None, mesh=None, use_l2: bool | None = None) -> Spec:
+              use_momentum: bool | None = None, mesh=None, use_l2: bool | None = None,
+              n_features: int = 0) -> Spec:
     """Derive the static program description from the configs and the data sizes.
 
     With a ``mesh`` (axis "data") the global batch ``batch_size`` is split over its devices, so
@@ -402,7 +419,8 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
                 classification=loss == "ce", masked=masked,
                 per_layer_lr=model.parametrization == "mup", mesh=mesh,
                 use_l2=train.l2 > 0 if use_l2 is None else use_l2,
-                weighted=not train.drop_last and n_train % B != 0)
+                weighted=not train.drop_last and n_train % B != 0,
+                gather_per_step=n_train * n_features > GATHER_PER_STEP_ABOVE)
 
 
 def make_hparams(train: TrainConfig, spec: Spec, masks=None, layer_lr=None,
@@ -632,7 +650,8 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     if task == "classification" and n_out < 2:
         raise ConfigError("classification needs at least 2 classes")
     spec = make_spec(model, train, task=task, n_train=_size(splits.X_train),
-                     has_val=_size(splits.X_val) > 0, has_test=_size(splits.X_test) > 0, mesh=mesh)
+                     has_val=_size(splits.X_val) > 0, has_test=_size(splits.X_test) > 0, mesh=mesh,
+                     n_features=splits.n_features)
     sizes = model_sizes(model, splits.n_features, n_out)
     seed = host_input(spec.mesh, np.uint32(train.seed))
     momentum = host_input(spec.mesh, np.float32(effective_momentum(train.optimizer, train.momentum)))

@@ -254,3 +254,13 @@ def test_probability_targets_with_ce(digits):
         jm.fit((X, 2 * onehot[y]), train=tc, **kw)
     _, h = jm.fit((X, onehot[y]), train=TrainConfig(epochs=1, loss="auto"), **kw)
     assert "train_mse" in h["final"]  # without loss="ce", float targets are regression
+
+
+def test_per_step_gather_for_large_sets_gives_the_same_run(digits, monkeypatch):
+    kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, seed=2))
+    a, ha = jm.fit(digits, **kw)
+    monkeypatch.setattr(T, "GATHER_PER_STEP_ABOVE", 0)  # treat digits as a large set
+    b, hb = jm.fit(digits, **kw)
+    np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-6)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
