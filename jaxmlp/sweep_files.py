@@ -20,6 +20,7 @@ import json
 import math
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from .checkpoint import atomic_write_bytes, atomic_write_text
@@ -154,16 +155,11 @@ def save_sweep_checkpoint(out, snapshot: dict, config: dict) -> None:
     from .checkpoint import save_checkpoint
     progs = [p for p in snapshot["programs"] if "state" in p]
     meta = [{"epoch": int(p["epoch"]), "compile_s": float(p["compile_s"]), "run_s": float(p["run_s"]),
-             "n_leaves": len(jax_leaves(p["state"])),
+             "n_leaves": len(jax.tree.leaves(p["state"])),
              "chunks": [{k: np.asarray(v).tolist() for k, v in c.items()} for c in p["chunks"]]}
             for p in progs]
     save_checkpoint(Path(out) / SWEEP_CHECKPOINT, [p["state"] for p in progs], config=config,
                     epoch=min((m["epoch"] for m in meta), default=0), extra={"programs": meta})
-
-
-def jax_leaves(tree) -> list:
-    import jax
-    return jax.tree.leaves(tree)
 
 
 def load_sweep_checkpoint(out) -> tuple[dict, dict]:
