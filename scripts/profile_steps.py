@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Per-step cost of `jaxmlp.fit` on W1 (digits 64-128-10) and W4 (car sensors 8-64-2, 100,000
+rows): compile seconds and microseconds per optimizer step, best of 3 runs (BENCHMARKS.md,
+"Where the time went").
+
+    python scripts/profile_steps.py
+"""
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+
+import jaxmlp as jm
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits, make_car_sensor, make_splits
+
+
+def measure(name, splits, model, train, reps=3):
+    best, compile_s = float("inf"), None
+    for r in range(reps):
+        _, h = jm.fit(splits, model=model, train=train.replace(seed=r))
+        compile_s = h["final"]["compile_s"] if compile_s is None else compile_s
+        best = min(best, h["final"]["train_s"])
+    steps = h["final"]["epochs_run"] * -(-len(splits.X_train) // train.batch_size)
+    print(f"{name}: compile {compile_s:.2f} s, train {best:.3f} s, {best / steps * 1e6:.1f} us/step, "
+          f"final train loss {h['final']['train_loss']:.5f}")
+
+
+def floor(n_batches=14, B=128, reps=5):
+    """A bare `lax.scan` SGD loop over pre-batched data with W1's shapes (64-128-10 tanh, CE):
+    no optimizer, schedule, guard, gather or metrics — the per-step floor of XLA:CPU here."""
+    X = jax.random.normal(jax.random.PRNGKey(0), (n_batches, B, 64))
+    Y = jax.random.randint(jax.random.PRNGKey(1), (n_batches, B), 0, 10)
+    p0 = jm.init_mlp(jax.random.PRNGKey(2), [64, 128, 10])
+
+    def step(p, xy):
+        loss, g = jax.value_and_grad(jm.batch_loss)(p, *xy, activation="tanh", loss="ce")
+        return jax.tree.map(lambda a, b: a - 0.1 * b, p, g), loss
+    run = jax.jit(lambda p: jax.lax.scan(lambda c, _: (jax.lax.scan(step, c, (X, Y))[0], None),
+                                         p, None, length=100)[0])
+    jax.block_until_ready(run(p0))
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(run(p0))
+        best = min(best, time.perf_counter() - t)
+    print(f"floor (bare lax.scan SGD, W1 shapes): {best / (100 * n_batches) * 1e6:.1f} us/step")
+
+
+def main():
+    warnings.simplefilter("ignore")
+    w1 = load_splits(DataConfig(dataset="digits", val_fraction=0.0, test_fraction=0.0))
+    w4 = make_splits(make_car_sensor(100_000), DataConfig(dataset="car_sensor", val_fraction=0.0,
+                                                          test_fraction=0.0))
+    measure("W1", w1, ModelConfig(hidden=(128,)), TrainConfig(epochs=100, lr=0.1, batch_size=128))
+    measure("W4", w4, ModelConfig(hidden=(64,)), TrainConfig(epochs=10, lr=0.1, batch_size=128, loss="mse"))
+    floor()
+
+
+if __name__ == "__main__":
+    main()
