@@ -48,6 +48,57 @@ def floor(n_batches=14, B=128, reps=5):
     print(f"floor (bare lax.scan SGD, W1 shapes): {best / (100 * n_batches) * 1e6:.1f} us/step")
 
 
+def repeated_fits(n=4):
+    """The W1 benchmark's fit (digits train split, 1,258 rows) n times in one process: the first
+    fit after a compile pays XLA's one-time first-execution cost."""
+    s = load_splits(DataConfig(dataset="digits"))
+    times = []
+    for _ in range(n):
+        _, h = jm.fit((s.X_train, s.y_train), model=ModelConfig(hidden=(128,)),
+                      train=TrainConfig(epochs=100, lr=0.1, batch_size=128, seed=0))
+        times.append(h["final"]["train_s"])
+    print("W1 benchmark fit repeated in one process, train s: " + ", ".join(f"{t:.4f}" for t in times))
+
+
+def without_guard(reps=3):
+    """W1's per-step cost with the train step swapped for one without the divergence guard
+    (same Optax update), and for a bare SGD update: what the guard and Optax cost."""
+    import optax
+
+    import jaxmlp.train as T
+    s = load_splits(DataConfig(dataset="digits", val_fraction=0.0, test_fraction=0.0))
+    original = T.train_step
+
+    def no_guard(spec, state, hp, xb, yb, wb):
+        params, opt_state = state["params"], state["opt_state"]
+        loss, grads = T._grad_fn(spec)(params, xb, yb, weights=wb, **T._loss_kwargs(spec, hp))
+        lr = hp["lr"] * T.schedule_factor(spec.schedule, state["step"], hp)
+        opt_state = opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr})
+        with jax.numpy_dtype_promotion("standard"):
+            updates, new_opt = T.optimizer_for(spec).update(grads, opt_state, params)
+        return dict(state, params=optax.apply_updates(params, updates), opt_state=new_opt,
+                    step=state["step"] + 1), loss, lr
+
+    def bare_sgd(spec, state, hp, xb, yb, wb):
+        params = state["params"]
+        loss, grads = T._grad_fn(spec)(params, xb, yb, weights=wb, **T._loss_kwargs(spec, hp))
+        return dict(state, params=jax.tree.map(lambda p, g: p - hp["lr"] * g, params, grads),
+                    step=state["step"] + 1), loss, hp["lr"]
+    try:
+        for name, step in (("with guard", original), ("no guard", no_guard), ("bare SGD", bare_sgd)):
+            T.train_step = step
+            T._EXECUTABLES.clear()
+            T.compiled_chunk.cache_clear()
+            best = min(jm.fit(s, model=ModelConfig(hidden=(128,)),
+                              train=TrainConfig(epochs=100, seed=r))[1]["final"]["train_s"]
+                       for r in range(reps))
+            print(f"W1 step {name}: {best / 1500 * 1e6:.1f} us/step")
+    finally:
+        T.train_step = original
+        T._EXECUTABLES.clear()
+        T.compiled_chunk.cache_clear()
+
+
 def main():
     warnings.simplefilter("ignore")
     w1 = load_splits(DataConfig(dataset="digits", val_fraction=0.0, test_fraction=0.0))
@@ -56,6 +107,8 @@ def main():
     measure("W1", w1, ModelConfig(hidden=(128,)), TrainConfig(epochs=100, lr=0.1, batch_size=128))
     measure("W4", w4, ModelConfig(hidden=(64,)), TrainConfig(epochs=10, lr=0.1, batch_size=128, loss="mse"))
     floor()
+    repeated_fits()
+    without_guard()
 
 
 if __name__ == "__main__":
