@@ -188,16 +188,20 @@ def _fmt_final(final: dict) -> str:
     return " ".join(parts)
 
 
+def _reject_with_resume(a, allowed: set, why: str) -> None:
+    """A resumed run takes its config from its folder: other flags would be silently ignored."""
+    from .errors import ConfigError
+    ignored = sorted(getattr(a, "given_flags", set()) - allowed - {"--resume"})
+    if ignored:
+        raise ConfigError(f"{', '.join(ignored)} cannot be combined with --resume ({why})")
+
+
 def cmd_train(a) -> int:
     from .runs import load_run_config, train_run
     if a.resume:
-        ignored = sorted(getattr(a, "given_flags", set()) - {"--resume", "--epochs", "--quiet", "--devices",
-                                                             "--coordinator", "--num-processes",
-                                                             "--process-id", "--peer-timeout"})
-        if ignored:
-            from .errors import ConfigError
-            raise ConfigError(f"{', '.join(ignored)} cannot be combined with --resume (the run's "
-                              "config.json is used; only --epochs and --quiet apply)")
+        _reject_with_resume(a, {"--epochs", "--quiet", "--devices", "--coordinator",
+                                "--num-processes", "--process-id", "--peer-timeout"},
+                            "the run's config.json is used; only --epochs and --quiet apply")
         cfg = load_run_config(a.resume)
         out = Path(a.resume)
         epochs = a.epochs if a.epochs_given else None
@@ -318,10 +322,7 @@ def cmd_sweep(a) -> int:
     resume = None
     if a.resume:
         out = Path(a.resume)
-        ignored = sorted(getattr(a, "given_flags", set()) - {"--resume", "--quiet", "--devices"})
-        if ignored:
-            raise ConfigError(f"{', '.join(ignored)} cannot be combined with --resume (the sweep's "
-                              "config.json is used)")
+        _reject_with_resume(a, {"--quiet", "--devices"}, "the sweep's config.json is used")
         try:
             setup = json.loads((out / "config.json").read_text())
             cfg = RunConfig.from_dict(setup["run"])

@@ -25,11 +25,12 @@ import numpy as np
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
 from .checkpoint import restore_state
-from .parallel import DATA, MODELS, mesh_for, put_global, replicated, rows_sharding, to_host
+from .parallel import DATA, MODELS, mesh_for, to_host
 from .train import (Spec, _size, fast_jit, as_splits, best_params, device_data, effective_momentum,
                     get_executable,
                     init_model, init_state, layer_lr_multipliers, make_hparams, make_spec,
-                    model_sizes, init_key, split_metrics_jit, chunk_orders, _models_input)
+                    model_sizes, init_key, split_metrics_jit, chunk_orders, _models_input,
+                    host_input)
 
 GRID_AXES = ("width", "lr", "temperature", "l2", "momentum", "seed")
 
@@ -171,11 +172,12 @@ def _model_mesh(n_devices: int | None, data_devices: int = 1):
 
 def _shard_models(tree, mesh):
     """Host arrays with a leading model axis, split over the mesh's model axis."""
-    return jax.tree.map(lambda a: put_global(np.asarray(a), rows_sharding(mesh, MODELS)), tree)
+    return jax.tree.map(lambda a: _models_input(mesh, np.asarray(a)), tree)
 
 
 def _replicate(tree, mesh):
-    return jax.tree.map(lambda a: put_global(np.asarray(a), replicated(mesh)), tree)
+    """Host arrays every process holds, replicated over the mesh."""
+    return jax.tree.map(lambda a: host_input(mesh, a), tree)
 
 
 def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict],
