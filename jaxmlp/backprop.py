@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from .errors import ConfigError
 from .losses import _reduce, log_softmax, softmax
-from .nn import ACTIVATIONS
+from .nn import ACTIVATIONS, transposed
 
 __all__ = [
     "PlusGate", "StarGate", "MatMulGate", "BiasAddGate", "TanhGate", "ReLUGate",
@@ -702,7 +702,7 @@ def mlp_value_and_grad(params, x, y, *, activation="tanh", loss="ce", temperatur
     grads = [None] * len(params)
     for i in range(last, -1, -1):
         W = params[i]["W"]
-        grads[i] = {"W": (inputs[i].T @ delta).astype(W.dtype),
+        grads[i] = {"W": (transposed(inputs[i]) @ delta).astype(W.dtype),  # a^T delta
                     "b": jnp.sum(delta, axis=0).astype(params[i]["b"].dtype)}
         if i == 0:
             break

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 from .errors import ConfigError
 
@@ -129,12 +130,51 @@ def _row(v: jax.Array, like: jax.Array) -> jax.Array:
     return v.reshape((1,) * (like.ndim - 1) + v.shape)
 
 
+@jax.custom_jvp
+def matmul(x: jax.Array, W: jax.Array) -> jax.Array:
+    """``x @ W`` for a batch ``x`` (B, fan_in), differentiable in every mode like ``x @ W``.
+
+    Its derivative rule only changes how the weight gradient ``x^T @ g`` is laid out on CPU:
+    there ``x^T`` is materialised (an optimisation barrier keeps XLA from folding the
+    transpose back into the product), so XLA:CPU runs ``dW`` as a plain row-major product in
+    the same library kernels as the forward pass instead of its generic transposed-operand
+    dot. On the digits 64-128-10 run that generic dot cost a ~25 ms warm-up on the first run
+    in a process and was the slowest op of a sweep step (BENCHMARKS.md). Other platforms
+    get the plain transpose.
+    """
+    return x @ W
+
+
+def transposed(x: jax.Array) -> jax.Array:
+    """``x`` with its last two axes swapped, materialised on CPU (see ``matmul``)."""
+    def cpu(a):
+        return jax.lax.optimization_barrier(jnp.swapaxes(a, -1, -2))
+    return jax.lax.platform_dependent(x, cpu=cpu, default=lambda a: jnp.swapaxes(a, -1, -2))
+
+
+def _matmul_jvp(primals, tangents):
+    x, W = primals
+    dx, dW = tangents
+    out = x @ W
+    t = None
+    if not isinstance(dx, SymbolicZero):
+        t = dx @ W
+    if not isinstance(dW, SymbolicZero):
+        # transposing this product w.r.t. dW gives transposed(x) @ g: a plain product
+        u = jnp.swapaxes(transposed(x), -1, -2) @ dW
+        t = u if t is None else t + u
+    return out, (jnp.zeros_like(out) if t is None else t)
+
+
+matmul.defjvp(_matmul_jvp, symbolic_zeros=True)
+
+
 def dense(layer: dict, x: jax.Array, compute_dtype=None) -> jax.Array:
     """``x @ W + b``; with ``compute_dtype`` (e.g. bfloat16) the matmul runs in that dtype and
     accumulates in the parameter dtype."""
     W = layer["W"]
     if compute_dtype is None or jnp.dtype(compute_dtype) == W.dtype:
-        s = x @ W
+        s = matmul(x, W) if x.ndim == 2 else x @ W
         return s + _row(layer["b"], s)
     s = jnp.matmul(x.astype(compute_dtype), W.astype(compute_dtype),
                    preferred_element_type=W.dtype)

@@ -106,3 +106,42 @@ def test_mup_multipliers():
     init, lr = mup_multipliers([64, 512, 512, 10], base_width=128)  # 4x wider
     assert lr == [4.0, 1.0, 0.25]                  # input x n/n0, hidden 1, output x n0/n
     assert init[:2] == [1.0, 1.0] and init[2] == pytest.approx(0.5)  # output std x sqrt(n0/n)
+
+
+def _tree_close(a, b, tol=1e-12):
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("mode", ["grad", "hessian", "jvp", "jacfwd", "vmap_grad", "jit_grad"])
+def test_matmul_has_the_derivatives_of_x_at_w_in_every_mode(mode):
+    from jaxmlp.nn import matmul
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.PRNGKey(1), (5, 3), jnp.float64)
+        W = jax.random.normal(jax.random.PRNGKey(2), (3, 4), jnp.float64)
+        f = lambda x, W: jnp.sum(jnp.sin(matmul(x, W)) ** 2)
+        g = lambda x, W: jnp.sum(jnp.sin(x @ W) ** 2)
+        ops = {
+            "grad": lambda h: jax.grad(h, (0, 1))(x, W),
+            "hessian": lambda h: jax.hessian(h, (0, 1))(x, W),
+            "jvp": lambda h: jax.jvp(h, (x, W), (2 * x, -W)),
+            "jacfwd": lambda h: jax.jacfwd(h, 1)(x, W),
+            "vmap_grad": lambda h: jax.vmap(jax.grad(h, 1), (0, None))(x[:, None], W),
+            "jit_grad": lambda h: jax.jit(jax.grad(h, (0, 1)))(x, W),
+        }
+        a, b = ops[mode](f), ops[mode](g)
+        assert np.any(np.abs(np.asarray(jax.tree.leaves(a)[0])) > 0)
+        _tree_close(a, b)
+
+
+def test_weight_gradient_runs_as_a_plain_product_on_cpu():
+    # The point of jaxmlp.nn.matmul: on CPU no dot of the compiled gradient contracts the
+    # batch (leading) axis of its left operand (XLA:CPU's slow generic path).
+    import re
+    params = jm.init_mlp(jax.random.PRNGKey(0), [64, 128, 10])
+    x, y = jnp.ones((128, 64)), jnp.zeros((128,), jnp.int32)
+    hlo = jax.jit(jax.grad(jm.batch_loss)).lower(params, x, y).compile().as_text()
+    plain = re.findall(r"\bdot\([^)]*\), lhs_contracting_dims=\{0\}", hlo)
+    if jax.default_backend() == "cpu":
+        assert plain == []
+    assert len(re.findall(r"\bdot\(", hlo)) + hlo.count("__ynn_fusion") >= 3  # the dots exist
