@@ -154,7 +154,7 @@ def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max:
 def _init_states_jit():
     # built on first use: choosing compiler options queries the backend, which must not
     # happen at import time (jax.distributed.initialize has to come first)
-    return fast_jit(_init_states, static_argnums=(0, 1, 2, 3, 4))
+    return fast_jit(_init_states, static_argnums=(0, 1, 2, 3, 4), once=True)
 
 
 def _model_mesh(n_devices: int | None, data_devices: int = 1):
@@ -196,6 +196,7 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
                      use_l2=any(m["l2"] > 0 for m in members), n_features=splits.n_features,
                      mesh=mesh if data_devices > 1 else None)
     n_real = len(members)
+    share = _order_share(members, n_dev, data_devices)
     n_pad = (-n_real) % n_dev  # repeat the last model so the model axis divides the devices
     take = tuple(list(range(n_real)) + [n_real - 1] * n_pad)
     member_sizes = tuple(tuple(model_sizes(model.replace(hidden=_hidden_for(model, m["width"])),
@@ -221,14 +222,30 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
         data = _replicate(device_data(splits, spec), mesh)
     else:  # 2-D: training rows split over the data axis, each model's batch sharded over it
         data = device_data(splits, spec)
-    seeds = [int(members[i]["seed"]) for i in take]
-    return spec, state, hp, data, n_real, sizes_max, mesh, seeds
+    seeds = [int(members[i]["seed"]) for i in take][::share]
+    return spec, state, hp, data, n_real, sizes_max, mesh, seeds, share
+
+
+def _order_share(members: list[dict], n_dev: int, data_devices: int) -> int:
+    """How many consecutive models of a program share one data order.
+
+    Models with the same seed train on the same batches. When ``members`` come in equal runs
+    of one seed (``sweep`` puts the seed axis outermost), each run is split into as few
+    groups as lets the groups divide over the devices (``compiled_chunk``); otherwise 1
+    (every model gets its own order, the model axis padded to the devices).
+    """
+    seeds = [int(m["seed"]) for m in members]
+    runs = [len(list(g)) for _, g in itertools.groupby(seeds)]
+    k = runs[0]
+    if data_devices > 1 or any(r != k for r in runs) or len(set(seeds)) != len(runs):
+        return 1
+    return next((s for s in range(k, 1, -1) if k % s == 0 and (len(runs) * k // s) % n_dev == 0), 1)
 
 
 def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, progress=None,
-                 start_epoch: int = 0, chunks: list | None = None, on_chunk=None):
+                 start_epoch: int = 0, chunks: list | None = None, on_chunk=None, share: int = 1):
     """Drive one program's compiled chunks (cached per program shape like single runs);
-    ``seeds`` (one per model slot) set each model's data order. A resumed program passes the
+    ``seeds`` (one per group of ``share`` consecutive model slots) set the data orders. A resumed program passes the
     epoch it reached and its metric chunks so far; ``on_chunk(epoch, state, chunks)`` runs on
     the host after every chunk (checkpointing, signals)."""
     C = spec.chunk_epochs
@@ -237,7 +254,7 @@ def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, pro
     done = lambda st: bool(np.all(np.logical_or(*to_host((st["stopped"], st["diverged"])))))
     compile_s, t0 = 0.0, time.perf_counter()
     if epoch < epochs and not done(state):
-        exe, compile_s = get_executable(spec, state, hp, data, C, vmapped=True, mesh=mesh)
+        exe, compile_s = get_executable(spec, state, hp, data, C, vmapped=share, mesh=mesh)
         t0 = time.perf_counter()
         while epoch < epochs:
             ep = np.arange(epoch, epoch + C, dtype=np.int32)
@@ -307,11 +324,14 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
     t_all = time.perf_counter()
     snapshot: dict = {"programs": []}
     saved = (resume or {}).get("programs", [])
+    seed_rank = {sd: r for r, sd in enumerate(dict.fromkeys(m["seed"] for m in members))}
     for b_i, bucket in enumerate(buckets):
-        idx = [i for i, m in enumerate(members) if m["width"] in bucket]
+        # models of one seed side by side: they share their batches (see _order_share)
+        idx = sorted((i for i, m in enumerate(members) if m["width"] in bucket),
+                     key=lambda i: seed_rank[members[i]["seed"]])
         group = [members[i] for i in idx]
         masked = len(bucket) > 1
-        spec, state, hp, dev_data, n_real, sizes_max, mesh, slot_seeds = _program(
+        spec, state, hp, dev_data, n_real, sizes_max, mesh, slot_seeds, share = _program(
             splits, model, train, group, n_devices, masked, data_devices)
         start, chunks, prior_s = 0, [], (0.0, 0.0)
         if b_i < len(saved):  # resume: the saved state of this program, its epoch and metrics
@@ -330,10 +350,12 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         cb = None if progress is None else (lambda e, b=b_i: progress(e, b, len(buckets)))
         state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, mesh, slot_seeds,
                                                      train.epochs, cb, start_epoch=start,
-                                                     chunks=chunks, on_chunk=chunk_done)
+                                                     chunks=chunks, on_chunk=chunk_done,
+                                                     share=share)
         compile_s, run_s = compile_s + prior_s[0], run_s + prior_s[1]
         entry.update(state=to_host(state), compile_s=compile_s, run_s=run_s, epoch=train.epochs)
         info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
+                                 "models_per_order": share,
                                  "compile_s": compile_s, "run_s": run_s, "devices": mesh.size})
         final = _final_metrics(spec, state, hp, dev_data)
         host_state = to_host({k: state[k] for k in ("epoch", "stopped", "diverged", "diverged_step",

@@ -291,7 +291,8 @@ def _metrics_nan(spec: Spec) -> dict:
     return {k: nan for k in keys}
 
 
-def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, orders):
+def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, orders,
+              select: bool = False):
     """Run ``len(epochs)`` epochs (a chunk); epochs with ``active == False`` or after early
     stopping / divergence leave the state untouched and report NaN metrics.
 
@@ -303,6 +304,10 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, ord
         epochs: (C,) int32 epoch numbers (0-based) for this chunk.
         active: (C,) bool, False for padding epochs past the end of the run.
         orders: (C, n_batches, B) int32 row indices of each epoch's batches (``chunk_orders``).
+        select: under a sweep's ``vmap``: run every model's epoch and keep the result only
+            where the model is still live (what a ``cond`` on a per-model flag becomes under
+            ``vmap`` anyway, written out so that ``vmap`` does not also broadcast the shared
+            batches to every model).
 
     Returns:
         (state, metrics) with each metric of shape (C,).
@@ -348,8 +353,11 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, ord
             return st, m
 
         def live(st):
-            # Per-model flags: under a sweep's vmap this cond becomes a select.
-            return jax.lax.cond(~st["stopped"] & ~st["diverged"], do, skip, st)
+            ok = ~st["stopped"] & ~st["diverged"]
+            if not select:
+                return jax.lax.cond(ok, do, skip, st)
+            new = do(st)
+            return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, skip(st))
 
         # ``act`` is shared by all models, so padding epochs past the run's end are skipped
         # for real even under vmap.
@@ -359,15 +367,37 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, ord
 
 
 @lru_cache(maxsize=None)
-def compiled_chunk(spec: Spec, vmapped: bool = False):
-    """The jitted chunk for ``spec`` (the train state is donated). With ``vmapped`` the state
-    and hyperparameters carry a leading model axis and the data is shared (sweeps)."""
-    fn = lambda st, hp, data, ep, act, orders: run_chunk(spec, st, hp, data, ep, act, orders)
-    if vmapped:  # on a ("models", "data") mesh the model axis is the vmapped one
-        two_d = spec.mesh is not None and "models" in spec.mesh.axis_names
-        fn = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0),
-                      spmd_axis_name="models" if two_d else None)
-    return fast_jit(fn, donate_argnums=(0,))
+def compiled_chunk(spec: Spec, vmapped: int = 0):
+    """The jitted chunk for ``spec`` (the train state is donated).
+
+    With ``vmapped = k >= 1`` the state and hyperparameters carry a leading model axis, the
+    data is shared (sweeps) and every ``k`` consecutive models share one data order:
+    ``orders`` has one row per group. For ``k > 1`` the groups are a second ``vmap`` level
+    inside which the mini-batch is not batched, so the models' first-layer products become
+    one wide matrix product per group instead of ``k`` small ones (BENCHMARKS.md, W3).
+    """
+    fn = lambda st, hp, data, ep, act, orders: run_chunk(spec, st, hp, data, ep, act, orders,
+                                                         select=bool(vmapped))
+    if not vmapped:
+        return fast_jit(fn, donate_argnums=(0,))
+    two_d = spec.mesh is not None and "models" in spec.mesh.axis_names
+    per_model = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0),
+                         spmd_axis_name="models" if two_d else None)
+    if vmapped == 1:
+        return fast_jit(per_model, donate_argnums=(0,))
+    if two_d:
+        raise ValueError("shared data orders are not supported on a 2-D mesh")
+    k = int(vmapped)
+    shared = jax.vmap(jax.vmap(fn, in_axes=(0, 0, None, None, None, None)),
+                      in_axes=(0, 0, None, None, None, 0))
+
+    def grouped(st, hp, data, ep, act, orders):
+        split = lambda a: a.reshape(a.shape[0] // k, k, *a.shape[1:])
+        merge = lambda a: a.reshape(a.shape[0] * k, *a.shape[2:])
+        st, metrics = shared(jax.tree.map(split, st), jax.tree.map(split, hp), data, ep, act,
+                             orders)
+        return jax.tree.map(merge, st), jax.tree.map(merge, metrics)
+    return fast_jit(grouped, donate_argnums=(0,))
 
 
 # --------------------------------------------------------------------------- set-up helpers
@@ -628,7 +658,7 @@ def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple):
             params = jax.tree.map(jnp.copy, params)
         return init_state(spec, params, momentum=momentum)
     out = None if spec.mesh is None else replicated(spec.mesh)
-    return fast_jit(make, out_shardings=out)
+    return fast_jit(make, out_shardings=out, once=True)
 
 
 class Run(NamedTuple):
@@ -669,12 +699,18 @@ _EXECUTABLES: dict = {}
 # XLA:CPU's LLVM back end at -O1: the training chunk compiles ~40% faster (0.99 -> 0.60 s on the
 # digits 64-128-10 run, BENCHMARKS.md) and runs as fast, since its matmuls are library calls.
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+# Programs that run once per run on small inputs (parameter initialisation): compile time is
+# all that counts. Without XLA:CPU's fusion emitters and at -O0 the threefry random-number
+# code of a 64-model sweep's initialisation compiles in 0.25 instead of 0.63 s (BENCHMARKS.md).
+CPU_ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
-def fast_jit(fn, **kwargs):
-    """``jax.jit`` with ``CPU_COMPILER_OPTIONS`` on the CPU backend (compile time matters as
-    much as run time for small models; see BENCHMARKS.md)."""
-    opts = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+def fast_jit(fn, *, once: bool = False, **kwargs):
+    """``jax.jit`` with ``CPU_COMPILER_OPTIONS`` (``CPU_ONCE_OPTIONS`` with ``once``) on the
+    CPU backend: compile time matters as much as run time for small models (BENCHMARKS.md)."""
+    opts = None
+    if jax.default_backend() == "cpu":
+        opts = CPU_ONCE_OPTIONS if once else CPU_COMPILER_OPTIONS
     return jax.jit(fn, compiler_options=opts, **kwargs)
 
 
@@ -684,8 +720,9 @@ def _signature(tree):
                   for a in jax.tree.leaves(tree)))
 
 
-def get_executable(spec: Spec, state, hp, data, C: int, vmapped: bool = False, mesh=None):
-    """The ahead-of-time compiled chunk for these shapes; compiled at most once per process.
+def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=None):
+    """The ahead-of-time compiled chunk for these shapes (``vmapped`` as ``compiled_chunk``);
+    compiled at most once per process.
 
     Returns ``(executable, compile_seconds)`` (0.0 when it came from the cache).
     """
@@ -699,7 +736,8 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: bool = False, m
     act = host_input(mesh, np.ones(C, bool))
     orders = np.zeros((C, spec.n_batches, spec.batch_size), np.int32)
     if vmapped:
-        orders = _models_input(mesh, np.zeros((state["step"].shape[0], *orders.shape), np.int32))
+        groups = state["step"].shape[0] // int(vmapped)
+        orders = _models_input(mesh, np.zeros((groups, *orders.shape), np.int32))
     else:
         orders = host_input(mesh, orders)
     exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act, orders).compile()

@@ -167,3 +167,37 @@ def test_2d_models_by_data_mesh_matches_one_device():
     assert out["all_reduce"]
     np.testing.assert_allclose(out["two"], out["one"], rtol=1e-5)
     np.testing.assert_allclose(out["h2"], out["h1"], rtol=1e-5)
+
+
+def test_order_share_groups_models_of_one_seed():
+    import importlib
+    S = importlib.import_module("jaxmlp.sweep")
+    m = lambda seeds: [{"seed": s} for s in seeds]
+    assert S._order_share(m([0] * 4 + [1] * 4), 1, 1) == 4
+    assert S._order_share(m([0] * 4 + [1] * 4), 2, 1) == 4
+    assert S._order_share(m([0] * 4 + [1] * 4), 4, 1) == 2   # 4 groups of 2 over 4 devices
+    assert S._order_share(m([0] * 4 + [1] * 4), 8, 1) == 1   # one model per device
+    assert S._order_share(m([0] * 6 + [1] * 6), 8, 1) == 1   # 12 models never divide over 8
+    assert S._order_share(m([0, 0, 1]), 1, 1) == 1           # unequal runs
+    assert S._order_share(m([0, 1, 0, 1]), 1, 1) == 1        # seeds not side by side
+    assert S._order_share(m([0] * 4 + [1] * 4), 1, 2) == 1   # 2-D mesh: per-model orders
+
+
+def test_models_sharing_an_order_train_as_with_their_own_orders(monkeypatch):
+    """The grouped program (shared batches, one wide first-layer product per group) gives every
+    model the same trajectory as the per-model program, to float32 round-off."""
+    import importlib
+    S = importlib.import_module("jaxmlp.sweep")
+    s = load_splits(DataConfig(dataset="digits", n_samples=300))
+    kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=4, batch_size=32, patience=2),
+              grid={"width": [8, 16], "lr": [0.05, 0.2], "temperature": [0.5, 2.0]}, seeds=2)
+    grouped = sweep(s, **kw)
+    assert grouped.info["programs"][0]["models_per_order"] == 8
+    monkeypatch.setattr(S, "_order_share", lambda *a: 1)
+    alone = sweep(s, **kw)
+    assert alone.info["programs"][0]["models_per_order"] == 1
+    for key in ("train_loss", "val_loss", "test_accuracy"):
+        np.testing.assert_allclose(grouped.histories[key], alone.histories[key], rtol=2e-5, atol=1e-6)
+    for i in range(len(grouped.rows)):
+        for a, b in zip(jax.tree.leaves(grouped.params(i)), jax.tree.leaves(alone.params(i))):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
