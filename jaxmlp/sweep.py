@@ -15,8 +15,9 @@ import itertools
 from functools import lru_cache, partial
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,7 @@ import numpy as np
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
 from .checkpoint import restore_state
-from .parallel import DATA, MODELS, mesh_for, to_host
+from .parallel import DATA, MODELS, mesh_for, rows_sharding, to_host
 from .train import (Spec, _size, fast_jit, as_splits, best_params, device_data, effective_momentum,
                     get_executable,
                     init_model, init_state, layer_lr_multipliers, make_hparams, make_spec,
@@ -201,10 +202,13 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
     take = tuple(list(range(n_real)) + [n_real - 1] * n_pad)
     member_sizes = tuple(tuple(model_sizes(model.replace(hidden=_hidden_for(model, m["width"])),
                                            splits.n_features, n_out)) for m in members)
-    states = _init_states_jit()(spec, model, member_sizes, tuple(sizes_max), take,
-                          np.asarray([int(m["seed"]) for m in members], np.uint32),
-                          np.asarray([effective_momentum(train.optimizer, float(m["momentum"]))
-                                      for m in members], np.float32))
+    momenta = np.asarray([effective_momentum(train.optimizer, float(m["momentum"])) for m in members],
+                         np.float32)
+
+    def init():
+        states = _init_states_jit()(spec, model, member_sizes, tuple(sizes_max), take,
+                                    np.asarray([int(m["seed"]) for m in members], np.uint32), momenta)
+        return _shard_models(states, mesh)
     hps = []
     for m in members:
         sizes = model_sizes(model.replace(hidden=_hidden_for(model, m["width"])), splits.n_features, n_out)
@@ -216,14 +220,39 @@ def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict]
                            momentum=float(m["momentum"]), seed=int(m["seed"]))
         hps.append(make_hparams(tc, spec, masks=masks, layer_lr=layer_lr_multipliers(model, sizes),
                                 as_numpy=True))
-    state = _shard_models(states, mesh)
     hp = _shard_models(jax.tree.map(lambda *xs: np.stack(xs)[list(take)], *hps), mesh)
     if spec.mesh is None:  # 1-D: every device holds the whole data set for its models
         data = _replicate(device_data(splits, spec), mesh)
     else:  # 2-D: training rows split over the data axis, each model's batch sharded over it
         data = device_data(splits, spec)
     seeds = [int(members[i]["seed"]) for i in take][::share]
-    return spec, state, hp, data, n_real, sizes_max, mesh, seeds, share
+    # the state's shapes and placement, without running the initialisation: enough to
+    # compile the training chunk while the initialisation compiles (``sweep``)
+    n = len(take)
+    shapes = [{"W": jax.ShapeDtypeStruct((n, a, b), jnp.float32),
+               "b": jax.ShapeDtypeStruct((n, b), jnp.float32)}
+              for a, b in zip(sizes_max[:-1], sizes_max[1:])]
+    placed = rows_sharding(mesh, MODELS)
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=placed),
+        jax.eval_shape(jax.vmap(lambda p, m: init_state(spec, p, momentum=m)), shapes,
+                       jax.ShapeDtypeStruct((n,), jnp.float32)))
+    return Program(spec, init, abstract, hp, data, n_real, sizes_max, mesh, seeds, share)
+
+
+class Program(NamedTuple):
+    """One compiled program's inputs; ``init()`` computes the stacked initial states, whose
+    shapes and placement ``abstract`` holds."""
+    spec: Spec
+    init: Any
+    abstract: dict
+    hp: dict
+    data: dict
+    n_real: int
+    sizes_max: list
+    mesh: Any
+    seeds: list
+    share: int
 
 
 def _order_share(members: list[dict], n_dev: int, data_devices: int) -> int:
@@ -243,18 +272,21 @@ def _order_share(members: list[dict], n_dev: int, data_devices: int) -> int:
 
 
 def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, progress=None,
-                 start_epoch: int = 0, chunks: list | None = None, on_chunk=None, share: int = 1):
+                 start_epoch: int = 0, chunks: list | None = None, on_chunk=None, share: int = 1,
+                 compiling=None):
     """Drive one program's compiled chunks (cached per program shape like single runs);
     ``seeds`` (one per group of ``share`` consecutive model slots) set the data orders. A resumed program passes the
     epoch it reached and its metric chunks so far; ``on_chunk(epoch, state, chunks)`` runs on
-    the host after every chunk (checkpointing, signals)."""
+    the host after every chunk (checkpointing, signals). ``compiling``: a future of
+    ``get_executable``'s result, when the chunk is already being compiled."""
     C = spec.chunk_epochs
     chunks = list(chunks or [])
     epoch = start_epoch
     done = lambda st: bool(np.all(np.logical_or(*to_host((st["stopped"], st["diverged"])))))
     compile_s, t0 = 0.0, time.perf_counter()
     if epoch < epochs and not done(state):
-        exe, compile_s = get_executable(spec, state, hp, data, C, vmapped=share, mesh=mesh)
+        exe, compile_s = (compiling.result() if compiling is not None else
+                          get_executable(spec, state, hp, data, C, vmapped=share, mesh=mesh))
         t0 = time.perf_counter()
         while epoch < epochs:
             ep = np.arange(epoch, epoch + C, dtype=np.int32)
@@ -331,12 +363,23 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
                      key=lambda i: seed_rank[members[i]["seed"]])
         group = [members[i] for i in idx]
         masked = len(bucket) > 1
-        spec, state, hp, dev_data, n_real, sizes_max, mesh, slot_seeds, share = _program(
-            splits, model, train, group, n_devices, masked, data_devices)
-        start, chunks, prior_s = 0, [], (0.0, 0.0)
+        prog = _program(splits, model, train, group, n_devices, masked, data_devices)
+        spec, hp, dev_data, mesh, share = prog.spec, prog.hp, prog.data, prog.mesh, prog.share
+        n_real, sizes_max = prog.n_real, prog.sizes_max
+        start = saved[b_i]["epoch"] if b_i < len(saved) else 0
+        # Compile the training chunk in a background thread while this one compiles and runs
+        # the initialisation and the final-metrics program (XLA compiles release the GIL;
+        # on 2 cores this hides most of the two smaller compiles).
+        compiling = None
+        if start < train.epochs:
+            compiling = _COMPILER.submit(get_executable, spec, prog.abstract, hp, dev_data,
+                                         spec.chunk_epochs, vmapped=share, mesh=mesh)
+        state = prog.init()
+        metrics_exe = _metrics_executable(spec, prog.abstract, hp, dev_data)
+        chunks, prior_s = [], (0.0, 0.0)
         if b_i < len(saved):  # resume: the saved state of this program, its epoch and metrics
             state = _shard_models(restore_state(to_host(state), saved[b_i]["state"]), mesh)
-            start, chunks = saved[b_i]["epoch"], saved[b_i]["chunks"]
+            chunks = saved[b_i]["chunks"]
             prior_s = (saved[b_i]["compile_s"], saved[b_i]["run_s"])
         entry = {"epoch": start, "chunks": chunks, "compile_s": prior_s[0], "run_s": prior_s[1]}
         snapshot["programs"].append(entry)
@@ -348,16 +391,16 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
             if on_chunk is not None:
                 on_chunk(snapshot)
         cb = None if progress is None else (lambda e, b=b_i: progress(e, b, len(buckets)))
-        state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, mesh, slot_seeds,
+        state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, mesh, prog.seeds,
                                                      train.epochs, cb, start_epoch=start,
                                                      chunks=chunks, on_chunk=chunk_done,
-                                                     share=share)
+                                                     share=share, compiling=compiling)
         compile_s, run_s = compile_s + prior_s[0], run_s + prior_s[1]
         entry.update(state=to_host(state), compile_s=compile_s, run_s=run_s, epoch=train.epochs)
         info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
                                  "models_per_order": share,
                                  "compile_s": compile_s, "run_s": run_s, "devices": mesh.size})
-        final = _final_metrics(spec, state, hp, dev_data)
+        final = to_host(metrics_exe(best_params(spec, state), hp, dev_data))
         host_state = to_host({k: state[k] for k in ("epoch", "stopped", "diverged", "diverged_step",
                                                    "best_loss", "best_epoch")})
         ran = hist.pop("ran")
@@ -395,6 +438,11 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
     return SweepResult(rows=rows, histories=histories, info=info, programs=programs, where=where)
 
 
-def _final_metrics(spec: Spec, state, hp, data) -> dict:
-    """Every model's train/val/test metrics (best params under early stopping), one call."""
-    return to_host(split_metrics_jit(spec, vmapped=True)(best_params(spec, state), hp, data))
+def _metrics_executable(spec: Spec, abstract_state, hp, data):
+    """The compiled program of every model's final train/val/test metrics (of the best params
+    under early stopping), for states shaped and placed like ``abstract_state``."""
+    return split_metrics_jit(spec, vmapped=True).lower(best_params(spec, abstract_state), hp,
+                                                       data).compile()
+
+
+_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmlp-compile")
