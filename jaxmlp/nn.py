@@ -134,15 +134,19 @@ def _row(v: jax.Array, like: jax.Array) -> jax.Array:
 def matmul(x: jax.Array, W: jax.Array) -> jax.Array:
     """``x @ W`` for a batch ``x`` (B, fan_in), differentiable in every mode like ``x @ W``.
 
-    Its derivative rule only changes how the weight gradient ``x^T @ g`` is laid out on CPU:
-    there ``x^T`` is materialised (an optimisation barrier keeps XLA from folding the
-    transpose back into the product), so XLA:CPU runs ``dW`` as a plain row-major product in
-    the same library kernels as the forward pass instead of its generic transposed-operand
-    dot. On the digits 64-128-10 run that generic dot cost a ~25 ms warm-up on the first run
-    in a process and was the slowest op of a sweep step (BENCHMARKS.md). Other platforms
-    get the plain transpose.
+    Its derivative rule only changes how the weight gradient ``x^T @ g`` of a small weight
+    matrix (at most ``MATERIALISE_MAX`` entries) is laid out on CPU: there ``x^T`` is
+    materialised (an optimisation barrier keeps XLA from folding the transpose back into the
+    product), so XLA:CPU runs ``dW`` as a plain row-major product in the same library kernels
+    as the forward pass instead of its generic transposed-operand dot. That generic dot cost
+    a ~25 ms warm-up on the first digits 64-128-10 run in a process and, batched over a
+    sweep's models, was the slowest op of a sweep step; for large matrices (784 x 512) it is
+    the faster one (BENCHMARKS.md). Other platforms get the plain transpose.
     """
     return x @ W
+
+
+MATERIALISE_MAX = 32768
 
 
 def transposed(x: jax.Array) -> jax.Array:
@@ -161,7 +165,8 @@ def _matmul_jvp(primals, tangents):
         t = dx @ W
     if not isinstance(dW, SymbolicZero):
         # transposing this product w.r.t. dW gives transposed(x) @ g: a plain product
-        u = jnp.swapaxes(transposed(x), -1, -2) @ dW
+        small = W.shape[-2] * W.shape[-1] <= MATERIALISE_MAX
+        u = (jnp.swapaxes(transposed(x), -1, -2) if small else x) @ dW
         t = u if t is None else t + u
     return out, (jnp.zeros_like(out) if t is None else t)
 

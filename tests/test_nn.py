@@ -145,3 +145,15 @@ def test_weight_gradient_runs_as_a_plain_product_on_cpu():
     if jax.default_backend() == "cpu":
         assert plain == []
     assert len(re.findall(r"\bdot\(", hlo)) + hlo.count("__ynn_fusion") >= 3  # the dots exist
+
+
+def test_large_weight_gradients_keep_xla_own_product():
+    # above MATERIALISE_MAX entries XLA:CPU's transposed-operand product is the faster one
+    import re
+    from jaxmlp.nn import MATERIALISE_MAX
+    assert 64 * 128 <= MATERIALISE_MAX < 784 * 512
+    params = jm.init_mlp(jax.random.PRNGKey(0), [784, 512, 10])
+    x, y = jnp.ones((128, 784)), jnp.zeros((128,), jnp.int32)
+    hlo = jax.jit(jax.grad(jm.batch_loss)).lower(params, x, y).compile().as_text()
+    if jax.default_backend() == "cpu":
+        assert len(re.findall(r"\bdot\([^)]*\), lhs_contracting_dims=\{0\}", hlo)) == 1  # 784x512
