@@ -374,8 +374,9 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         if start < train.epochs:
             compiling = _COMPILER.submit(get_executable, spec, prog.abstract, hp, dev_data,
                                          spec.chunk_epochs, vmapped=share, mesh=mesh)
+        # queued behind the chunk: compiles while the chunk runs
+        metrics_exe = _COMPILER.submit(_metrics_executable, spec, prog.abstract, hp, dev_data)
         state = prog.init()
-        metrics_exe = _metrics_executable(spec, prog.abstract, hp, dev_data)
         chunks, prior_s = [], (0.0, 0.0)
         if b_i < len(saved):  # resume: the saved state of this program, its epoch and metrics
             state = _shard_models(restore_state(to_host(state), saved[b_i]["state"]), mesh)
@@ -400,7 +401,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
                                  "models_per_order": share,
                                  "compile_s": compile_s, "run_s": run_s, "devices": mesh.size})
-        final = to_host(metrics_exe(best_params(spec, state), hp, dev_data))
+        final = to_host(metrics_exe.result()(best_params(spec, state), hp, dev_data))
         host_state = to_host({k: state[k] for k in ("epoch", "stopped", "diverged", "diverged_step",
                                                    "best_loss", "best_epoch")})
         ran = hist.pop("ran")
