@@ -169,8 +169,9 @@ def _add_l2(grads, params, l2):
 def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
     """One optimizer step on a mini-batch. ``wb`` weights examples (0 = padding).
 
-    A step whose loss or gradient is not finite is not applied: the state keeps the last good
-    params and records the step in ``state["diverged_step"]``.
+    Unguarded: ``run_chunk`` checks each epoch as a whole for non-finite values and, if it
+    finds any, restores the state the epoch started from (cheaper than a check and a select
+    of every parameter at every step: ~5 us of a 74 us digits step, BENCHMARKS.md).
     """
     params, opt_state = state["params"], state["opt_state"]
     kw = _loss_kwargs(spec, hp)
@@ -188,21 +189,28 @@ def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
     if spec.per_layer_lr:
         updates = [jax.tree.map(lambda u, m=hp["layer_lr"][i]: u * m, upd)
                    for i, upd in enumerate(updates)]
-    new_params = optax.apply_updates(params, updates)
-    finite = lambda tree: jax.tree.reduce(jnp.logical_and,
-                                          jax.tree.map(lambda a: jnp.all(jnp.isfinite(a)), tree))
-    # a step is applied only if its loss and resulting params are finite (a non-finite
-    # gradient makes the new params non-finite)
-    ok = jnp.isfinite(loss) & finite(new_params) & ~state["diverged"]
-    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-    diverged_now = ~ok & ~state["diverged"]
-    state = dict(state,
-                 params=keep(new_params, params),
-                 opt_state=keep(new_opt, state["opt_state"]),
-                 step=state["step"] + 1,
-                 diverged=state["diverged"] | diverged_now,
-                 diverged_step=jnp.where(diverged_now, state["step"], state["diverged_step"]))
-    return state, jnp.where(ok, loss, jnp.nan), lr
+    state = dict(state, params=optax.apply_updates(params, updates), opt_state=new_opt,
+                 step=state["step"] + 1)
+    return state, loss, lr
+
+
+def _all_finite(tree) -> jax.Array:
+    return jax.tree.reduce(jnp.logical_and,
+                           jax.tree.map(lambda a: jnp.all(jnp.isfinite(a)), tree))
+
+
+def guard_epoch(start: dict, state: dict, losses) -> tuple[dict, jax.Array]:
+    """Divergence check of one epoch: ``state`` after it, ``start`` before it, ``losses`` its
+    per-step losses. If any loss, parameter or optimizer value is not finite, the epoch is
+    undone (the start state comes back, so the last finite params are kept), the run is
+    marked diverged and ``diverged_step`` names the first step with a non-finite loss (the
+    epoch's last step when only the final update overflowed). Returns ``(state, ok)``."""
+    ok = jnp.all(jnp.isfinite(losses)) & _all_finite(state["params"]) & _all_finite(state["opt_state"])
+    bad = ~jnp.isfinite(losses)
+    first = jnp.where(jnp.any(bad), jnp.argmax(bad), losses.shape[0] - 1).astype(jnp.int32)
+    state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), state, start)
+    return dict(state, diverged=~ok,
+                diverged_step=jnp.where(ok, start["diverged_step"], start["step"] + first)), ok
 
 
 def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
@@ -254,7 +262,8 @@ def _batch_weights(spec: Spec) -> jax.Array:
 
 
 def run_epoch(spec: Spec, state, hp, data, idx, w):
-    """One pass over the training set: scan of ``train_step`` over the batches.
+    """One pass over the training set: scan of ``train_step`` over the batches. Returns
+    ``(state, mean train loss, last learning rate, per-step losses)``.
 
     Small training sets are gathered once per epoch into batch order (one copy, then the scan
     slices it: cheapest for many small steps); large ones are gathered per step, which avoids
@@ -270,15 +279,15 @@ def run_epoch(spec: Spec, state, hp, data, idx, w):
         else:
             xb, yb, bw = inp
         st, loss, lr = train_step(spec, st, hp, xb, yb, bw if spec.weighted else None)
-        return (st, loss_sum + loss * jnp.sum(bw)), lr
+        return (st, loss_sum + loss * jnp.sum(bw)), (lr, loss)
 
     if spec.gather_per_step:
         xs = (idx, w)
     else:
         xs = (jnp.take(X, idx.reshape(-1), axis=0).reshape(*idx.shape, *X.shape[1:]),
               jnp.take(y, idx.reshape(-1), axis=0).reshape(*idx.shape, *y.shape[1:]), w)
-    (state, loss_sum), lrs = jax.lax.scan(body, (state, jnp.zeros((), jnp.float32)), xs)
-    return state, loss_sum / jnp.sum(w), lrs[-1]
+    (state, loss_sum), (lrs, losses) = jax.lax.scan(body, (state, jnp.zeros((), jnp.float32)), xs)
+    return state, loss_sum / jnp.sum(w), lrs[-1], losses
 
 
 def _metrics_nan(spec: Spec) -> dict:
@@ -320,7 +329,10 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, ord
         epoch, act, idx = inp
 
         def do(st):
-            st, train_loss, lr = run_epoch(spec, st, hp, data, idx, w)
+            start = st
+            st, train_loss, lr, losses = run_epoch(spec, st, hp, data, idx, w)
+            st, ok = guard_epoch(start, st, losses)
+            train_loss = jnp.where(ok, train_loss, jnp.nan)
             m = {"train_loss": train_loss, "lr": lr}
             monitor = train_loss
             if spec.has_val:

@@ -264,3 +264,28 @@ def test_per_step_gather_for_large_sets_gives_the_same_run(digits, monkeypatch):
     np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-6)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+
+
+def test_guard_epoch_undoes_a_diverged_epoch_and_names_its_first_bad_step():
+    from jaxmlp.train import guard_epoch
+    start = {"params": [{"W": jnp.ones((2, 2)), "b": jnp.zeros(2)}], "opt_state": (jnp.zeros(2),),
+             "step": jnp.asarray(40, jnp.int32), "diverged": jnp.asarray(False),
+             "diverged_step": jnp.asarray(-1, jnp.int32)}
+    after = dict(start, params=[{"W": jnp.full((2, 2), 3.0), "b": jnp.ones(2)}],
+                 step=jnp.asarray(50, jnp.int32))
+    losses = jnp.asarray([1.0, 0.9, 0.8, jnp.nan, jnp.nan, jnp.nan, jnp.nan, jnp.nan, jnp.nan, jnp.nan])
+    # a clean epoch is kept as it is
+    st, ok = guard_epoch(start, after, jnp.ones(10))
+    assert bool(ok) and int(st["step"]) == 50 and float(st["params"][0]["W"][0, 0]) == 3.0
+    assert not bool(st["diverged"]) and int(st["diverged_step"]) == -1
+    # a non-finite loss: the start state comes back, the first bad step is named
+    st, ok = guard_epoch(start, after, losses)
+    assert not bool(ok) and bool(st["diverged"]) and int(st["diverged_step"]) == 43
+    assert int(st["step"]) == 40 and float(st["params"][0]["W"][0, 0]) == 1.0
+    # finite losses but the last update overflowed: the epoch's last step is named
+    bad = dict(after, params=[{"W": jnp.full((2, 2), jnp.inf), "b": jnp.ones(2)}])
+    st, ok = guard_epoch(start, bad, jnp.ones(10))
+    assert not bool(ok) and int(st["diverged_step"]) == 49 and float(st["params"][0]["W"][0, 0]) == 1.0
+    # so does a non-finite optimizer state
+    st, ok = guard_epoch(start, dict(after, opt_state=(jnp.asarray([0.0, jnp.nan]),)), jnp.ones(10))
+    assert not bool(ok) and bool(st["diverged"])
