@@ -15,11 +15,13 @@ softmax(student / T)), ``jaxmlp.distillation_loss`` with alpha = 1) beat the sam
 trained on hard labels, for T in {1, 2, 4, 8}? Same init and data order per seed for every
 arm (paired comparison).
 
-``jaxmlp.fit`` cannot train on soft targets: it infers the task from y's dtype, so a float
-(n, K) probability array is taken as regression (MSE), and loss="ce" on it is rejected. The
-student loop is therefore this experiment's own: ``optax.adam`` + ``jaxmlp.distillation_loss``
-+ ``jax.value_and_grad`` + ``lax.scan`` over mini-batches, ``vmap`` over (arm, seed), data
-order drawn up front with numpy.
+``jaxmlp.fit`` and ``jaxmlp.sweep`` train on soft targets (a float (n, K) probability array
+with ``loss="ce"``), but a sweep shares one data set among its models, while every arm here
+has its own targets (softmax(teacher / T)) and the T^2-weighted loss of
+``jaxmlp.distillation_loss``. To train all (arm, seed) students in one compiled program the
+student loop is this experiment's own: ``optax.adam`` + ``jaxmlp.distillation_loss`` +
+``jax.value_and_grad`` + ``lax.scan`` over mini-batches, ``vmap`` over (arm, seed), data order
+drawn up front with numpy.
 
 Run: ``python experiments/temperature.py [--quick] [--out DIR]``
 """
@@ -78,7 +80,7 @@ def distill_students(splits, teacher_logits, *, hidden: int, temps, alphas, seed
                      epochs: int, lr: float, batch: int = 64):
     """Train one student per (temperature, alpha) arm and seed in one compiled program.
 
-    The experiment's own loop (``jaxmlp.fit`` cannot take soft targets, see module doc).
+    The experiment's own loop (per-arm soft targets in one program, see module doc).
     Returns stacked student params with leading axis (n_arms * seeds) and per-epoch losses.
     """
     X = jnp.asarray(splits.X_train, jnp.float32)

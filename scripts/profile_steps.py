@@ -97,6 +97,37 @@ def guard_cost(reps=3):
         T.compiled_chunk.cache_clear()
 
 
+def weight_grad_products(S=300, B=128):
+    """Microseconds of one weight-gradient product x^T g (x: (B, fan_in), g: (B, fan_out)) in
+    a scan, as XLA:CPU's own transposed-operand dot and with x^T materialised
+    (``jaxmlp.nn.transposed``): where ``jaxmlp.nn.MATERIALISE_MAX`` comes from."""
+    from jaxmlp.nn import transposed
+    from jaxmlp.train import fast_jit
+
+    def best(f, *args):
+        c = fast_jit(f).lower(*args).compile()
+        jax.block_until_ready(c(*args))
+        ts = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            jax.block_until_ready(c(*args))
+            ts.append(time.perf_counter() - t0)
+        return min(ts) * 1e6 / S
+    print("weight gradient x^T g, B = 128 (us): fan_in x fan_out, XLA's dot, x^T materialised")
+    for a, b in [(64, 128), (128, 10), (128, 128), (512, 10), (256, 256), (64, 1024), (512, 512),
+                 (784, 512)]:
+        X = jax.random.normal(jax.random.PRNGKey(0), (S, B, a))
+        G = jax.random.normal(jax.random.PRNGKey(1), (B, b))
+
+        def plain(X, G):
+            return jax.lax.scan(lambda c, x: (c + x.T @ (G + c[0, 0]), None), jnp.zeros((a, b)), X)[0]
+
+        def materialised(X, G):
+            return jax.lax.scan(lambda c, x: (c + transposed(x) @ (G + c[0, 0]), None),
+                                jnp.zeros((a, b)), X)[0]
+        print(f"  {a:4d} x {b:4d} ({a * b:6d}): {best(plain, X, G):7.1f}  {best(materialised, X, G):7.1f}")
+
+
 def main():
     warnings.simplefilter("ignore")
     w1 = load_splits(DataConfig(dataset="digits", val_fraction=0.0, test_fraction=0.0))
@@ -107,6 +138,7 @@ def main():
     floor()
     repeated_fits()
     guard_cost()
+    weight_grad_products()
 
 
 if __name__ == "__main__":
