@@ -248,7 +248,7 @@ def run_training_workload(wl, cfg, run, data_path, frameworks, results, epoch1_c
         results.setdefault(fw, []).append(res)
 
 
-def analyse_training(wl, cfg, results, X, y, sizes, peak, extra_notes):
+def analyse_training(wl, cfg, results, X, y, sizes, peak, extra_notes, quick=False):
     task = cfg["task"]
     fpsample, fp6 = flops_per_sample(sizes)
     n = len(X)
@@ -297,8 +297,16 @@ def analyse_training(wl, cfg, results, X, y, sizes, peak, extra_notes):
             e = out["frameworks"].get(fw, {})
             if "final_loss" in e:
                 b = e["final_loss"]["median"]
-                checks.append({"check": f"final loss jaxmlp vs {fw} ({why})", "jaxmlp": a,
-                               "peer": b, "rtol": rtol, "atol": ATOL, "passed": agree(a, b, rtol)})
+                c = {"check": f"final loss jaxmlp vs {fw} ({why})", "jaxmlp": a,
+                     "peer": b, "rtol": rtol, "atol": ATOL, "passed": agree(a, b, rtol)}
+                if quick and fw == "sklearn":
+                    # A few epochs on a few thousand rows do not converge: the final loss then
+                    # depends on the batch order as much as on the maths (quick W4, same init,
+                    # 10 data orders: 0.075-0.137), so in quick mode this comparison is only
+                    # reported; the same-order checks (PyTorch, and scikit-learn's epoch in
+                    # jaxmlp's order below) carry the verdict.
+                    c["counted"] = False
+                checks.append(c)
         s = out["frameworks"].get("sklearn", {})
         if "epoch1_loss" in s and "epoch1_loss" in jf:
             a1, b1 = jf["epoch1_loss"], s["epoch1_loss"]
@@ -306,7 +314,7 @@ def analyse_training(wl, cfg, results, X, y, sizes, peak, extra_notes):
                            "jaxmlp": a1, "peer": b1, "rtol": RTOL_EPOCH1, "atol": ATOL,
                            "passed": agree(a1, b1, RTOL_EPOCH1)})
     out["loss_checks"] = checks
-    out["loss_check_passed"] = all(c["passed"] for c in checks) and bool(checks)
+    out["loss_check_passed"] = all(c["passed"] for c in checks if c.get("counted", True)) and bool(checks)
 
     # speedups: ratio of medians; range from the per-round paired ratios
     jr = [r for r in results.get("jaxmlp", [])]
@@ -499,7 +507,10 @@ def print_report(report):
         for c in r["loss_checks"]:
             extra = (f": {c['jaxmlp']:.5f} vs {c['peer']:.5f} (rtol {c['rtol']})"
                      if "jaxmlp" in c else "")
-            print(f"  loss check {'PASS' if c['passed'] else 'FAIL'} - {c['check']}{extra}")
+            verdict = "PASS" if c["passed"] else "FAIL"
+            if not c.get("counted", True):
+                verdict += " (quick mode: reported, not counted)"
+            print(f"  loss check {verdict} - {c['check']}{extra}")
     if "W3" in report["workloads"]:
         r = report["workloads"]["W3"]
         print("\nW3: sweep of 64 models")
@@ -704,7 +715,7 @@ def main(argv=None) -> int:
         for wl in train_wls:
             X, y, sizes, _ = data[wl]
             report["workloads"][wl] = analyse_training(wl, cfgs[wl], raw[wl], X, y, sizes, peak,
-                                                       notes)
+                                                       notes, quick=quick)
         if w3:
             from jaxmlp.config import DataConfig
             from jaxmlp.data import load_splits

@@ -60,13 +60,41 @@ def resolve_init(init: str, activation: str) -> str:
     return init
 
 
+def standard_normals(key: jax.Array, sizes: Sequence[int], dtype=jnp.float32) -> list:
+    """Per layer, a (fan_in, fan_out) array of i.i.d. N(0, 1) draws: row ``i`` of layer ``l`` is
+    ``jax.random.normal(fold_in(k_l, i), (fan_out,))`` with ``k_l`` the ``l``-th key of
+    ``jax.random.split(key, L)``.
+
+    Nested across widths: under JAX's default (partitionable) threefry a 1-D draw of ``n``
+    values is the first ``n`` of a longer draw, so for the same key and depth a narrower
+    model's draws are the top-left blocks of a wider model's. A sweep initialises all its
+    widths from one draw at the widest shape this way (``jaxmlp.sweep``), and width ablations
+    compare sub-networks of one random network.
+    """
+    sizes = [int(s) for s in sizes]
+    keys = jax.random.split(key, len(sizes) - 1)
+    out = []
+    for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:]):
+        row = lambda i, k=k, fan_out=fan_out: jax.random.normal(jax.random.fold_in(k, i),
+                                                                (fan_out,), dtype=dtype)
+        out.append(jax.vmap(row)(jnp.arange(fan_in, dtype=jnp.uint32)))
+    return out
+
+
+def init_stds(sizes: Sequence[int], *, init: str = "auto", activation: str = "tanh") -> list[float]:
+    """The weight standard deviation of each layer under ``init`` (see ``init_mlp``)."""
+    scheme = resolve_init(init, activation)
+    return [_INIT_VARIANCE[scheme](a, b) ** 0.5 for a, b in zip(sizes[:-1], sizes[1:])]
+
+
 def init_mlp(key: jax.Array, sizes: Sequence[int], *, init: str = "auto",
              activation: str = "tanh", dtype=jnp.float32) -> Params:
     """Initialise an MLP with layer sizes ``sizes = (d_in, h_1, ..., h_k, d_out)``.
 
-    Weights are drawn from N(0, var) with var = 1/fan_in (LeCun), 2/(fan_in+fan_out) (Glorot) or
-    2/fan_in (He); ``init="auto"`` picks Glorot for tanh/sigmoid, He for ReLU, LeCun for identity.
-    Biases start at zero. Layer ``l`` uses the ``l``-th key of ``jax.random.split(key, L)``.
+    Weights are ``std * standard_normals(key, sizes)`` with var = 1/fan_in (LeCun),
+    2/(fan_in+fan_out) (Glorot) or 2/fan_in (He); ``init="auto"`` picks Glorot for
+    tanh/sigmoid, He for ReLU, LeCun for identity. Biases start at zero. The draws are nested
+    across widths (see ``standard_normals``).
 
     Args:
         key: PRNG key.
@@ -81,14 +109,9 @@ def init_mlp(key: jax.Array, sizes: Sequence[int], *, init: str = "auto",
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or any(s < 1 for s in sizes):
         raise ConfigError(f"layer sizes must be at least two positive integers, got {sizes}")
-    scheme = resolve_init(init, activation)
-    keys = jax.random.split(key, len(sizes) - 1)
-    params = []
-    for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:]):
-        std = _INIT_VARIANCE[scheme](fan_in, fan_out) ** 0.5
-        W = std * jax.random.normal(k, (fan_in, fan_out), dtype=dtype)
-        params.append({"W": W, "b": jnp.zeros((fan_out,), dtype=dtype)})
-    return params
+    stds = init_stds(sizes, init=init, activation=activation)
+    return [{"W": std * Z, "b": jnp.zeros((Z.shape[1],), dtype=dtype)}
+            for std, Z in zip(stds, standard_normals(key, sizes, dtype))]
 
 
 def mup_multipliers(sizes: Sequence[int], base_width: int) -> tuple[list[float], list[float]]:

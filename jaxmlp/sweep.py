@@ -25,6 +25,7 @@ import numpy as np
 
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
+from .nn import init_stds, mup_multipliers, standard_normals
 from .checkpoint import restore_state
 from .parallel import DATA, MODELS, mesh_for, rows_sharding, to_host
 from .train import (Spec, _size, fast_jit, as_splits, best_params, device_data, effective_momentum,
@@ -136,19 +137,42 @@ def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max:
 
     Each model is initialised exactly as ``jaxmlp.fit`` would (its own sizes and seed), then
     zero-padded to ``sizes_max``; ``take`` orders (and repeats, for device padding) the models.
+    The draws are nested across widths (``jaxmlp.nn.standard_normals``), so one draw at the
+    widest shape per model, scaled by the model's own init std and cut to its sizes, is its
+    initialisation: one random-number program whatever the widths. (Without JAX's
+    partitionable threefry the draws do not nest; then every distinct size draws its own.)
     """
     keys = jax.vmap(init_key)(seeds)
-    parts, order = [], []
-    for sizes in dict.fromkeys(member_sizes):
-        ids = [i for i, sz in enumerate(member_sizes) if sz == sizes]
-        p = jax.vmap(lambda k: init_model(k, model, list(sizes)))(keys[np.asarray(ids)])
-        p = [{"W": _pad_to(l["W"], (sizes_max[k], sizes_max[k + 1])),
-              "b": _pad_to(l["b"], (sizes_max[k + 1],))} for k, l in enumerate(p)]
-        parts.append(p)
-        order += ids
-    pos = np.argsort(np.asarray(order))[np.asarray(take)]
-    params = jax.tree.map(lambda *xs: jnp.concatenate(xs)[pos], *parts)
-    return jax.vmap(lambda p, m: init_state(spec, p, momentum=m))(params, momenta[np.asarray(take)])
+    take = np.asarray(take)
+    if jax.config.jax_threefry_partitionable:
+        Z = jax.vmap(lambda k: standard_normals(k, sizes_max))(keys[take])
+        params = []
+        for l, z in enumerate(Z):
+            scale = []
+            for sizes in (member_sizes[t] for t in take):
+                std = init_stds(sizes, init=model.init, activation=model.activation)[l]
+                mult = (mup_multipliers(sizes, model.base_width)[0][l]
+                        if model.parametrization == "mup" else None)
+                scale.append((std, mult))
+            W = np.asarray([s for s, _ in scale], np.float32)[:, None, None] * z
+            if model.parametrization == "mup":  # as init_model: (std * Z) * multiplier
+                W = W * np.asarray([m for _, m in scale], np.float32)[:, None, None]
+            rows = np.asarray([np.arange(sizes_max[l]) < member_sizes[t][l] for t in take])
+            cols = np.asarray([np.arange(sizes_max[l + 1]) < member_sizes[t][l + 1] for t in take])
+            W = jnp.where(rows[:, :, None] & cols[:, None, :], W, 0.0)
+            params.append({"W": W, "b": jnp.zeros((len(take), sizes_max[l + 1]), jnp.float32)})
+    else:
+        parts, order = [], []
+        for sizes in dict.fromkeys(member_sizes):
+            ids = [i for i, sz in enumerate(member_sizes) if sz == sizes]
+            p = jax.vmap(lambda k: init_model(k, model, list(sizes)))(keys[np.asarray(ids)])
+            p = [{"W": _pad_to(l["W"], (sizes_max[k], sizes_max[k + 1])),
+                  "b": _pad_to(l["b"], (sizes_max[k + 1],))} for k, l in enumerate(p)]
+            parts.append(p)
+            order += ids
+        pos = np.argsort(np.asarray(order))[take]
+        params = jax.tree.map(lambda *xs: jnp.concatenate(xs)[pos], *parts)
+    return jax.vmap(lambda p, m: init_state(spec, p, momentum=m))(params, momenta[take])
 
 
 @lru_cache(maxsize=None)

@@ -157,3 +157,21 @@ def test_large_weight_gradients_keep_xla_own_product():
     hlo = jax.jit(jax.grad(jm.batch_loss)).lower(params, x, y).compile().as_text()
     if jax.default_backend() == "cpu":
         assert len(re.findall(r"\bdot\([^)]*\), lhs_contracting_dims=\{0\}", hlo)) == 1  # 784x512
+
+
+def test_standard_normals_nest_across_widths():
+    from jaxmlp.nn import standard_normals
+    key = jax.random.PRNGKey(7)
+    wide = standard_normals(key, [64, 128, 128, 10])
+    for narrow_sizes in ([64, 16, 16, 10], [64, 128, 8, 10], [3, 1, 1, 2]):
+        for z, w in zip(standard_normals(key, narrow_sizes), wide):
+            assert z.shape[0] <= w.shape[0]
+            np.testing.assert_array_equal(np.asarray(z), np.asarray(w)[:z.shape[0], :z.shape[1]])
+    # independent layers and keys, standard normal statistics
+    big = standard_normals(key, [400, 300, 10])[0]
+    assert abs(float(big.mean())) < 0.01 and abs(float(big.std()) - 1.0) < 0.01
+    other = standard_normals(jax.random.PRNGKey(8), [400, 300, 10])[0]
+    assert abs(float(jnp.corrcoef(big.ravel(), other.ravel())[0, 1])) < 0.01
+    # init_mlp is std * these draws
+    p = jm.init_mlp(key, [64, 128, 128, 10], activation="relu")
+    np.testing.assert_array_equal(np.asarray(p[1]["W"]), np.float32((2 / 128) ** 0.5) * np.asarray(wide[1]))

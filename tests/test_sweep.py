@@ -201,3 +201,30 @@ def test_models_sharing_an_order_train_as_with_their_own_orders(monkeypatch):
     for i in range(len(grouped.rows)):
         for a, b in zip(jax.tree.leaves(grouped.params(i)), jax.tree.leaves(alone.params(i))):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("partitionable", [True, False])
+@pytest.mark.parametrize("parametrization", ["sp", "mup"])
+def test_sweep_initialises_every_model_as_fit(partitionable, parametrization):
+    """One draw at the widest shape, scaled and cut per model (partitionable threefry), or one
+    draw per distinct size (otherwise): either way fit's initialisation, padded with exact
+    zeros."""
+    import importlib
+    S = importlib.import_module("jaxmlp.sweep")
+    from jaxmlp.train import fast_jit, init_key, init_model, model_sizes
+    s = load_splits(DataConfig(dataset="digits", n_samples=200))
+    model = ModelConfig(hidden=(32, 32), parametrization=parametrization, base_width=8)
+    members = expand_grid({"width": [4, 16, 32], "lr": [0.1]}, 2, TrainConfig(), model)
+    with jax.threefry_partitionable(partitionable):
+        prog = S._program(s, model, TrainConfig(epochs=1), members, 1, True)
+        params = jax.device_get(prog.init()["params"])
+        for i, m in enumerate(members):
+            sizes = model_sizes(model.replace(hidden=(m["width"],) * 2), s.n_features, s.n_outputs)
+            ref = jax.device_get(fast_jit(lambda k: init_model(k, model, sizes), once=True)(
+                init_key(m["seed"])))   # as fit's initial-state program computes it
+            for l, layer in enumerate(ref):
+                W = params[l]["W"][i]
+                # equal up to float32 rounding of the scale (XLA may fold fit's constant std
+                # into the draw's own sqrt(2) factor; the sweep's per-model std is an array)
+                np.testing.assert_allclose(W[:sizes[l], :sizes[l + 1]], layer["W"], rtol=3e-7, atol=0)
+                assert not W[sizes[l]:].any() and not W[:, sizes[l + 1]:].any()
