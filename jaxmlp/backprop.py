@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from .errors import ConfigError
 from .losses import _reduce, log_softmax, softmax
-from .nn import ACTIVATIONS, MATERIALISE_MAX, transposed
+from .nn import ACTIVATIONS, weight_gradient
 
 __all__ = [
     "PlusGate", "StarGate", "MatMulGate", "BiasAddGate", "TanhGate", "ReLUGate",
@@ -702,8 +702,7 @@ def mlp_value_and_grad(params, x, y, *, activation="tanh", loss="ce", temperatur
     grads = [None] * len(params)
     for i in range(last, -1, -1):
         W = params[i]["W"]
-        a_t = transposed(inputs[i]) if W.size <= MATERIALISE_MAX else inputs[i].T  # see nn.matmul
-        grads[i] = {"W": (a_t @ delta).astype(W.dtype),  # a^T delta
+        grads[i] = {"W": weight_gradient(inputs[i], delta).astype(W.dtype),  # a^T delta
                     "b": jnp.sum(delta, axis=0).astype(params[i]["b"].dtype)}
         if i == 0:
             break

@@ -158,13 +158,14 @@ def matmul(x: jax.Array, W: jax.Array) -> jax.Array:
     """``x @ W`` for a batch ``x`` (B, fan_in), differentiable in every mode like ``x @ W``.
 
     Its derivative rule only changes how the weight gradient ``x^T @ g`` of a small weight
-    matrix (at most ``MATERIALISE_MAX`` entries) is laid out on CPU: there ``x^T`` is
-    materialised (an optimisation barrier keeps XLA from folding the transpose back into the
-    product), so XLA:CPU runs ``dW`` as a plain row-major product in the same library kernels
-    as the forward pass instead of its generic transposed-operand dot. That generic dot cost
-    a ~25 ms warm-up on the first digits 64-128-10 run in a process and, batched over a
-    sweep's models, was the slowest op of a sweep step; for large matrices (784 x 512) it is
-    the faster one (BENCHMARKS.md). Other platforms get the plain transpose.
+    matrix (at most ``MATERIALISE_MAX`` entries) is laid out on CPU: there the smaller of
+    ``x`` (B, fan_in) and ``g`` (B, fan_out) is transposed and materialised (optimisation
+    barriers keep XLA from folding the transposes back into the product), so XLA:CPU runs
+    ``dW`` as a plain row-major product in the same library kernels as the forward pass
+    instead of its generic transposed-operand dot. That generic dot cost a ~25 ms warm-up on
+    the first digits 64-128-10 run in a process and, batched over a sweep's models, was the
+    slowest op of a sweep step; for large matrices (784 x 512) it is the faster one
+    (BENCHMARKS.md). Other platforms get the plain transposes.
     """
     return x @ W
 
@@ -179,6 +180,25 @@ def transposed(x: jax.Array) -> jax.Array:
     return jax.lax.platform_dependent(x, cpu=cpu, default=lambda a: jnp.swapaxes(a, -1, -2))
 
 
+def _materialised(a: jax.Array) -> jax.Array:
+    """``a`` behind an optimisation barrier on CPU (its layout cannot be folded into the
+    neighbouring products); unchanged elsewhere. Linear: its transpose is itself."""
+    return jax.lax.platform_dependent(a, cpu=jax.lax.optimization_barrier, default=lambda v: v)
+
+
+def weight_gradient(x: jax.Array, g: jax.Array) -> jax.Array:
+    """``x^T @ g`` (summed over the batch axis) laid out as ``matmul``'s derivative lays out
+    the weight gradient: XLA's own product for large weights, otherwise a plain product with
+    the smaller of ``x`` and ``g`` transposed and materialised. Used by the hand-derived
+    backward (``jaxmlp.backprop``)."""
+    fan_in, fan_out = x.shape[-1], g.shape[-1]
+    if fan_in * fan_out > MATERIALISE_MAX:
+        return jnp.swapaxes(x, -1, -2) @ g
+    if fan_out < fan_in:
+        return jnp.swapaxes(_materialised(transposed(g) @ x), -1, -2)
+    return transposed(x) @ g
+
+
 def _matmul_jvp(primals, tangents):
     x, W = primals
     dx, dW = tangents
@@ -187,9 +207,17 @@ def _matmul_jvp(primals, tangents):
     if not isinstance(dx, SymbolicZero):
         t = dx @ W
     if not isinstance(dW, SymbolicZero):
-        # transposing this product w.r.t. dW gives transposed(x) @ g: a plain product
-        small = W.shape[-2] * W.shape[-1] <= MATERIALISE_MAX
-        u = (jnp.swapaxes(transposed(x), -1, -2) if small else x) @ dW
+        fan_in, fan_out = W.shape[-2], W.shape[-1]
+        if fan_in * fan_out > MATERIALISE_MAX:
+            u = x @ dW                     # XLA's own product for large matrices
+        elif fan_out < fan_in:
+            # written as (dW^T x^T)^T with a barrier on it: its transpose w.r.t. dW is
+            # (materialised g^T) @ x, transposed back: the smaller operand gets transposed
+            dW_t = _materialised(jnp.swapaxes(dW, -1, -2))
+            u = jnp.swapaxes(_materialised(dW_t @ jnp.swapaxes(x, -1, -2)), -1, -2)
+        else:
+            # transposing this product w.r.t. dW gives transposed(x) @ g: a plain product
+            u = jnp.swapaxes(transposed(x), -1, -2) @ dW
         t = u if t is None else t + u
     return out, (jnp.zeros_like(out) if t is None else t)
 

@@ -175,3 +175,17 @@ def test_standard_normals_nest_across_widths():
     # init_mlp is std * these draws
     p = jm.init_mlp(key, [64, 128, 128, 10], activation="relu")
     np.testing.assert_array_equal(np.asarray(p[1]["W"]), np.float32((2 / 128) ** 0.5) * np.asarray(wide[1]))
+
+
+@pytest.mark.parametrize("fan_in,fan_out", [(64, 128), (128, 10), (784, 512), (5, 5)])
+def test_weight_gradient_is_x_transpose_g(fan_in, fan_out):
+    from jaxmlp.nn import weight_gradient
+    x = jax.random.normal(jax.random.PRNGKey(0), (32, fan_in))
+    g = jax.random.normal(jax.random.PRNGKey(1), (32, fan_out))
+    ref = np.asarray(x, np.float64).T @ np.asarray(g, np.float64)
+    for fn in (weight_gradient, jax.jit(weight_gradient)):
+        np.testing.assert_allclose(np.asarray(fn(x, g)), ref, rtol=1e-4, atol=1e-4)
+    # batched (a sweep's model axis)
+    xb, gb = jnp.stack([x, 2 * x]), jnp.stack([g, -g])
+    got = jax.jit(jax.vmap(weight_gradient))(xb, gb)
+    np.testing.assert_allclose(np.asarray(got[1]), -2 * ref, rtol=1e-4, atol=1e-4)
