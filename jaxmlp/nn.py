@@ -211,8 +211,9 @@ def _matmul_jvp(primals, tangents):
         if fan_in * fan_out > MATERIALISE_MAX:
             u = x @ dW                     # XLA's own product for large matrices
         elif fan_out < fan_in:
-            # written as (dW^T x^T)^T with a barrier on it: its transpose w.r.t. dW is
-            # (materialised g^T) @ x, transposed back: the smaller operand gets transposed
+            # written as (dW^T x^T)^T with barriers: its transpose w.r.t. dW is
+            # (materialised g^T) @ x, transposed back (the barrier on dW^T keeps XLA from
+            # folding that last transpose into the product by swapping its operands)
             dW_t = _materialised(jnp.swapaxes(dW, -1, -2))
             u = jnp.swapaxes(_materialised(dW_t @ jnp.swapaxes(x, -1, -2)), -1, -2)
         else:
