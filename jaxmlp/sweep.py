@@ -391,13 +391,13 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         spec, hp, dev_data, mesh, share = prog.spec, prog.hp, prog.data, prog.mesh, prog.share
         n_real, sizes_max = prog.n_real, prog.sizes_max
         start = saved[b_i]["epoch"] if b_i < len(saved) else 0
-        # Compile the training chunk in a background thread while this one compiles and runs
-        # the initialisation and the final-metrics program (XLA compiles release the GIL;
-        # on 2 cores this hides most of the two smaller compiles).
+        # Trace the training chunk here, then compile it in a background thread while this
+        # one traces, compiles and runs the initialisation (XLA compiles release the GIL; on
+        # 2 cores this hides most of the smaller compiles).
         compiling = None
         if start < train.epochs:
-            compiling = _COMPILER.submit(get_executable, spec, prog.abstract, hp, dev_data,
-                                         spec.chunk_epochs, vmapped=share, mesh=mesh)
+            compiling = get_executable(spec, prog.abstract, hp, dev_data, spec.chunk_epochs,
+                                       vmapped=share, mesh=mesh, executor=_COMPILER)
         # queued behind the chunk: compiles while the chunk runs
         metrics_exe = _COMPILER.submit(_metrics_executable, spec, prog.abstract, hp, dev_data)
         state = prog.init()

@@ -732,16 +732,22 @@ def _signature(tree):
                   for a in jax.tree.leaves(tree)))
 
 
-def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=None):
+def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=None,
+                   executor=None):
     """The ahead-of-time compiled chunk for these shapes (``vmapped`` as ``compiled_chunk``);
     compiled at most once per process.
 
-    Returns ``(executable, compile_seconds)`` (0.0 when it came from the cache).
+    Returns ``(executable, compile_seconds)`` (0.0 when it came from the cache). With an
+    ``executor`` (``concurrent.futures``), the chunk is traced and lowered in the calling
+    thread and compiled in the executor, and a future of that pair is returned (XLA compiles
+    without the GIL, so the caller can trace other programs meanwhile).
     """
     key = (spec, vmapped, _signature(state), _signature(hp), _signature(data))
     exe = _EXECUTABLES.get(key)
     if exe is not None:
-        return exe, 0.0
+        if executor is None:
+            return exe, 0.0
+        return executor.submit(lambda: (exe, 0.0))
     t0 = time.perf_counter()
     mesh = spec.mesh if mesh is None else mesh
     ep = host_input(mesh, np.arange(C, dtype=np.int32))
@@ -752,9 +758,13 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=N
         orders = _models_input(mesh, np.zeros((groups, *orders.shape), np.int32))
     else:
         orders = host_input(mesh, orders)
-    exe = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act, orders).compile()
-    _EXECUTABLES[key] = exe
-    return exe, time.perf_counter() - t0
+    lowered = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act, orders)
+
+    def finish():
+        exe = lowered.compile()
+        _EXECUTABLES[key] = exe
+        return exe, time.perf_counter() - t0
+    return finish() if executor is None else executor.submit(finish)
 
 
 def _models_input(mesh, x):
