@@ -6,7 +6,7 @@ Each framework runs in its own process (``jaxmlp/bench_peers.py``), in interleav
 (jaxmlp's per-epoch permutation); scikit-learn shuffles with its own RNG. Before speed is
 reported, the final training losses are checked to agree.
 
-    python scripts/bench.py                      # full run (W1, W2, W3 hook, W4, G), 3 rounds
+    python scripts/bench.py                      # full run (W1, W2, W3, W4, G), 3 rounds
     python scripts/bench.py --quick              # tiny sizes, 1 round, < 1 minute
     python scripts/bench.py --workloads W1,W4 --rounds 5 --out experiments/bench
 
@@ -463,11 +463,6 @@ def analyse_w3(cfg, results, X, y):
     return out
 
 
-def sweep_available() -> bool:
-    import jaxmlp
-    return hasattr(jaxmlp, "sweep") or importlib.util.find_spec("jaxmlp.sweep") is not None
-
-
 # ------------------------------------------------------------------------------------ report
 def fmt_range(s, scale=1.0, prec=3):
     if not s:
@@ -514,16 +509,13 @@ def print_report(report):
     if "W3" in report["workloads"]:
         r = report["workloads"]["W3"]
         print("\nW3: sweep of 64 models")
-        if not r.get("available", True):
-            print(f"  not available yet: {r['note']}")
-        else:
-            for fw, e in r["frameworks"].items():
-                print(f"  {fw:<9} total {fmt_range(e.get('total_s'))} s  {e.get('error', '')}")
-            for fw, s in r["speedup"].items():
-                print(f"  speedup vs {fw}: {s['median']:.2f}x [{s['min']:.2f}-{s['max']:.2f}]")
-            for c in r.get("loss_checks", []):
-                print(f"  loss check {'PASS' if c['passed'] else 'FAIL'} - {c['check']}: "
-                      f"{c['agreeing']}/{c['models']} models within rtol {c['rtol']}")
+        for fw, e in r["frameworks"].items():
+            print(f"  {fw:<9} total {fmt_range(e.get('total_s'))} s  {e.get('error', '')}")
+        for fw, s in r["speedup"].items():
+            print(f"  speedup vs {fw}: {s['median']:.2f}x [{s['min']:.2f}-{s['max']:.2f}]")
+        for c in r.get("loss_checks", []):
+            print(f"  loss check {'PASS' if c['passed'] else 'FAIL'} - {c['check']}: "
+                  f"{c['agreeing']}/{c['models']} models within rtol {c['rtol']}")
     if "G" in report["workloads"]:
         r = report["workloads"]["G"]
         print("\nG: per-example gradients (W1 model 64-128-10, median ms per call)")
@@ -680,11 +672,7 @@ def main(argv=None) -> int:
             path = tmp / f"{wl}.npz"
             write_npz(path, X, y, params, order)
             data[wl] = (X, y, sizes, path)
-        w3 = "W3" in wls and sweep_available()
-        if "W3" in wls and not w3:
-            print("W3: not available yet (jaxmlp.sweep does not exist); skipped")
-            report["workloads"]["W3"] = {"available": False, "config": cfgs["W3"],
-                                         "note": "jaxmlp.sweep does not exist yet"}
+        w3 = "W3" in wls
         raw = {wl: {} for wl in wls}
         peaks = []
         for r in range(rounds):
@@ -720,15 +708,14 @@ def main(argv=None) -> int:
             from jaxmlp.config import DataConfig
             from jaxmlp.data import load_splits
             sp = load_splits(DataConfig(dataset="digits"))
-            report["workloads"]["W3"] = dict(analyse_w3(cfgs["W3"], raw["W3"], sp.X_train,
-                                                        sp.y_train), available=True)
+            report["workloads"]["W3"] = analyse_w3(cfgs["W3"], raw["W3"], sp.X_train, sp.y_train)
         if "G" in wls:
             report["workloads"]["G"] = analyse_g(cfgs["G"], cfgs["W1"], raw["G"])
 
     report["targets"] = ([t for t in evaluate_targets(report) if t["workload"] in wls]
                          if not quick else [])
     checked = [r for w, r in report["workloads"].items()
-               if w in train_wls or (w == "W3" and r.get("available"))]
+               if w in train_wls or w == "W3"]
     report["loss_check_passed"] = all(r["loss_check_passed"] for r in checked)
     report["meta"]["elapsed_s"] = time.time() - t_start
     if "sklearn" in frameworks:

@@ -332,22 +332,13 @@ def run_sweep_jaxmlp(task, out_npz):
     """W3: jaxmlp's sweep engine (``jaxmlp.sweep``), total time including compile.
 
     Gets the digits train split only (as the peers, which do no per-epoch evaluation)."""
-    import jax
-    import jaxmlp
-    from jaxmlp.config import ModelConfig, TrainConfig
-    sweep = getattr(jaxmlp, "sweep", None)
-    mod = None
-    if sweep is None:
-        import importlib
-        mod = importlib.import_module("jaxmlp.sweep")
-        sweep = mod.sweep
-    cfg = task["config"]
     import dataclasses
-    from jaxmlp.config import DataConfig
+
+    from jaxmlp import sweep
+    from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
     from jaxmlp.data import load_splits
-    # The digits splits with empty val/test: train-only work, like the peers. (Raw arrays
-    # ``sweep((X, y), ...)`` would be the natural call, but jaxmlp.sweep's _program does
-    # ``len(splits.X_val)``, which fails for array input where X_val is None.)
+    cfg = task["config"]
+    # The digits splits with empty val/test: train-only work on the same rows as the peers.
     sp = load_splits(DataConfig(dataset="digits"))
     sp = dataclasses.replace(sp, X_val=sp.X_train[:0], y_val=sp.y_train[:0],
                              X_test=sp.X_train[:0], y_test=sp.y_train[:0])
@@ -357,22 +348,13 @@ def run_sweep_jaxmlp(task, out_npz):
                 grid={"width": list(cfg["widths"]), "lr": list(cfg["lrs"])}, seeds=cfg["seeds"])
     total = time.perf_counter() - t0
     res = {"total_s": total, "result_type": type(out).__name__}
-    info = getattr(out, "info", {}) or {}
     for k in ("strategy", "buckets", "compile_s", "run_s", "total_s", "n_models"):
-        if k in info:
-            res[f"info_{k}"] = info[k]
+        res[f"info_{k}"] = out.info[k]
     try:  # per-model final params, keyed like the peers' (width, lr, seed)
-        if callable(getattr(out, "params", None)):
-            get = out.params                                  # SweepResult.params(i)
-        else:
-            if mod is None:
-                import importlib
-                mod = importlib.import_module("jaxmlp.sweep")
-            get = lambda i: mod.model_params(out, i)          # older module function
         arrs = {}
         for i, row in enumerate(out.rows):
             key = f"w{row['width']}_lr{row['lr']:g}_s{row['seed']}"
-            for li, layer in enumerate(get(i)):
+            for li, layer in enumerate(out.params(i)):
                 arrs[f"{key}_W{li}"] = np.asarray(layer["W"], np.float32)
                 arrs[f"{key}_b{li}"] = np.asarray(layer["b"], np.float32)
         np.savez(out_npz, **arrs)
