@@ -146,19 +146,19 @@ def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max:
     take = np.asarray(take)
     if jax.config.jax_threefry_partitionable:
         Z = jax.vmap(lambda k: standard_normals(k, sizes_max))(keys[take])
+        sizes = np.asarray([member_sizes[t] for t in take])                 # (models, L + 1)
+        # per model and layer, as init_model: W = (std * Z) * muP multiplier
+        stds = np.asarray([init_stds(sz, init=model.init, activation=model.activation)
+                           for sz in sizes], np.float32)
+        mults = (np.asarray([mup_multipliers(sz, model.base_width)[0] for sz in sizes], np.float32)
+                 if model.parametrization == "mup" else None)
         params = []
         for l, z in enumerate(Z):
-            scale = []
-            for sizes in (member_sizes[t] for t in take):
-                std = init_stds(sizes, init=model.init, activation=model.activation)[l]
-                mult = (mup_multipliers(sizes, model.base_width)[0][l]
-                        if model.parametrization == "mup" else None)
-                scale.append((std, mult))
-            W = np.asarray([s for s, _ in scale], np.float32)[:, None, None] * z
-            if model.parametrization == "mup":  # as init_model: (std * Z) * multiplier
-                W = W * np.asarray([m for _, m in scale], np.float32)[:, None, None]
-            rows = np.asarray([np.arange(sizes_max[l]) < member_sizes[t][l] for t in take])
-            cols = np.asarray([np.arange(sizes_max[l + 1]) < member_sizes[t][l + 1] for t in take])
+            W = stds[:, l, None, None] * z
+            if mults is not None:
+                W = W * mults[:, l, None, None]
+            rows = np.arange(sizes_max[l]) < sizes[:, l, None]
+            cols = np.arange(sizes_max[l + 1]) < sizes[:, l + 1, None]
             W = jnp.where(rows[:, :, None] & cols[:, None, :], W, 0.0)
             params.append({"W": W, "b": jnp.zeros((len(take), sizes_max[l + 1]), jnp.float32)})
     else:
