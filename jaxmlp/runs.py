@@ -147,8 +147,8 @@ def _params_finite(state) -> bool:
 
 
 def _saveable(state) -> bool:
-    """A state worth checkpointing: not diverged and with finite params (a step can overflow
-    the params to inf with a finite loss; divergence is then flagged one step later)."""
+    """A state worth checkpointing: not diverged and with finite params (the compiled run
+    already undoes a diverged epoch; the params check is a second line of defence)."""
     return not bool(state["diverged"]) and _params_finite(state)
 
 

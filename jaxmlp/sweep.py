@@ -299,10 +299,11 @@ def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, pro
                  start_epoch: int = 0, chunks: list | None = None, on_chunk=None, share: int = 1,
                  compiling=None):
     """Drive one program's compiled chunks (cached per program shape like single runs);
-    ``seeds`` (one per group of ``share`` consecutive model slots) set the data orders. A resumed program passes the
-    epoch it reached and its metric chunks so far; ``on_chunk(epoch, state, chunks)`` runs on
-    the host after every chunk (checkpointing, signals). ``compiling``: a future of
-    ``get_executable``'s result, when the chunk is already being compiled."""
+    ``seeds`` (one per group of ``share`` consecutive model slots) set the data orders. A
+    resumed program passes the epoch it reached and its metric chunks so far;
+    ``on_chunk(epoch, state, chunks)`` runs on the host after every chunk (checkpointing,
+    signals). ``compiling``: a future of ``get_executable``'s result, when the chunk is already
+    being compiled."""
     C = spec.chunk_epochs
     chunks = list(chunks or [])
     epoch = start_epoch

@@ -29,7 +29,7 @@ from .config import ModelConfig, TrainConfig
 from .errors import ConfigError, DataError, DivergenceError
 from .grads import batch_loss
 from .nn import forward, init_mlp, mup_multipliers, scale_layers
-from .parallel import (DATA, mesh_for, pad_rows, peer_watchdog, put_global, replicated,
+from .parallel import (DATA, MODELS, mesh_for, pad_rows, peer_watchdog, put_global, replicated,
                        rows_sharding, to_host)
 
 # Training sets with more values than this (32 MB of float32) are gathered per step instead of
@@ -661,8 +661,8 @@ def _size(a) -> int:
 
 @lru_cache(maxsize=None)
 def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple):
-    """Keys, params (unless given) and optimizer state of a run, in one compiled call
-    (replicated over the mesh for data-parallel runs)."""
+    """Params (unless given) and optimizer state of a run, in one compiled call (replicated
+    over the mesh for data-parallel runs)."""
     def make(params, seed, momentum):
         if params is None:
             params = init_model(init_key(seed), model, list(sizes))
@@ -771,7 +771,6 @@ def _models_input(mesh, x):
     """A host array with a leading model axis, split over the mesh's "models" axis."""
     if mesh is None:
         return x
-    from .parallel import MODELS
     return put_global(x, rows_sharding(mesh, MODELS))
 
 
