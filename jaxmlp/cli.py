@@ -310,13 +310,13 @@ def _sweep_setup(a) -> dict:
 def cmd_sweep(a) -> int:
     import numpy as np
 
-    from .checkpoint import atomic_write_text
+    from .checkpoint import atomic_write_text, previous_path
     from .config import RunConfig
     from .data import load_splits
     from .errors import CheckpointError, ConfigError
     from .parallel import is_writer
     from .runs import Interrupted, check_fresh_run_dir, stop_on_signals
-    from .sweep import expand_grid, sweep
+    from .sweep import GRID_AXES, expand_grid, sweep
     from .sweep_files import (SWEEP_CHECKPOINT, headline_metric, load_sweep_checkpoint,
                               save_sweep_checkpoint, write_sweep_folder)
     resume = None
@@ -328,7 +328,7 @@ def cmd_sweep(a) -> int:
             cfg = RunConfig.from_dict(setup["run"])
         except (OSError, ValueError, KeyError):
             raise CheckpointError(f"{out} is not a sweep folder (no valid config.json)") from None
-        if (out / SWEEP_CHECKPOINT).exists() or (out / "sweep_checkpoint.prev.npz").exists():
+        if (out / SWEEP_CHECKPOINT).exists() or previous_path(out / SWEEP_CHECKPOINT).exists():
             resume, _ = load_sweep_checkpoint(out)
     else:
         setup = _sweep_setup(a)
@@ -389,7 +389,7 @@ def cmd_sweep(a) -> int:
     info = result.info
     print(f"{len(result.rows)} models, strategy={info['strategy']}, programs={len(info['programs'])}, "
           f"compile={info['compile_s']:.2f}s run={info['run_s']:.2f}s; best {metric}="
-          f"{vals[best]:.4f} ({', '.join(f'{k}={result.rows[best][k]}' for k in ('width', 'lr', 'temperature', 'l2', 'momentum', 'seed'))}); "
+          f"{vals[best]:.4f} ({', '.join(f'{k}={result.rows[best][k]}' for k in GRID_AXES)}); "
           f"diverged={sum(r['diverged'] for r in result.rows)} -> {out}")
     return 0
 

@@ -161,7 +161,7 @@ def _normalizer(splits) -> dict:
     return norm
 
 
-RUN_FILES = ("config.json", ckpt.CHECKPOINT_NAME, "checkpoint.prev.npz")
+RUN_FILES = ("config.json", ckpt.CHECKPOINT_NAME, ckpt.previous_path(ckpt.CHECKPOINT_NAME).name)
 
 
 def check_fresh_run_dir(out: Path) -> None:

@@ -26,9 +26,6 @@ import numpy as np
 from .checkpoint import atomic_write_bytes, atomic_write_text
 from .sweep import GRID_AXES, SweepResult
 
-HP_KEYS = ("width", "lr", "temperature", "l2", "momentum", "seed")
-
-
 def headline_metric(result: SweepResult) -> str:
     """``test_accuracy`` for classification sweeps, ``test_mse`` for regression."""
     row = result.rows[0]
