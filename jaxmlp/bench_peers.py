@@ -328,24 +328,34 @@ def run_pex_torch(task, out_npz):
 
 
 # ------------------------------------------------------------------------------------ W3 sweep
+def w3_splits():
+    """The digits splits with empty val/test: W3's train-only work, on the same rows as the
+    peers (which do no per-epoch evaluation)."""
+    import dataclasses
+
+    from jaxmlp.config import DataConfig
+    from jaxmlp.data import load_splits
+    sp = load_splits(DataConfig(dataset="digits"))
+    return dataclasses.replace(sp, X_val=sp.X_train[:0], y_val=sp.y_train[:0],
+                               X_test=sp.X_train[:0], y_test=sp.y_train[:0])
+
+
+def w3_sweep(cfg, splits):
+    """W3's grid (``bench.workload_configs(...)["W3"]``) as one ``jaxmlp.sweep`` call."""
+    from jaxmlp import sweep
+    from jaxmlp.config import ModelConfig, TrainConfig
+    return sweep(splits, model=ModelConfig(hidden=(max(cfg["widths"]),)),
+                 train=TrainConfig(epochs=cfg["epochs"], batch_size=cfg["batch_size"]),
+                 grid={"width": list(cfg["widths"]), "lr": list(cfg["lrs"])}, seeds=cfg["seeds"])
+
+
 def run_sweep_jaxmlp(task, out_npz):
     """W3: jaxmlp's sweep engine (``jaxmlp.sweep``), total time including compile.
 
     Gets the digits train split only (as the peers, which do no per-epoch evaluation)."""
-    import dataclasses
-
-    from jaxmlp import sweep
-    from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
-    from jaxmlp.data import load_splits
-    cfg = task["config"]
-    # The digits splits with empty val/test: train-only work on the same rows as the peers.
-    sp = load_splits(DataConfig(dataset="digits"))
-    sp = dataclasses.replace(sp, X_val=sp.X_train[:0], y_val=sp.y_train[:0],
-                             X_test=sp.X_train[:0], y_test=sp.y_train[:0])
+    sp = w3_splits()
     t0 = time.perf_counter()
-    out = sweep(sp, model=ModelConfig(hidden=(max(cfg["widths"]),)),
-                train=TrainConfig(epochs=cfg["epochs"], batch_size=cfg["batch_size"]),
-                grid={"width": list(cfg["widths"]), "lr": list(cfg["lrs"])}, seeds=cfg["seeds"])
+    out = w3_sweep(task["config"], sp)
     total = time.perf_counter() - t0
     res = {"total_s": total, "result_type": type(out).__name__}
     for k in ("strategy", "buckets", "compile_s", "run_s", "total_s", "n_models"):
