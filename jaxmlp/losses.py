@@ -55,7 +55,13 @@ def cross_entropy_per_example(logits: jax.Array, labels: jax.Array, temperature=
     """
     logp = log_softmax(logits, temperature)
     if jnp.issubdtype(labels.dtype, jnp.integer):
-        return -jnp.take_along_axis(logp, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+        # the label's log-probability picked by a one-hot select, not a gather: the same value
+        # (one term plus exact zeros) and an elementwise gradient instead of a scatter-add,
+        # which XLA:CPU compiles and runs slower (BENCHMARKS.md)
+        classes = jnp.arange(logp.shape[-1], dtype=labels.dtype).reshape(
+            (1,) * labels.ndim + logp.shape[-1:])
+        hit = labels[..., None] == classes
+        return -jnp.sum(jnp.where(hit, logp, 0.0), axis=-1)
     return -jnp.sum(labels * logp, axis=-1)
 
 
