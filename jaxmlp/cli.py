@@ -304,7 +304,7 @@ def _sweep_setup(a) -> dict:
     if a.data_devices < 1:
         raise ConfigError(f"--data-devices must be >= 1, got {a.data_devices}")
     return {"run": cfg.to_dict(), "grid": grid, "seeds": seeds, "max_pad_ratio": a.max_pad_ratio,
-            "heatmap": a.heatmap, "data_devices": a.data_devices}
+            "heatmap": a.heatmap, "data_devices": a.data_devices, "fast_compile": a.fast_compile}
 
 
 def cmd_sweep(a) -> int:
@@ -375,6 +375,7 @@ def cmd_sweep(a) -> int:
             result = sweep(splits, model=cfg.model, train=cfg.train, grid=grid, seeds=seeds,
                            max_pad_ratio=setup["max_pad_ratio"], n_devices=devices,
                            data_devices=setup.get("data_devices", 1),
+                           fast_compile=setup.get("fast_compile"),
                            progress=progress, on_chunk=on_chunk, resume=resume)
     finally:
         if bar is not None:
@@ -460,6 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--grid", default=None, help="JSON/TOML grid file (axis -> list, 'seeds')")
     g.add_argument("--max-pad-ratio", type=float, default=8.0,
                    help="widths within this ratio share one padded program (1 = one per width)")
+    g.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile for a short run (less compile, slower steps on CPU); default: "
+                        "decided per program from its estimated work")
     g.add_argument("--heatmap", default=None, help="two axes for the heatmap, e.g. width,lr")
     g.add_argument("--data-devices", type=int, default=1,
                    help="split each model's batch over this many devices: a 2-D (models x data) "

@@ -279,6 +279,30 @@ class Program(NamedTuple):
     share: int
 
 
+# A program's estimated training FLOPs up to which ``sweep`` compiles it for a short run. The
+# compile saving is ~0.4-0.5 s whatever the program; the slower steps cost 0-20% of the run
+# (none for one hidden layer, 13-20% for two; BENCHMARKS.md, "compile for a short run"), so
+# the saving wins up to a run of a few seconds: 4e11 FLOPs is 2-4 s of sweep on this 2-core CPU.
+SHORT_RUN_FLOPS = 4e11
+
+
+def training_flops_estimate(weights: int, n_train: int, epochs: int, n_models: int) -> float:
+    """Matmul FLOPs of training ``n_models`` models of ``weights`` weights each for ``epochs``
+    epochs of ``n_train`` examples: 6 per weight per example (forward, input and weight
+    gradients)."""
+    return 6.0 * weights * n_train * epochs * n_models
+
+
+def short_run(prog: "Program", train: TrainConfig) -> bool:
+    """Whether ``prog``'s training chunk is compiled for a short run: its estimated training
+    FLOPs, every model slot at the padded sizes, at most ``SHORT_RUN_FLOPS``."""
+    sizes = prog.sizes_max
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_slots = jax.tree.leaves(prog.abstract)[0].shape[0]
+    flops = training_flops_estimate(weights, prog.spec.n_train, train.epochs, n_slots)
+    return flops <= SHORT_RUN_FLOPS
+
+
 def _order_share(members: list[dict], n_dev: int, data_devices: int) -> int:
     """How many consecutive models of a program share one data order.
 
@@ -335,7 +359,7 @@ def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, pro
 def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
           grid: dict[str, Sequence] | None = None, seeds: int | Sequence[int] = 1,
           max_pad_ratio: float = 8.0, n_devices: int | None = None, data_devices: int = 1,
-          progress=None,
+          fast_compile: bool | None = None, progress=None,
           on_chunk=None, resume: dict | None = None) -> SweepResult:
     """Train every model of a grid, as few compiled programs as the widths allow.
 
@@ -352,6 +376,9 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         data_devices: with > 1, a 2-D ("models", "data") mesh: each model's mini-batches are
             split over this many devices (data parallelism inside every model, for large models),
             the models over ``n_devices / data_devices`` groups.
+        fast_compile: compile the training programs for a short run (on CPU without XLA's
+            fusion emitters: ~0.4 s less compile, up to ~20% slower steps); ``None`` decides
+            per program from its estimated work (``short_run``).
         progress: optional ``callable(epochs_done_in_program, program_index, n_programs)``.
         on_chunk: optional ``callable(snapshot)`` after every compiled chunk, with
             ``snapshot = {"programs": [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...]}``
@@ -395,10 +422,12 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         # Trace the training chunk here, then compile it in a background thread while this
         # one traces, compiles and runs the initialisation (XLA compiles release the GIL; on
         # 2 cores this hides most of the smaller compiles).
-        compiling = None
+        compiling, short = None, False
         if start < train.epochs:
+            short = short_run(prog, train) if fast_compile is None else bool(fast_compile)
             compiling = get_executable(spec, prog.abstract, hp, dev_data, spec.chunk_epochs,
-                                       vmapped=share, mesh=mesh, executor=_COMPILER)
+                                       vmapped=share, mesh=mesh, executor=_COMPILER,
+                                       short_run=short)
         # queued behind the chunk: compiles while the chunk runs
         metrics_exe = _COMPILER.submit(_metrics_executable, spec, prog.abstract, hp, dev_data)
         state = prog.init()
@@ -424,7 +453,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         compile_s, run_s = compile_s + prior_s[0], run_s + prior_s[1]
         entry.update(state=to_host(state), compile_s=compile_s, run_s=run_s, epoch=train.epochs)
         info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
-                                 "models_per_order": share,
+                                 "models_per_order": share, "short_run": short,
                                  "compile_s": compile_s, "run_s": run_s, "devices": mesh.size})
         final = to_host(metrics_exe.result()(best_params(spec, state), hp, dev_data))
         host_state = to_host({k: state[k] for k in ("epoch", "stopped", "diverged", "diverged_step",

@@ -379,8 +379,8 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, ord
 
 
 @lru_cache(maxsize=None)
-def compiled_chunk(spec: Spec, vmapped: int = 0):
-    """The jitted chunk for ``spec`` (the train state is donated).
+def compiled_chunk(spec: Spec, vmapped: int = 0, short_run: bool = False):
+    """The jitted chunk for ``spec`` (the train state is donated; ``short_run`` as ``fast_jit``).
 
     With ``vmapped = k >= 1`` the state and hyperparameters carry a leading model axis, the
     data is shared (sweeps) and every ``k`` consecutive models share one data order:
@@ -391,12 +391,12 @@ def compiled_chunk(spec: Spec, vmapped: int = 0):
     fn = lambda st, hp, data, ep, act, orders: run_chunk(spec, st, hp, data, ep, act, orders,
                                                          select=bool(vmapped))
     if not vmapped:
-        return fast_jit(fn, donate_argnums=(0,))
+        return fast_jit(fn, donate_argnums=(0,), short_run=short_run)
     two_d = spec.mesh is not None and "models" in spec.mesh.axis_names
     per_model = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0),
                          spmd_axis_name="models" if two_d else None)
     if vmapped == 1:
-        return fast_jit(per_model, donate_argnums=(0,))
+        return fast_jit(per_model, donate_argnums=(0,), short_run=short_run)
     if two_d:
         raise ValueError("shared data orders are not supported on a 2-D mesh")
     k = int(vmapped)
@@ -409,7 +409,7 @@ def compiled_chunk(spec: Spec, vmapped: int = 0):
         st, metrics = shared(jax.tree.map(split, st), jax.tree.map(split, hp), data, ep, act,
                              orders)
         return jax.tree.map(merge, st), jax.tree.map(merge, metrics)
-    return fast_jit(grouped, donate_argnums=(0,))
+    return fast_jit(grouped, donate_argnums=(0,), short_run=short_run)
 
 
 # --------------------------------------------------------------------------- set-up helpers
@@ -715,14 +715,20 @@ CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 # all that counts. Without XLA:CPU's fusion emitters and at -O0 the threefry random-number
 # code of a 64-model sweep's initialisation compiles in 0.25 instead of 0.63 s (BENCHMARKS.md).
 CPU_ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+# Training programs whose whole run takes seconds (short sweeps, ``jaxmlp.sweep``): without
+# XLA:CPU's fusion emitters a sweep's training chunk compiles ~0.4 s faster (W3: 0.92 -> 0.52 s
+# of XLA compile) while its elementwise ops (tanh above all) run 0-20% slower (BENCHMARKS.md).
+CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 
 
-def fast_jit(fn, *, once: bool = False, **kwargs):
-    """``jax.jit`` with ``CPU_COMPILER_OPTIONS`` (``CPU_ONCE_OPTIONS`` with ``once``) on the
-    CPU backend: compile time matters as much as run time for small models (BENCHMARKS.md)."""
+def fast_jit(fn, *, once: bool = False, short_run: bool = False, **kwargs):
+    """``jax.jit`` with ``CPU_COMPILER_OPTIONS`` on the CPU backend (``CPU_ONCE_OPTIONS`` with
+    ``once``, ``CPU_SHORT_RUN_OPTIONS`` with ``short_run``): compile time matters as much as
+    run time for small models (BENCHMARKS.md)."""
     opts = None
     if jax.default_backend() == "cpu":
-        opts = CPU_ONCE_OPTIONS if once else CPU_COMPILER_OPTIONS
+        opts = (CPU_ONCE_OPTIONS if once else
+                CPU_SHORT_RUN_OPTIONS if short_run else CPU_COMPILER_OPTIONS)
     return jax.jit(fn, compiler_options=opts, **kwargs)
 
 
@@ -733,16 +739,16 @@ def _signature(tree):
 
 
 def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=None,
-                   executor=None):
-    """The ahead-of-time compiled chunk for these shapes (``vmapped`` as ``compiled_chunk``);
-    compiled at most once per process.
+                   executor=None, short_run: bool = False):
+    """The ahead-of-time compiled chunk for these shapes (``vmapped``, ``short_run`` as
+    ``compiled_chunk``); compiled at most once per process.
 
     Returns ``(executable, compile_seconds)`` (0.0 when it came from the cache). With an
     ``executor`` (``concurrent.futures``), the chunk is traced and lowered in the calling
     thread and compiled in the executor, and a future of that pair is returned (XLA compiles
     without the GIL, so the caller can trace other programs meanwhile).
     """
-    key = (spec, vmapped, _signature(state), _signature(hp), _signature(data))
+    key = (spec, vmapped, short_run, _signature(state), _signature(hp), _signature(data))
     exe = _EXECUTABLES.get(key)
     if exe is not None:
         if executor is None:
@@ -758,7 +764,7 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=N
         orders = _models_input(mesh, np.zeros((groups, *orders.shape), np.int32))
     else:
         orders = host_input(mesh, orders)
-    lowered = compiled_chunk(spec, vmapped).lower(state, hp, data, ep, act, orders)
+    lowered = compiled_chunk(spec, vmapped, short_run).lower(state, hp, data, ep, act, orders)
 
     def finish():
         exe = lowered.compile()

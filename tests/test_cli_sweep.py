@@ -35,6 +35,16 @@ def test_sweep_cli_writes_the_folder(tmp_path, capsys):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     info = json.loads((out / "results.json").read_text())["info"]
     assert info["strategy"] == "pad" and len(info["programs"]) == 1
+    assert info["programs"][0]["short_run"] is True  # 16 tiny models: compiled for a short run
+
+
+def test_sweep_cli_fast_compile_flag(tmp_path, capsys):
+    out = tmp_path / "sw"
+    rc = main(["sweep", "--dataset", "iris", "--width", "4,8", "--epochs", "2", "--out", str(out),
+               "--quiet", "--no-fast-compile"])
+    assert rc == 0
+    info = json.loads((out / "results.json").read_text())["info"]
+    assert [p["short_run"] for p in info["programs"]] == [False]
 
 
 @pytest.mark.parametrize("suffix,text", [

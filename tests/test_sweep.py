@@ -1,5 +1,6 @@
 """Sweeps: one compile per program, exact padding, per-model early stopping, equivalence to fit,
 sharding over devices."""
+import importlib
 import json
 import os
 import subprocess
@@ -85,6 +86,23 @@ def test_group_and_pad_strategies_agree(small):
     assert pad.info["strategy"] == "pad" and group.info["strategy"] == "group"
     assert len(group.info["programs"]) == 3
     np.testing.assert_allclose(pad.column("test_loss"), group.column("test_loss"), rtol=1e-5)
+
+
+def test_short_runs_compile_fast_with_the_same_results(small, monkeypatch):
+    S = importlib.import_module("jaxmlp.sweep")  # the module (jaxmlp.sweep is the function)
+    kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=64),
+              grid={"width": [8, 16], "lr": [0.1, 0.3]}, seeds=2)
+    auto = sweep(small, **kw)
+    slow = sweep(small, fast_compile=False, **kw)
+    assert [p["short_run"] for p in auto.info["programs"]] == [True]
+    assert [p["short_run"] for p in slow.info["programs"]] == [False]
+    np.testing.assert_allclose(auto.column("train_loss"), slow.column("train_loss"), rtol=1e-6)
+    assert _max_diff(auto.params(3), slow.params(3)) < 1e-6
+    # the estimate: 6 FLOPs per weight per example per epoch, every (padded) model slot
+    sizes = 64 * 16 + 16 * 10
+    assert S.training_flops_estimate(sizes, len(small.X_train), 3, 8) == 6.0 * sizes * len(small.X_train) * 3 * 8
+    monkeypatch.setattr(S, "SHORT_RUN_FLOPS", 1.0)  # everything is long now
+    assert [p["short_run"] for p in sweep(small, **kw).info["programs"]] == [False]
 
 
 def test_one_compile_per_program_shape(small):
