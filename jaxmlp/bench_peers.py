@@ -3,7 +3,8 @@
 Usage (by bench.py, not by hand): ``python scripts/bench_peers.py TASK.json RESULT.json``.
 
 ``TASK.json`` names a runner (``jaxmlp``, ``pytorch``, ``sklearn``, ``gemm_peak``,
-``pex_jax``, ``pex_torch``, ``sweep_jaxmlp``, ``sweep_pytorch``, ``sweep_sklearn``) and, for
+``pex_jax``, ``pex_torch``, ``sweep_jaxmlp``, ``sweep_jaxmlp_cores``, ``sweep_pytorch``,
+``sweep_sklearn``) and, for
 training runners, a ``.npz`` written by the parent with the training data (``X``, ``y``), the
 shared initial weights (``W0, b0, W1, b1, ...`` with ``W`` shaped ``(fan_in, fan_out)``) and
 the data order (``order``: ``(epochs, n_train)`` int32, row ``e`` is jaxmlp's permutation for
@@ -349,6 +350,17 @@ def w3_sweep(cfg, splits):
                  grid={"width": list(cfg["widths"]), "lr": list(cfg["lrs"])}, seeds=cfg["seeds"])
 
 
+def run_sweep_jaxmlp_cores(task, out_npz):
+    """W3 as ``jaxmlp sweep`` runs it: one XLA host device per CPU core (``use_all_cpu_cores``,
+    set before the backend starts), the model axis sharded over them."""
+    from jaxmlp.cli import use_all_cpu_cores
+    use_all_cpu_cores([])
+    res = run_sweep_jaxmlp(task, out_npz)
+    import jax
+    res["devices"] = jax.device_count()
+    return res
+
+
 def run_sweep_jaxmlp(task, out_npz):
     """W3: jaxmlp's sweep engine (``jaxmlp.sweep``), total time including compile.
 
@@ -428,6 +440,7 @@ RUNNERS = {
     "pex_jax": run_pex_jax,
     "pex_torch": run_pex_torch,
     "sweep_jaxmlp": run_sweep_jaxmlp,
+    "sweep_jaxmlp_cores": run_sweep_jaxmlp_cores,
     "sweep_pytorch": lambda t, o: run_sweep_peer(t, o, "pytorch"),
     "sweep_sklearn": lambda t, o: run_sweep_peer(t, o, "sklearn"),
 }
