@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Per-step cost of `jaxmlp.fit` on W1 (digits 64-128-10) and W4 (car sensors 8-64-2, 100,000
-rows): compile seconds and microseconds per optimizer step, best of 3 runs (BENCHMARKS.md,
-"Where the time went").
+rows): compile seconds and microseconds per optimizer step, best of 3 runs; then the step's
+floor, the divergence guard, the weight-gradient layouts and W2's products one by one in
+float32 and bfloat16 (BENCHMARKS.md, "Where the time went").
 
     python scripts/profile_steps.py
 """
@@ -14,6 +15,7 @@ import jax.numpy as jnp
 import jaxmlp as jm
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits, make_car_sensor, make_splits
+from jaxmlp.train import fast_jit
 
 
 def measure(name, splits, model, train, reps=3):
@@ -133,6 +135,48 @@ def weight_grad_products(S=300, B=128):
               f"{best(materialised, X, G):7.1f}  {best(rule, X, G):7.1f}")
 
 
+def w2_products(reps=300):
+    """W2's matrix products (784-512-512-10, B = 128) one at a time, in microseconds (best of 5
+    runs of ``reps`` calls): the float32 products a step needs, whose sum bounds the step from
+    below, and the same products with bfloat16 operands accumulating in float32."""
+    from jax import lax
+    f32, bf16 = jnp.float32, jnp.bfloat16
+
+    def best(f, *args):
+        c = fast_jit(f).lower(*args).compile()
+        jax.block_until_ready(c(*args))
+        ts = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                out = c(*args)
+            jax.block_until_ready(out)
+            ts.append((time.perf_counter() - t0) / reps)
+        return min(ts) * 1e6
+
+    def dot(a, b, dims):
+        return lax.dot_general(a, b, (dims, ((), ())), preferred_element_type=f32)
+    k = iter(jax.random.split(jax.random.PRNGKey(0), 5))
+    x, h, g = (jax.random.normal(next(k), s) for s in ((128, 784), (128, 512), (128, 512)))
+    W1, W2 = (jax.random.normal(next(k), s) for s in ((784, 512), (512, 512)))
+    NN, NT, TN = ((1,), (0,)), ((1,), (1,)), ((0,), (0,))
+    products = [("forward x W1", x, W1, NN), ("forward h W2", h, W2, NN),
+                ("input gradient g W2^T", g, W2, NT), ("weight gradient x^T g", x, g, TN),
+                ("weight gradient h^T g", h, g, TN)]
+    print("W2's products, B = 128 (us; GFLOP/s): float32 | bfloat16 operands given | "
+          "bfloat16 cast in the program")
+    total = 0.0
+    for name, a, b, dims in products:
+        flop = 2 * a.size * b.shape[1 - dims[1][0]]
+        t32 = best(lambda a, b, dims=dims: dot(a, b, dims), a, b)
+        t16 = best(lambda a, b, dims=dims: dot(a, b, dims), a.astype(bf16), b.astype(bf16))
+        tc = best(lambda a, b, dims=dims: dot(a.astype(bf16), b.astype(bf16), dims), a, b)
+        total += t32
+        print(f"  {name:24s} {t32:6.1f} ({flop / t32 / 1e3:4.0f}) | {t16:6.1f} ({flop / t16 / 1e3:5.0f})"
+              f" | {tc:6.1f} ({flop / tc / 1e3:5.0f})")
+    print(f"  sum of the float32 products: {total:.0f} us per step")
+
+
 def main():
     warnings.simplefilter("ignore")
     w1 = load_splits(DataConfig(dataset="digits", val_fraction=0.0, test_fraction=0.0))
@@ -144,6 +188,7 @@ def main():
     repeated_fits()
     guard_cost()
     weight_grad_products()
+    w2_products()
 
 
 if __name__ == "__main__":
