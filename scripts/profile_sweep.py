@@ -63,7 +63,8 @@ def main():
         print(f"  {name:48s} {s:6.3f} s")
     print(f"sweep total {total:.3f} s: compile {info['compile_s']:.3f} s, run {info['run_s']:.3f} s, "
           f"strategy {info['strategy']}, models per data order "
-          f"{info['programs'][0]['models_per_order']}")
+          f"{info['programs'][0]['models_per_order']}, streams {info['programs'][0]['streams']}, "
+          f"compiled for a short run: {info['programs'][0]['short_run']}")
     if not args.ops:
         return
     steps = W3["epochs"] * -(-sp.X_train.shape[0] // W3["batch_size"])

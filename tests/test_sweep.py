@@ -105,6 +105,53 @@ def test_short_runs_compile_fast_with_the_same_results(small, monkeypatch):
     assert [p["short_run"] for p in sweep(small, **kw).info["programs"]] == [False]
 
 
+def _streams_sweep(small, cores, monkeypatch, **extra):
+    """A 4-seed sweep with ``os.cpu_count()`` set to ``cores`` (the streams it may use)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    kw = dict(model=ModelConfig(hidden=(16,), activation="relu"),
+              grid={"width": [8, 16], "lr": [0.05, 3.0, 1e6]}, seeds=4,
+              train=TrainConfig(epochs=8, batch_size=64, patience=2))
+    kw.update(extra)
+    return sweep(small, **kw)
+
+
+def test_streams_split_the_models_with_the_same_results(small, monkeypatch):
+    one = _streams_sweep(small, 1, monkeypatch)
+    two = _streams_sweep(small, 2, monkeypatch)
+    assert [p["streams"] for p in one.info["programs"]] == [1]
+    assert [p["streams"] for p in two.info["programs"]] == [2]
+    assert [p["streams"] for p in _streams_sweep(small, 3, monkeypatch).info["programs"]] == [2]
+    for key in ("train_loss", "test_accuracy", "epochs_run", "diverged", "stopped_early"):
+        np.testing.assert_allclose(np.asarray(one.column(key), float),
+                                   np.asarray(two.column(key), float), rtol=1e-6)
+    assert any(two.column("diverged")) and any(two.column("stopped_early"))
+    for i in range(len(two.rows)):
+        assert _max_diff(one.params(i), two.params(i)) < 1e-6
+    np.testing.assert_allclose(one.histories["val_loss"], two.histories["val_loss"], rtol=1e-6)
+    # a model of the second half equals its stand-alone fit
+    i = next(i for i, r in enumerate(two.rows) if r["seed"] == 3 and r["lr"] == 0.05)
+    r = two.rows[i]
+    p, h = jm.fit(small, model=ModelConfig(hidden=(r["width"],), activation="relu"),
+                  train=TrainConfig(epochs=8, batch_size=64, patience=2, lr=0.05, seed=3))
+    assert _max_diff(p, two.params(i)) < 2e-5
+
+
+def test_streams_resume_from_a_mid_run_snapshot(small, monkeypatch):
+    snaps = []
+    keep = lambda snap: snaps.append(jax.tree.map(np.copy, snap))
+    extra = dict(train=TrainConfig(epochs=6, batch_size=64, checkpoint_every=2),
+                 grid={"width": [8, 16], "lr": [0.05, 0.2]})
+    full = _streams_sweep(small, 2, monkeypatch, on_chunk=keep, **extra)
+    assert full.info["programs"][0]["streams"] == 2 and len(snaps) == 3
+    first = snaps[0]["programs"][0]
+    assert first["epoch"] == 2
+    resume = {"programs": [dict(first, state=jax.tree.leaves(first["state"]))]}
+    again = _streams_sweep(small, 2, monkeypatch, resume=resume, **extra)
+    np.testing.assert_array_equal(full.histories["train_loss"], again.histories["train_loss"])
+    for i in range(len(full.rows)):
+        assert _max_diff(full.params(i), again.params(i)) == 0.0
+
+
 def test_one_compile_per_program_shape(small):
     kw = dict(model=ModelConfig(hidden=(10,)), train=TrainConfig(epochs=2, batch_size=64))
     sweep(small, grid={"lr": [0.1, 0.2], "temperature": [1.0, 2.0]}, seeds=2, **kw)
