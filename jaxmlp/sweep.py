@@ -280,10 +280,11 @@ class Program(NamedTuple):
 
 
 # A program's estimated training FLOPs up to which ``sweep`` compiles it for a short run. The
-# compile saving is ~0.4-0.5 s whatever the program; the slower steps cost 0-20% of the run
-# (none for one hidden layer, 13-20% for two; BENCHMARKS.md, "compile for a short run"), so
-# the saving wins up to a run of a few seconds: 4e11 FLOPs is 2-4 s of sweep on this 2-core CPU.
-SHORT_RUN_FLOPS = 4e11
+# chunk compiles ~0.35-0.5 s faster whatever the program; its steps run 0-20% slower (least
+# with one hidden layer; sigmoid and two layers most). Four sweeps of 1.4e11-2.3e11 FLOPs
+# (2.4-3.8 s each on this 2-core CPU) gained 0.04-0.28 s (`scripts/profile_sweep.py
+# --short-run`, BENCHMARKS.md); a deep sigmoid sweep near this bound would lose ~0.4 s.
+SHORT_RUN_FLOPS = 3e11
 
 
 def training_flops_estimate(weights: int, n_train: int, epochs: int, n_models: int) -> float:

@@ -5,6 +5,7 @@ runs it (BENCHMARKS.md, "W3").
 
     python scripts/profile_sweep.py          # wall time of each set-up part, compile, run
     python scripts/profile_sweep.py --ops    # also the XLA ops of one run, from a profiler trace
+    python scripts/profile_sweep.py --short-run   # compile for a short run or not, 4 sweeps
 
 The set-up parts overlap (the training chunk compiles in a background thread), so their
 seconds add up to more than the total. ``--ops`` runs the sweep a second time in the same
@@ -41,11 +42,72 @@ def timed(name, fn, log):
     return wrapper
 
 
+def _short_run_cases():
+    from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+    from jaxmlp.data import load_splits
+    full = load_splits(DataConfig(dataset="digits"))
+    return {
+        "W3: 64 x 64-{16..128}-10 tanh": (w3_splits(), dict(
+            model=ModelConfig(hidden=(128,)), train=TrainConfig(epochs=50, batch_size=128),
+            grid={"width": [16, 32, 64, 128], "lr": [0.01, 0.03, 0.1, 0.3]}, seeds=4)),
+        "24 x 64-{64..512}-10 relu, T, batch 64, eval": (full, dict(
+            model=ModelConfig(hidden=(512,), activation="relu"),
+            train=TrainConfig(epochs=30, batch_size=64, patience=5),
+            grid={"width": [64, 128, 256, 512], "temperature": [0.5, 1, 2]}, seeds=2)),
+        "18 x 64-{32..128}x2-10 tanh, eval": (full, dict(
+            model=ModelConfig(hidden=(128, 128)), train=TrainConfig(epochs=40, batch_size=128),
+            grid={"width": [32, 64, 128], "lr": [0.03, 0.1]}, seeds=3)),
+        "18 x 64-{32..128}x2-10 sigmoid, momentum, eval": (full, dict(
+            model=ModelConfig(hidden=(128, 128), activation="sigmoid"),
+            train=TrainConfig(epochs=40, batch_size=128, momentum=0.9),
+            grid={"width": [32, 64, 128], "lr": [0.03, 0.1]}, seeds=3)),
+    }
+
+
+def _one_short_run_case(name, fast):
+    """One sweep of ``_short_run_cases`` in this (fresh) process: JSON on stdout."""
+    data, kw = _short_run_cases()[name]
+    t0 = time.perf_counter()
+    r = S.sweep(data, fast_compile=fast, **kw)
+    total = time.perf_counter() - t0
+    sizes = [data.n_features, *r.info["programs"][0]["padded_to"], data.n_outputs]
+    flops = S.training_flops_estimate(sum(a * b for a, b in zip(sizes[:-1], sizes[1:])),
+                                      len(data.X_train), kw["train"].epochs, r.info["n_models"])
+    print(json.dumps({"total": total, "compile": r.info["compile_s"], "run": r.info["run_s"],
+                      "flops": flops}))
+
+
+def short_run_table(reps=2):
+    """Four sweeps compiled for a short run (``fast_compile=True``: no XLA:CPU fusion emitters)
+    and not, each in a fresh process (nothing cached), best total of ``reps``: the chunk's
+    compile (background, wall) and run seconds, with each sweep's estimated training FLOPs
+    (what ``sweep`` compares with ``SHORT_RUN_FLOPS`` by default)."""
+    import subprocess
+    import sys
+    print("sweep | est. GFLOP | short run: total s (chunk compile, run) | optimised: the same")
+    for name in _short_run_cases():
+        cols = []
+        for fast in ("1", "0"):
+            runs = [json.loads(subprocess.run(
+                [sys.executable, __file__, "--one", name, fast], check=True, capture_output=True,
+                text=True).stdout.strip().splitlines()[-1]) for _ in range(reps)]
+            b = min(runs, key=lambda r: r["total"])
+            cols.append(f"{b['total']:.2f} ({b['compile']:.2f}, {b['run']:.2f})")
+        print(f"  {name:48s} {b['flops'] / 1e9:5.0f} | {cols[0]} | {cols[1]}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ops", action="store_true", help="per-op profile of a second run")
     ap.add_argument("--top", type=int, default=20, help="ops to list with --ops")
+    ap.add_argument("--short-run", action="store_true",
+                    help="only the table of sweeps compiled for a short run or not")
+    ap.add_argument("--one", nargs=2, metavar=("CASE", "FAST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one:
+        return _one_short_run_case(args.one[0], args.one[1] == "1")
+    if args.short_run:
+        return short_run_table()
     sp = w3_splits()
 
     log: list = []
