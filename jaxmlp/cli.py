@@ -501,7 +501,8 @@ def main(argv=None) -> int:
 
 def use_all_cpu_cores(argv) -> None:
     """Split this CPU into one XLA host device per core for a sweep, so its model axis is
-    sharded over the cores (its run 1.2-1.3x faster on 2 cores: BENCHMARKS.md, scaling). Only when
+    sharded over the cores (about as fast as the streams a one-device sweep runs, 1.2-1.3x
+    faster than one device without them: BENCHMARKS.md, scaling). Only when
     the user set no device count, the backend has not started, and the run is single-process;
     GPU/TPU backends ignore the flag."""
     flags = os.environ.get("XLA_FLAGS", "")
