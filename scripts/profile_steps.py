@@ -99,22 +99,27 @@ def guard_cost(reps=3):
         T.compiled_chunk.cache_clear()
 
 
+def _best_us(f, *args, runs=3, calls=1, per=1):
+    """Microseconds per call (divided by ``per``: steps inside one call) of ``f`` compiled as
+    the trainer compiles, best of ``runs`` timings of ``calls`` calls."""
+    c = fast_jit(f).lower(*args).compile()
+    jax.block_until_ready(c(*args))
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            out = c(*args)
+        jax.block_until_ready(out)
+        ts.append((time.perf_counter() - t0) / calls)
+    return min(ts) * 1e6 / per
+
+
 def weight_grad_products(S=300, B=128):
     """Microseconds of one weight-gradient product x^T g (x: (B, fan_in), g: (B, fan_out)) in
     a scan, as XLA:CPU's own transposed-operand dot and with x^T materialised
     (``jaxmlp.nn.transposed``): where ``jaxmlp.nn.MATERIALISE_MAX`` comes from."""
     from jaxmlp.nn import transposed, weight_gradient
-    from jaxmlp.train import fast_jit
-
-    def best(f, *args):
-        c = fast_jit(f).lower(*args).compile()
-        jax.block_until_ready(c(*args))
-        ts = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            jax.block_until_ready(c(*args))
-            ts.append(time.perf_counter() - t0)
-        return min(ts) * 1e6 / S
+    best = lambda f, *args: _best_us(f, *args, per=S)
     print("weight gradient x^T g, B = 128 (us): fan_in x fan_out, XLA's dot, x^T materialised, "
           "jaxmlp's rule (nn.weight_gradient)")
     for a, b in [(64, 128), (128, 10), (128, 128), (512, 10), (256, 256), (64, 1024), (512, 512),
@@ -142,17 +147,7 @@ def w2_products(reps=300):
     from jax import lax
     f32, bf16 = jnp.float32, jnp.bfloat16
 
-    def best(f, *args):
-        c = fast_jit(f).lower(*args).compile()
-        jax.block_until_ready(c(*args))
-        ts = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                out = c(*args)
-            jax.block_until_ready(out)
-            ts.append((time.perf_counter() - t0) / reps)
-        return min(ts) * 1e6
+    best = lambda f, *args: _best_us(f, *args, runs=5, calls=reps)
 
     def dot(a, b, dims):
         return lax.dot_general(a, b, (dims, ((), ())), preferred_element_type=f32)
