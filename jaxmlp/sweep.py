@@ -12,6 +12,7 @@ the local devices.
 from __future__ import annotations
 
 import itertools
+import os
 from functools import lru_cache, partial
 import math
 import time
@@ -328,7 +329,6 @@ def _streams(prog: "Program") -> int:
     about what one host device per core gives, without the ``XLA_FLAGS`` that must be set
     before JAX starts). One per core, as many as divide the groups of models sharing an order.
     """
-    import os
     if prog.mesh.size != 1 or prog.spec.mesh is not None or jax.default_backend() != "cpu":
         return 1
     groups = jax.tree.leaves(prog.abstract)[0].shape[0] // prog.share
@@ -343,10 +343,12 @@ def _split(tree, parts: int) -> list:
 
 
 def _concat(trees: list):
+    """Host pytrees with a leading model axis joined along it (``_split`` undone)."""
     return jax.tree.map(lambda *xs: np.concatenate(xs), *trees)
 
 
 def _part_abstract(abstract, parts: int):
+    """The shapes and placement of one of ``parts`` equal parts of an abstract state."""
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] // parts, *a.shape[1:]),
                                                        a.dtype, sharding=a.sharding), abstract)
 
@@ -394,7 +396,6 @@ def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, pro
                     out = list(pool.map(run_part, range(streams), [ep] * streams))
                 parts = [st for st, _ in out]
                 chunks.append(_concat([m for _, m in out]))
-                state = parts[0] if streams == 1 else None
                 epoch += C
                 if progress is not None:
                     progress(min(epoch, epochs))
@@ -406,8 +407,8 @@ def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, pro
         finally:
             if pool is not None:
                 pool.shutdown()
-        if streams > 1:
-            state = _shard_models(_concat([to_host(p) for p in parts]), mesh)
+        state = parts[0] if streams == 1 else _shard_models(_concat([to_host(p) for p in parts]),
+                                                            mesh)
     jax.block_until_ready(state["params"])
     run_s = time.perf_counter() - t0
     hist = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, :epochs] for k in chunks[0]}
