@@ -3,6 +3,7 @@
 Public API (see README): pure MLP functions, losses, gradients, the compiled training loop,
 data sets, configs and checkpoints.
 """
+from .compile_cache import use_compile_cache
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from .data import Dataset, Splits, load_dataset, load_splits, make_splits, validate_arrays
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, JaxmlpError
@@ -25,6 +26,6 @@ __all__ = [
     "distillation_loss", "entropy", "entropy_bits", "entropy_from_logits", "kl_divergence",
     "log_softmax", "mse", "mse_per_example", "softmax",
     "forward", "init_mlp", "layer_sizes",
-    "evaluate", "fit", "predict", "trace_count", "sweep", "SweepResult",
+    "evaluate", "fit", "predict", "trace_count", "sweep", "SweepResult", "use_compile_cache",
     "__version__",
 ]

@@ -148,6 +148,9 @@ def add_train_flags(p: argparse.ArgumentParser, grid: bool = False) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--out", default=None, help="run folder (default: runs/<command>-<time>)")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.add_argument("--compile-cache", default=os.environ.get("JAXMLP_COMPILE_CACHE"),
+                   metavar="DIR", help="keep compiled programs in DIR for later runs (JAX's "
+                                       "persistent cache; default: $JAXMLP_COMPILE_CACHE, off)")
 
 
 def config_from_args(a: argparse.Namespace):
@@ -200,7 +203,8 @@ def cmd_train(a) -> int:
     from .runs import load_run_config, train_run
     if a.resume:
         _reject_with_resume(a, {"--epochs", "--quiet", "--devices", "--coordinator",
-                                "--num-processes", "--process-id", "--peer-timeout"},
+                                "--num-processes", "--process-id", "--peer-timeout",
+                                "--compile-cache"},
                             "the run's config.json is used; only --epochs and --quiet apply")
         cfg = load_run_config(a.resume)
         out = Path(a.resume)
@@ -322,7 +326,8 @@ def cmd_sweep(a) -> int:
     resume = None
     if a.resume:
         out = Path(a.resume)
-        _reject_with_resume(a, {"--quiet", "--devices"}, "the sweep's config.json is used")
+        _reject_with_resume(a, {"--quiet", "--devices", "--compile-cache"},
+                            "the sweep's config.json is used")
         try:
             setup = json.loads((out / "config.json").read_text())
             cfg = RunConfig.from_dict(setup["run"])
@@ -533,6 +538,9 @@ def _main(argv=None) -> int:
         if a.command in ("train", "sweep"):
             a.given_flags = {x.split("=", 1)[0] for x in argv if x.startswith("--")}
             a.epochs_given = "--epochs" in a.given_flags
+            if a.compile_cache:
+                from .compile_cache import use_compile_cache
+                use_compile_cache(a.compile_cache)
         return a.func(a)
     except (_UsageError, JaxmlpError) as e:
         print("error: " + " ".join(str(e).split()), file=sys.stderr)

@@ -45,6 +45,36 @@ def iris_run(tmp_path_factory):
     return out, r
 
 
+def test_compile_cache_is_filled_then_used_with_identical_results(tmp_path):
+    """--compile-cache: the first process writes its compiled programs; a second identical run
+    in a fresh process finds every program under the same keys (it adds no entry: the keys
+    are stable across processes) and trains to bit-identical params."""
+    cache = tmp_path / "cache"
+
+    def run(name):
+        r = subprocess.run([JAXMLP, "train", "--dataset", "iris", "--hidden", "8", "--epochs", "3",
+                            "--quiet", "--compile-cache", str(cache), "--out", str(tmp_path / name)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return sorted(p.name for p in cache.iterdir())
+    first = run("a")
+    assert len(first) >= 2  # the training chunk, the initialisation, the metrics
+    assert run("b") == first
+    a, b = (np.load(tmp_path / n / "checkpoint.npz") for n in ("a", "b"))
+    leaves = [k for k in a.files if k.startswith("leaf")]
+    assert leaves and all(np.array_equal(a[k], b[k]) for k in leaves)
+
+
+def test_compile_cache_bad_folder_one_line_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    rc = main(["train", "--dataset", "iris", "--epochs", "1", "--compile-cache",
+               str(blocker / "sub"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: compile cache") and "\n" not in err, err
+    assert not (tmp_path / "o").exists()
+
+
 def test_train_writes_a_complete_run_folder(iris_run):
     out, r = iris_run
     assert r.returncode == 0, r.stderr
