@@ -321,18 +321,25 @@ def _order_share(members: list[dict], n_dev: int, data_devices: int) -> int:
     return next((s for s in range(k, 1, -1) if k % s == 0 and (len(runs) * k // s) % n_dev == 0), 1)
 
 
+# At most this many streams (``_streams``): two were measured (on 2 cores); many small parts
+# would each lose the batching of the models into wide products.
+MAX_STREAMS = 2
+
+
 def _streams(prog: "Program") -> int:
     """How many concurrent executions a program's model axis is split into on one CPU device.
 
     XLA:CPU leaves part of a 2-core machine idle during a sweep step; two executions of the
     same executable on halves of the models, from two threads, fill it (the run 1.2x faster,
     about what one host device per core gives, without the ``XLA_FLAGS`` that must be set
-    before JAX starts). One per core, as many as divide the groups of models sharing an order.
+    before JAX starts). One per core up to ``MAX_STREAMS``, as many as divide the groups of
+    models sharing an order.
     """
     if prog.mesh.size != 1 or prog.spec.mesh is not None or jax.default_backend() != "cpu":
         return 1
     groups = jax.tree.leaves(prog.abstract)[0].shape[0] // prog.share
-    return next(s for s in range(min(os.cpu_count() or 1, groups), 0, -1) if groups % s == 0)
+    most = min(os.cpu_count() or 1, groups, MAX_STREAMS)
+    return next(s for s in range(most, 0, -1) if groups % s == 0)
 
 
 def _split(tree, parts: int) -> list:

@@ -121,6 +121,7 @@ def test_streams_split_the_models_with_the_same_results(small, monkeypatch):
     assert [p["streams"] for p in one.info["programs"]] == [1]
     assert [p["streams"] for p in two.info["programs"]] == [2]
     assert [p["streams"] for p in _streams_sweep(small, 3, monkeypatch).info["programs"]] == [2]
+    assert [p["streams"] for p in _streams_sweep(small, 64, monkeypatch).info["programs"]] == [2]
     for key in ("train_loss", "test_accuracy", "epochs_run", "diverged", "stopped_early"):
         np.testing.assert_allclose(np.asarray(one.column(key), float),
                                    np.asarray(two.column(key), float), rtol=1e-6)
