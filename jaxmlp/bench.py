@@ -114,10 +114,6 @@ def write_npz(path, X, y, params, order=None, **extra):
 
 
 # ------------------------------------------------------------------------------------ maths
-def matmul_params(sizes):
-    return [a * b for a, b in zip(sizes[:-1], sizes[1:])]
-
-
 def flops_per_sample(sizes):
     """Matmul FLOPs one training example costs (forward + backward), elementwise ignored.
 
@@ -126,7 +122,8 @@ def flops_per_sample(sizes):
     sum(fan_in * fan_out), ``P_1`` the first layer's. (The common "6 * P" model is also
     reported as ``gflops_6P``.)
     """
-    P = matmul_params(sizes)
+    from .nn import weight_counts
+    P = weight_counts(sizes)
     return 6 * sum(P) - 2 * P[0], 6 * sum(P)
 
 

@@ -143,6 +143,11 @@ def scale_layers(params: Params, mult: Sequence[float]) -> Params:
     return [{"W": layer["W"] * m, "b": layer["b"]} for layer, m in zip(params, mult)]
 
 
+def weight_counts(sizes: Sequence[int]) -> list[int]:
+    """``fan_in * fan_out`` of each layer of an MLP with layer sizes ``sizes``."""
+    return [int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
 def layer_sizes(params: Params) -> list[int]:
     """``(d_in, h_1, ..., d_out)`` read off the params' shapes."""
     return [params[0]["W"].shape[-2]] + [layer["W"].shape[-1] for layer in params]

@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
-from .nn import init_stds, mup_multipliers, standard_normals
+from .nn import init_stds, mup_multipliers, standard_normals, weight_counts
 from .checkpoint import restore_state
 from .parallel import DATA, MODELS, mesh_for, rows_sharding, to_host
 from .train import (Spec, _size, fast_jit, as_splits, best_params, device_data, effective_momentum,
@@ -288,20 +288,19 @@ class Program(NamedTuple):
 SHORT_RUN_FLOPS = 3e11
 
 
-def training_flops_estimate(weights: int, n_train: int, epochs: int, n_models: int) -> float:
-    """Matmul FLOPs of training ``n_models`` models of ``weights`` weights each for ``epochs``
+def training_flops_estimate(sizes: Sequence[int], n_train: int, epochs: int,
+                            n_models: int) -> float:
+    """Matmul FLOPs of training ``n_models`` models of layer sizes ``sizes`` for ``epochs``
     epochs of ``n_train`` examples: 6 per weight per example (forward, input and weight
     gradients)."""
-    return 6.0 * weights * n_train * epochs * n_models
+    return 6.0 * sum(weight_counts(sizes)) * n_train * epochs * n_models
 
 
 def short_run(prog: "Program", train: TrainConfig) -> bool:
     """Whether ``prog``'s training chunk is compiled for a short run: its estimated training
     FLOPs, every model slot at the padded sizes, at most ``SHORT_RUN_FLOPS``."""
-    sizes = prog.sizes_max
-    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     n_slots = jax.tree.leaves(prog.abstract)[0].shape[0]
-    flops = training_flops_estimate(weights, prog.spec.n_train, train.epochs, n_slots)
+    flops = training_flops_estimate(prog.sizes_max, prog.spec.n_train, train.epochs, n_slots)
     return flops <= SHORT_RUN_FLOPS
 
 

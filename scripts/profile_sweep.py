@@ -71,8 +71,8 @@ def _one_short_run_case(name, fast):
     r = S.sweep(data, fast_compile=fast, **kw)
     total = time.perf_counter() - t0
     sizes = [data.n_features, *r.info["programs"][0]["padded_to"], data.n_outputs]
-    flops = S.training_flops_estimate(sum(a * b for a, b in zip(sizes[:-1], sizes[1:])),
-                                      len(data.X_train), kw["train"].epochs, r.info["n_models"])
+    flops = S.training_flops_estimate(sizes, len(data.X_train), kw["train"].epochs,
+                                      r.info["n_models"])
     print(json.dumps({"total": total, "compile": r.info["compile_s"], "run": r.info["run_s"],
                       "flops": flops}))
 

@@ -99,8 +99,9 @@ def test_short_runs_compile_fast_with_the_same_results(small, monkeypatch):
     np.testing.assert_allclose(auto.column("train_loss"), slow.column("train_loss"), rtol=1e-6)
     assert _max_diff(auto.params(3), slow.params(3)) < 1e-6
     # the estimate: 6 FLOPs per weight per example per epoch, every (padded) model slot
-    sizes = 64 * 16 + 16 * 10
-    assert S.training_flops_estimate(sizes, len(small.X_train), 3, 8) == 6.0 * sizes * len(small.X_train) * 3 * 8
+    weights = 64 * 16 + 16 * 10
+    assert (S.training_flops_estimate([64, 16, 10], len(small.X_train), 3, 8)
+            == 6.0 * weights * len(small.X_train) * 3 * 8)
     monkeypatch.setattr(S, "SHORT_RUN_FLOPS", 1.0)  # everything is long now
     assert [p["short_run"] for p in sweep(small, **kw).info["programs"]] == [False]
 
