@@ -359,28 +359,27 @@ def _part_abstract(abstract, parts: int):
                                                        a.dtype, sharding=a.sharding), abstract)
 
 
-def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, progress=None,
-                 start_epoch: int = 0, chunks: list | None = None, on_chunk=None, share: int = 1,
-                 compiling=None, streams: int = 1):
+def _run_program(spec, state, hps: list, data, mesh, seeds: list[int], epochs: int,
+                 progress=None, start_epoch: int = 0, chunks: list | None = None, on_chunk=None,
+                 share: int = 1, compiling=None):
     """Drive one program's compiled chunks (cached per program shape like single runs);
     ``seeds`` (one per group of ``share`` consecutive model slots) set the data orders. A
     resumed program passes the epoch it reached and its metric chunks so far;
     ``on_chunk(epoch, state, chunks)`` runs on the host after every chunk (checkpointing,
     signals). ``compiling``: a future of ``get_executable``'s result, when the chunk is already
-    being compiled (for ``1 / streams`` of the models). ``streams > 1`` (one device): the models
-    are cut into that many consecutive parts, each run by the same executable in its own
-    thread (``_streams``); the state handed to ``on_chunk`` and returned is whole."""
+    being compiled. ``hps``: the hyperparameters of each stream (``_streams``): with more than
+    one (one device), the models are cut into as many consecutive parts, each run by the same
+    executable in its own thread; the state handed to ``on_chunk`` and returned is whole."""
     C = spec.chunk_epochs
+    streams = len(hps)
     chunks = list(chunks or [])
     epoch = start_epoch
     done = lambda st: bool(np.all(np.logical_or(*to_host((st["stopped"], st["diverged"])))))
     compile_s, t0 = 0.0, time.perf_counter()
     if epoch < epochs and not done(state):
-        if streams > 1:
-            parts = [_shard_models(p, mesh) for p in _split(to_host(state), streams)]
-            hps = [_shard_models(p, mesh) for p in _split(to_host(hp), streams)]
-        else:
-            parts, hps = [state], [hp]
+        parts = [state] if streams == 1 else [_shard_models(p, mesh)
+                                              for p in _split(to_host(state), streams)]
+        whole = lambda: parts[0] if streams == 1 else _concat([to_host(p) for p in parts])
         per = len(seeds) // streams
         part_seeds = [seeds[i * per:(i + 1) * per] for i in range(streams)]
         exe, compile_s = (compiling.result() if compiling is not None else
@@ -406,15 +405,13 @@ def _run_program(spec, state, hp, data, mesh, seeds: list[int], epochs: int, pro
                 if progress is not None:
                     progress(min(epoch, epochs))
                 if on_chunk is not None:
-                    on_chunk(min(epoch, epochs), parts[0] if streams == 1 else
-                             _concat([to_host(p) for p in parts]), chunks)
+                    on_chunk(min(epoch, epochs), whole(), chunks)
                 if all(done(p) for p in parts):
                     break
         finally:
             if pool is not None:
                 pool.shutdown()
-        state = parts[0] if streams == 1 else _shard_models(_concat([to_host(p) for p in parts]),
-                                                            mesh)
+        state = parts[0] if streams == 1 else _shard_models(whole(), mesh)
     jax.block_until_ready(state["params"])
     run_s = time.perf_counter() - t0
     hist = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, :epochs] for k in chunks[0]}
@@ -489,13 +486,12 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         # 2 cores this hides most of the smaller compiles).
         compiling, short = None, False
         streams = _streams(prog)
+        hps = [hp] if streams == 1 else [_shard_models(p, mesh)
+                                         for p in _split(to_host(hp), streams)]
         if start < train.epochs:
             short = short_run(prog, train) if fast_compile is None else bool(fast_compile)
-            abstract, part_hp = prog.abstract, hp
-            if streams > 1:
-                abstract = _part_abstract(abstract, streams)
-                part_hp = _shard_models(_split(to_host(hp), streams)[0], mesh)
-            compiling = get_executable(spec, abstract, part_hp, dev_data, spec.chunk_epochs,
+            abstract = prog.abstract if streams == 1 else _part_abstract(prog.abstract, streams)
+            compiling = get_executable(spec, abstract, hps[0], dev_data, spec.chunk_epochs,
                                        vmapped=share, mesh=mesh, executor=_COMPILER,
                                        short_run=short)
         # queued behind the chunk: compiles while the chunk runs
@@ -516,11 +512,10 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
             if on_chunk is not None:
                 on_chunk(snapshot)
         cb = None if progress is None else (lambda e, b=b_i: progress(e, b, len(buckets)))
-        state, hist, compile_s, run_s = _run_program(spec, state, hp, dev_data, mesh, prog.seeds,
+        state, hist, compile_s, run_s = _run_program(spec, state, hps, dev_data, mesh, prog.seeds,
                                                      train.epochs, cb, start_epoch=start,
                                                      chunks=chunks, on_chunk=chunk_done,
-                                                     share=share, compiling=compiling,
-                                                     streams=streams)
+                                                     share=share, compiling=compiling)
         compile_s, run_s = compile_s + prior_s[0], run_s + prior_s[1]
         entry.update(state=to_host(state), compile_s=compile_s, run_s=run_s, epoch=train.epochs)
         info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
