@@ -205,8 +205,8 @@ def guard_epoch(start: dict, state: dict, losses) -> tuple[dict, jax.Array]:
     undone (the start state comes back, so the last finite params are kept), the run is
     marked diverged and ``diverged_step`` names the first step with a non-finite loss (the
     epoch's last step when only the final update overflowed). Returns ``(state, ok)``."""
-    ok = jnp.all(jnp.isfinite(losses)) & _all_finite(state["params"]) & _all_finite(state["opt_state"])
     bad = ~jnp.isfinite(losses)
+    ok = ~jnp.any(bad) & _all_finite(state["params"]) & _all_finite(state["opt_state"])
     first = jnp.where(jnp.any(bad), jnp.argmax(bad), losses.shape[0] - 1).astype(jnp.int32)
     state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), state, start)
     return dict(state, diverged=~ok,
