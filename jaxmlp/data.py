@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from .config import DataConfig
+from .shuffle_split import split_indices
 from .errors import ConfigError, DataError
 
 TASKS = ("classification", "regression")
@@ -505,23 +506,22 @@ def _subsample(ds: Dataset, n_samples: int | None) -> Dataset:
                    feature_names=ds.feature_names)
 
 
-def _sklearn(loader_name: str, task: str, name: str):
+def _bundled(task: str, name: str):
     def load(n_samples: int | None = None, noise: float | None = None) -> Dataset:
-        from sklearn import datasets as skd  # lazy: importing sklearn is slow
-        bunch = getattr(skd, loader_name)()
-        X = np.asarray(bunch.data, dtype=np.float32)
-        feats = tuple(str(f) for f in bunch.feature_names) if getattr(
-            bunch, "feature_names", None) is not None else None
+        from .bundled import FEATURE_NAMES, load_bundled  # the files, without importing sklearn
+        X, y = load_bundled(name)
+        X = np.asarray(X, dtype=np.float32)
         if task == "classification":
-            y = np.asarray(bunch.target, dtype=np.int32)
+            y = np.asarray(y, dtype=np.int32)
             ds = Dataset(X=X, y=y, task=task, n_classes=int(y.max()) + 1, name=name,
-                         feature_names=feats)
+                         feature_names=FEATURE_NAMES[name])
         else:
-            y = np.asarray(bunch.target, dtype=np.float32).reshape(len(X), -1)
-            ds = Dataset(X=X, y=y, task=task, n_classes=None, name=name, feature_names=feats)
+            y = np.asarray(y, dtype=np.float32).reshape(len(X), -1)
+            ds = Dataset(X=X, y=y, task=task, n_classes=None, name=name,
+                         feature_names=FEATURE_NAMES[name])
         return _subsample(ds, n_samples)
-    load.__doc__ = (f"scikit-learn's bundled ``{loader_name}`` ({task}); ``n_samples`` keeps a "
-                    "seeded random subset, ``noise`` is ignored.")
+    load.__doc__ = (f"scikit-learn's bundled ``{name}`` set ({task}), read from its files; "
+                    "``n_samples`` keeps a seeded random subset, ``noise`` is ignored.")
     return load
 
 
@@ -557,11 +557,11 @@ def _teacher(n_samples=None, noise=None) -> Dataset:
 
 #: Built-in data sets: name -> ``loader(n_samples=None, noise=None) -> Dataset``.
 DATASETS: dict[str, Callable[..., Dataset]] = {
-    "digits": _sklearn("load_digits", "classification", "digits"),
-    "iris": _sklearn("load_iris", "classification", "iris"),
-    "wine": _sklearn("load_wine", "classification", "wine"),
-    "breast_cancer": _sklearn("load_breast_cancer", "classification", "breast_cancer"),
-    "diabetes": _sklearn("load_diabetes", "regression", "diabetes"),
+    "digits": _bundled("classification", "digits"),
+    "iris": _bundled("classification", "iris"),
+    "wine": _bundled("classification", "wine"),
+    "breast_cancer": _bundled("classification", "breast_cancer"),
+    "diabetes": _bundled("regression", "diabetes"),
     "xor": _logic("xor"),
     "and": _logic("and"),
     "or": _logic("or"),
@@ -803,16 +803,14 @@ def load_dataset(cfg: DataConfig) -> Dataset:
 
 def _split_idx(idx: np.ndarray, size: int, labels, seed: int):
     """Split ``idx`` into (rest, part of ``size``), stratified when possible."""
-    from sklearn.model_selection import train_test_split
     if size <= 0:
         return idx, idx[:0]
     if labels is not None:
         try:
-            return tuple(train_test_split(idx, test_size=size, random_state=seed,
-                                          shuffle=True, stratify=labels))
+            return split_indices(idx, size, labels, seed)
         except ValueError:
             pass  # a class too small to stratify: fall back to a plain shuffle
-    return tuple(train_test_split(idx, test_size=size, random_state=seed, shuffle=True))
+    return split_indices(idx, size, None, seed)
 
 
 def _stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
