@@ -30,6 +30,8 @@ from .config import INT32_MAX, RunConfig
 from .data import load_splits
 from .errors import CheckpointError, ConfigError
 from .parallel import is_writer, mesh_for, peer_watchdog
+from .plotter import Plotter
+from .timing import Clock
 from .train import Run, host_input, best_params, prepare, summarize, train_loop
 
 METRIC_KEYS_FIRST = ("epoch", "train_loss", "val_loss", "test_loss")
@@ -188,14 +190,20 @@ def load_run_config(run_dir) -> RunConfig:
 
 def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool = False,
               epochs: int | None = None, write: bool = True, devices: int | None = None,
-              peer_timeout_s: float | None = None) -> tuple[Run, dict, dict]:
+              peer_timeout_s: float | None = None, clock: Clock | None = None,
+              plotter: Plotter | None = None) -> tuple[Run, dict, dict]:
     """Train per ``cfg``, writing the run folder ``out_dir``; with ``resume`` continue from its
     checkpoint. ``epochs`` overrides the total epoch count (e.g. to extend a resumed run).
     ``devices`` > 1 trains data-parallel over that many devices (of all processes); in a
-    multi-process job only process 0 writes files.
+    multi-process job only process 0 writes files. ``clock`` records the phases' times;
+    ``plotter`` receives the figure (the caller then calls its ``finish``); without one the
+    figure is drawn here.
 
     Returns ``(run, state, history)`` where history holds per-epoch arrays and ``final``.
     """
+    clock = clock or Clock()
+    own_plotter = plotter is None
+    plotter = Plotter(worker=False) if own_plotter else plotter
     out = Path(out_dir)
     if epochs is not None:
         cfg = cfg.replace(train=cfg.train.replace(epochs=epochs))
@@ -203,9 +211,11 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     write = write and is_writer()
     if write and not resume:
         check_fresh_run_dir(out)
-    splits = load_splits(cfg.data)
-    run = prepare(splits, cfg.model, cfg.train,
-                  mesh=mesh_for(devices) if devices not in (None, 1) else None)
+    with clock.phase("data"):
+        splits = load_splits(cfg.data)
+    with clock.train_phase():
+        run = prepare(splits, cfg.model, cfg.train,
+                      mesh=mesh_for(devices) if devices not in (None, 1) else None)
     if cfg.train.epochs * run.spec.n_batches > INT32_MAX:
         raise ConfigError(f"{cfg.train.epochs} epochs of {run.spec.n_batches} steps overflow the "
                           "int32 step counter; use fewer epochs or a larger batch size")
@@ -256,13 +266,36 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
                                   f"jaxmlp train --resume {out}", run_dir=out, epoch=epoch)
         dog = peer_watchdog(peer_timeout_s)
         try:
-            state, history, timing = train_loop(run, cfg.train.epochs, callback=callback,
-                                                watchdog=dog)
+            with clock.train_phase():
+                state, history, timing = train_loop(run, cfg.train.epochs, callback=callback,
+                                                    watchdog=dog)
         finally:
             dog.close()
             bar.close()
     history = {k: prior.get(k, []) + history.get(k, []) for k in set(prior) | set(history)}
-    result = summarize(run, state, history, timing)
+    with clock.train_phase():
+        result = summarize(run, state, history, timing)
+    if write:  # the figure first: a worker draws it while the files below are written
+        plotter.submit(out / "curves.png", "history_figure", history=figure_history(result),
+                       title=f"{cfg.data.dataset}: {cfg.model.hidden} {cfg.model.activation}")
+    with clock.phase("write"):
+        _write_results(out, cfg, state, history, result, extra, last_saved, write)
+    if own_plotter:
+        with clock.phase("plot"):
+            plotter.finish()
+    return run, state, result
+
+
+def figure_history(history: dict) -> dict:
+    """The per-epoch columns ``history_figure`` draws, as JSON-able lists."""
+    keys = ("epoch", "train_loss", "val_loss", "test_loss", "val_accuracy", "test_accuracy",
+            "val_mse", "test_mse")
+    return {k: np.asarray(history[k]).tolist() for k in keys if k in history}
+
+
+def _write_results(out: Path, cfg: RunConfig, state, history: dict, result: dict, extra: dict,
+                   last_saved: dict, write: bool) -> None:
+    """The end of a run: last checkpoint (unless diverged), metrics, summary."""
     if write:
         if _saveable(state) or (last_saved["checkpoint"] is None and _params_finite(state)):
             _write_progress(out, cfg, state, history, extra)
@@ -273,10 +306,6 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
         rows = history_rows(result)
         ckpt.atomic_write_text(out / "metrics.csv", metrics_csv(rows))
         write_json(out / "summary.json", result["final"])
-        from .plots import history_figure
-        ckpt.atomic_write_bytes(out / "curves.png", history_figure(
-            result, title=f"{cfg.data.dataset}: {cfg.model.hidden} {cfg.model.activation}"))
-    return run, state, result
 
 
 def load_run(run_dir):

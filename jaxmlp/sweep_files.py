@@ -87,9 +87,10 @@ def _json_safe(obj):
     return obj
 
 
-def figures(result: SweepResult, heatmap_axes: tuple[str, str] | None = None) -> dict[str, bytes]:
-    """PNG figures of a sweep by file name (only those its grid supports)."""
-    from .plots import heatmap_figure, lines_figure
+def figure_jobs(result: SweepResult, heatmap_axes: tuple[str, str] | None = None) -> dict:
+    """A sweep's figures (only those its grid supports) as ``file name -> (function of
+    jaxmlp.plots, keyword arguments)``, the arguments plain lists and numbers (JSON-able, for
+    a ``jaxmlp.plotter.Plotter``)."""
     metric = headline_metric(result)
     axes = varied_axes(result)
     figs: dict[str, bytes] = {}
@@ -101,8 +102,9 @@ def figures(result: SweepResult, heatmap_axes: tuple[str, str] | None = None) ->
         lut = {k: (m, s) for k, m, s in zip(keys, mean, std)}
         M = np.array([[lut.get((a, b), (np.nan, np.nan))[0] for b in cols_v] for a in rows_v])
         S = np.array([[lut.get((a, b), (np.nan, np.nan))[1] for b in cols_v] for a in rows_v])
-        figs["heatmap.png"] = heatmap_figure(M, rows_v, cols_v, xlabel=hm[1], ylabel=hm[0], spread=S,
-                                             title=f"{metric} (mean ± std over seeds)")
+        figs["heatmap.png"] = ("heatmap_figure", dict(
+            values=M, row_labels=rows_v, col_labels=cols_v, xlabel=hm[1], ylabel=hm[0], spread=S,
+            title=f"{metric} (mean ± std over seeds)"))
     curve_key = "val_loss" if "val_loss" in result.histories else "train_loss"
     if axes:
         a = axes[0]
@@ -114,22 +116,46 @@ def figures(result: SweepResult, heatmap_axes: tuple[str, str] | None = None) ->
             idx = [i for i, r in enumerate(result.rows) if r[a] == v]
             with np.errstate(all="ignore"):
                 series[f"{a}={v}"] = np.nanmean(H[idx], axis=0)
-        figs["curves.png"] = lines_figure(epochs, series, xlabel="epoch", ylabel=curve_key,
-                                          title=f"{curve_key} per {a} (mean over the rest)", logy=True)
+        figs["curves.png"] = ("lines_figure", dict(
+            x=epochs, series=series, xlabel="epoch", ylabel=curve_key, logy=True,
+            title=f"{curve_key} per {a} (mean over the rest)"))
     for axis, name in (("width", "vs_width.png"), ("temperature", "vs_temperature.png")):
         if axis in axes:
             keys, mean, std = group_stats(result, [axis], metric)
-            figs[name] = lines_figure([k[0] for k in keys], {metric: mean}, errors={metric: std},
-                                      xlabel=axis, ylabel=metric, logx=True,
-                                      title=f"{metric} vs {axis} (mean ± std)")
-    return figs
+            figs[name] = ("lines_figure", dict(
+                x=[k[0] for k in keys], series={metric: mean}, errors={metric: std},
+                xlabel=axis, ylabel=metric, logx=True, title=f"{metric} vs {axis} (mean ± std)"))
+    return {name: (fn, _plain(kw)) for name, (fn, kw) in figs.items()}
+
+
+def _plain(obj):
+    """Arrays and numpy scalars as lists and Python numbers (NaN kept: JSON between Python
+    processes carries it)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def figures(result: SweepResult, heatmap_axes: tuple[str, str] | None = None) -> dict[str, bytes]:
+    """PNG figures of a sweep by file name (``figure_jobs`` drawn here)."""
+    from .plots import FIGURES
+    return {name: FIGURES[fn](**kw) for name, (fn, kw) in figure_jobs(result, heatmap_axes).items()}
 
 
 def write_sweep_folder(out, result: SweepResult, config: dict,
-                       heatmap_axes: tuple[str, str] | None = None) -> None:
-    """Write a sweep's folder (see the module docstring); every file is written atomically."""
+                       heatmap_axes: tuple[str, str] | None = None, plotter=None) -> None:
+    """Write a sweep's folder (see the module docstring); every file is written atomically.
+    With a ``jaxmlp.plotter.Plotter`` the figures go to it first (its ``finish`` writes them),
+    so a worker draws them while the tables are written; without one they are drawn here."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if plotter is not None:
+        for name, (fn, kw) in figure_jobs(result, heatmap_axes).items():
+            plotter.submit(out / name, fn, **kw)
     info = {k: v for k, v in result.info.items() if k != "snapshot"}
     atomic_write_text(out / "config.json", json.dumps(_json_safe(config), indent=2) + "\n")
     atomic_write_text(out / "results.csv", rows_csv(result.rows))
@@ -139,8 +165,9 @@ def write_sweep_folder(out, result: SweepResult, config: dict,
     np.savez(buf, **result.histories)
     atomic_write_bytes(out / "histories.npz", buf.getvalue())
     atomic_write_text(out / "histories.csv", histories_csv(result))
-    for name, png in figures(result, heatmap_axes).items():
-        atomic_write_bytes(out / name, png)
+    if plotter is None:
+        for name, png in figures(result, heatmap_axes).items():
+            atomic_write_bytes(out / name, png)
 
 
 SWEEP_CHECKPOINT = "sweep_checkpoint.npz"
