@@ -4,14 +4,17 @@ Bad input prints one line ``error: ...`` on stderr and exits with status 2.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
 import time
-from pathlib import Path
 
-from .errors import JaxmlpError
+_START = time.perf_counter()  # timing.json's clock starts with this module
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from .errors import JaxmlpError  # noqa: E402
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 1
@@ -148,9 +151,11 @@ def add_train_flags(p: argparse.ArgumentParser, grid: bool = False) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--out", default=None, help="run folder (default: runs/<command>-<time>)")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
-    o.add_argument("--compile-cache", default=os.environ.get("JAXMLP_COMPILE_CACHE"),
-                   metavar="DIR", help="keep compiled programs in DIR for later runs (JAX's "
-                                       "persistent cache; default: $JAXMLP_COMPILE_CACHE, off)")
+    o.add_argument("--compile-cache", default=None, metavar="DIR",
+                   help="keep compiled programs in DIR for later runs (JAX's persistent cache; "
+                        "default: $JAXMLP_COMPILE_CACHE, else ~/.cache/jaxmlp/xla)")
+    o.add_argument("--no-compile-cache", action="store_true",
+                   help="compile everything afresh and keep nothing (or JAXMLP_COMPILE_CACHE=off)")
 
 
 def config_from_args(a: argparse.Namespace):
@@ -199,12 +204,38 @@ def _reject_with_resume(a, allowed: set, why: str) -> None:
         raise ConfigError(f"{', '.join(ignored)} cannot be combined with --resume ({why})")
 
 
+def _start_jax(a) -> None:
+    """Import JAX and start its backend (the floor of any JAX program), then count compiles.
+    A multi-process job starts its backend later, after ``jax.distributed.initialize``."""
+    with a.clock.phase("import"):
+        import jax
+
+        from .parallel import DistributedConfig
+        try:
+            joining = DistributedConfig.from_env(a.coordinator, a.num_processes,
+                                                 a.process_id).enabled
+        except JaxmlpError:
+            joining = True  # reported by start_processes, after the config is checked
+        if not joining:
+            jax.devices()
+    a.clock.listen()
+
+
+def _finish_files(a, out: Path) -> None:
+    """After the result is printed: collect the figures, then write ``timing.json``."""
+    from .parallel import is_writer
+    with a.clock.phase("plot"):
+        a.plotter.finish()
+    if is_writer() and out.is_dir():
+        a.clock.write(out)
+
+
 def cmd_train(a) -> int:
     from .runs import load_run_config, train_run
     if a.resume:
         _reject_with_resume(a, {"--epochs", "--quiet", "--devices", "--coordinator",
                                 "--num-processes", "--process-id", "--peer-timeout",
-                                "--compile-cache"},
+                                "--compile-cache", "--no-compile-cache"},
                             "the run's config.json is used; only --epochs and --quiet apply")
         cfg = load_run_config(a.resume)
         out = Path(a.resume)
@@ -219,9 +250,11 @@ def cmd_train(a) -> int:
         epochs = None
     devices = start_processes(a)
     run, state, result = train_run(cfg, out, resume=bool(a.resume), progress=_show_progress(a),
-                                   epochs=epochs, devices=devices, peer_timeout_s=a.peer_timeout)
+                                   epochs=epochs, devices=devices, peer_timeout_s=a.peer_timeout,
+                                   clock=a.clock, plotter=a.plotter)
     final = result["final"]
-    print(f"{cfg.data.dataset}: {_fmt_final(final)} -> {out}")
+    print(f"{cfg.data.dataset}: {_fmt_final(final)} -> {out}", flush=True)
+    _finish_files(a, out)
     if final["diverged"]:
         from .train import divergence_message
         ck = final.get("checkpoint_epoch")
@@ -326,7 +359,7 @@ def cmd_sweep(a) -> int:
     resume = None
     if a.resume:
         out = Path(a.resume)
-        _reject_with_resume(a, {"--quiet", "--devices", "--compile-cache"},
+        _reject_with_resume(a, {"--quiet", "--devices", "--compile-cache", "--no-compile-cache"},
                             "the sweep's config.json is used")
         try:
             setup = json.loads((out / "config.json").read_text())
@@ -347,7 +380,8 @@ def cmd_sweep(a) -> int:
     devices = start_processes(a)
     from .sweep import _model_mesh
     _model_mesh(devices, setup.get("data_devices", 1))  # the device layout, checked up front
-    splits = load_splits(cfg.data)
+    with a.clock.phase("data"):
+        splits = load_splits(cfg.data)
     write = is_writer()
     if write and not a.resume:
         out.mkdir(parents=True, exist_ok=True)
@@ -377,18 +411,21 @@ def cmd_sweep(a) -> int:
                 if flag["stop"]:
                     raise Interrupted(f"{flag['stop']} received; sweep checkpoint saved; resume "
                                       f"with: jaxmlp sweep --resume {out}", run_dir=out)
-            result = sweep(splits, model=cfg.model, train=cfg.train, grid=grid, seeds=seeds,
-                           max_pad_ratio=setup["max_pad_ratio"], n_devices=devices,
-                           data_devices=setup.get("data_devices", 1),
-                           fast_compile=setup.get("fast_compile"),
-                           progress=progress, on_chunk=on_chunk, resume=resume)
+            with a.clock.train_phase():
+                result = sweep(splits, model=cfg.model, train=cfg.train, grid=grid, seeds=seeds,
+                               max_pad_ratio=setup["max_pad_ratio"], n_devices=devices,
+                               data_devices=setup.get("data_devices", 1),
+                               fast_compile=setup.get("fast_compile"),
+                               progress=progress, on_chunk=on_chunk, resume=resume)
     finally:
         if bar is not None:
             bar.close()
     if write:
-        save_sweep_checkpoint(out, {"programs": result.info["snapshot"]}, setup)
-        heat = tuple(setup["heatmap"].split(",")) if setup.get("heatmap") else None
-        write_sweep_folder(out, result, {**setup, "strategy": result.info["strategy"]}, heat)
+        with a.clock.phase("write"):
+            save_sweep_checkpoint(out, {"programs": result.info["snapshot"]}, setup)
+            heat = tuple(setup["heatmap"].split(",")) if setup.get("heatmap") else None
+            write_sweep_folder(out, result, {**setup, "strategy": result.info["strategy"]}, heat,
+                               plotter=a.plotter)
     metric = headline_metric(result)
     vals = result.column(metric)
     best = int(np.nanargmax(vals) if "accuracy" in metric else np.nanargmin(vals))
@@ -396,7 +433,8 @@ def cmd_sweep(a) -> int:
     print(f"{len(result.rows)} models, strategy={info['strategy']}, programs={len(info['programs'])}, "
           f"compile={info['compile_s']:.2f}s run={info['run_s']:.2f}s; best {metric}="
           f"{vals[best]:.4f} ({', '.join(f'{k}={result.rows[best][k]}' for k in GRID_AXES)}); "
-          f"diverged={sum(r['diverged'] for r in result.rows)} -> {out}")
+          f"diverged={sum(r['diverged'] for r in result.rows)} -> {out}", flush=True)
+    _finish_files(a, out)
     return 0
 
 
@@ -514,9 +552,10 @@ def use_all_cpu_cores(argv) -> None:
     if ("xla_force_host_platform_device_count" in flags or os.environ.get("JAX_PLATFORMS", "cpu") != "cpu"
             or any(a.startswith("--coordinator") for a in argv) or "JAX_COORDINATOR_ADDRESS" in os.environ):
         return
-    from jax._src import xla_bridge
-    if xla_bridge.backends_are_initialized():
-        return
+    if "jax" in sys.modules:  # (not imported yet: no backend can have started)
+        from jax._src import xla_bridge
+        if xla_bridge.backends_are_initialized():
+            return
     n = os.cpu_count() or 1
     if n > 1:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
@@ -525,6 +564,7 @@ def use_all_cpu_cores(argv) -> None:
 def _main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    a = None
     try:
         if argv[:1] == ["sweep"]:
             use_all_cpu_cores(argv)
@@ -538,9 +578,13 @@ def _main(argv=None) -> int:
         if a.command in ("train", "sweep"):
             a.given_flags = {x.split("=", 1)[0] for x in argv if x.startswith("--")}
             a.epochs_given = "--epochs" in a.given_flags
-            if a.compile_cache:
-                from .compile_cache import use_compile_cache
-                use_compile_cache(a.compile_cache)
+            from .plotter import Plotter
+            from .timing import Clock
+            a.clock = Clock(_START)
+            a.plotter = Plotter()  # first: it imports matplotlib while this process loads JAX
+            _start_jax(a)
+        from .compile_cache import enable_for_command
+        enable_for_command(getattr(a, "compile_cache", None), getattr(a, "no_compile_cache", False))
         return a.func(a)
     except (_UsageError, JaxmlpError) as e:
         print("error: " + " ".join(str(e).split()), file=sys.stderr)
@@ -567,6 +611,9 @@ def _main(argv=None) -> int:
             raise
         print(f"error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
         return 1
+    finally:  # a failed command leaves no figure worker behind
+        if getattr(a, "plotter", None) is not None:
+            a.plotter.close()
     return EXIT_BAD_INPUT
 
 

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from . import aot_cache
 from . import losses as L
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError, DataError, DivergenceError
@@ -381,6 +382,9 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, ord
 @lru_cache(maxsize=None)
 def compiled_chunk(spec: Spec, vmapped: int = 0, short_run: bool = False):
     """The jitted chunk for ``spec`` (the train state is donated; ``short_run`` as ``fast_jit``).
+    Without ``vmapped`` it returns ``(state, metrics, final)``: ``final`` holds the train/val/
+    test metrics of the params the run would hand back now (``split_metrics``), so a run
+    needs no separate program for its final metrics (one forward pass per chunk).
 
     With ``vmapped = k >= 1`` the state and hyperparameters carry a leading model axis, the
     data is shared (sweeps) and every ``k`` consecutive models share one data order:
@@ -390,8 +394,11 @@ def compiled_chunk(spec: Spec, vmapped: int = 0, short_run: bool = False):
     """
     fn = lambda st, hp, data, ep, act, orders: run_chunk(spec, st, hp, data, ep, act, orders,
                                                          select=bool(vmapped))
-    if not vmapped:
-        return fast_jit(fn, donate_argnums=(0,), short_run=short_run)
+    if not vmapped:  # one model: its final metrics come out of the same program
+        def with_final(st, hp, data, ep, act, orders):
+            st, metrics = fn(st, hp, data, ep, act, orders)
+            return st, metrics, split_metrics(spec, best_params(spec, st), hp, data)
+        return fast_jit(with_final, donate_argnums=(0,), short_run=short_run)
     two_d = spec.mesh is not None and "models" in spec.mesh.axis_names
     per_model = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0),
                          spmd_axis_name="models" if two_d else None)
@@ -700,7 +707,10 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     momentum = host_input(spec.mesh, np.float32(effective_momentum(train.optimizer, train.momentum)))
     if params is not None and spec.mesh is not None:
         params = jax.tree.map(lambda a: host_input(spec.mesh, np.asarray(a)), params)
-    state = _initial_state(spec, model, tuple(sizes))(params, seed, momentum)
+    init, args = _initial_state(spec, model, tuple(sizes)), (params, seed, momentum)
+    state = aot_cache.load_or_compile(
+        "init", (spec, model, tuple(sizes), _signature(args), compiler_options(once=True)),
+        lambda: init.lower(*args))(*args)
     hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True)
     hp = jax.tree.map(lambda a: host_input(spec.mesh, a), hp)
     return Run(spec, hp, device_data(splits, spec), state, train.seed)
@@ -721,15 +731,19 @@ CPU_ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emi
 CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 
 
+def compiler_options(*, once: bool = False, short_run: bool = False) -> dict | None:
+    """XLA options of a program: ``CPU_COMPILER_OPTIONS`` on the CPU backend
+    (``CPU_ONCE_OPTIONS`` with ``once``, ``CPU_SHORT_RUN_OPTIONS`` with ``short_run``)."""
+    if jax.default_backend() != "cpu":
+        return None
+    return CPU_ONCE_OPTIONS if once else CPU_SHORT_RUN_OPTIONS if short_run else CPU_COMPILER_OPTIONS
+
+
 def fast_jit(fn, *, once: bool = False, short_run: bool = False, **kwargs):
-    """``jax.jit`` with ``CPU_COMPILER_OPTIONS`` on the CPU backend (``CPU_ONCE_OPTIONS`` with
-    ``once``, ``CPU_SHORT_RUN_OPTIONS`` with ``short_run``): compile time matters as much as
-    run time for small models (BENCHMARKS.md)."""
-    opts = None
-    if jax.default_backend() == "cpu":
-        opts = (CPU_ONCE_OPTIONS if once else
-                CPU_SHORT_RUN_OPTIONS if short_run else CPU_COMPILER_OPTIONS)
-    return jax.jit(fn, compiler_options=opts, **kwargs)
+    """``jax.jit`` with ``compiler_options``: compile time matters as much as run time for
+    small models (BENCHMARKS.md)."""
+    return jax.jit(fn, compiler_options=compiler_options(once=once, short_run=short_run),
+                   **kwargs)
 
 
 def _signature(tree):
@@ -755,6 +769,12 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=N
             return exe, 0.0
         return executor.submit(lambda: (exe, 0.0))
     t0 = time.perf_counter()
+    disk_key = (*key, compiler_options(short_run=short_run))
+    exe = aot_cache.load("chunk", disk_key)  # an earlier process's: nothing to trace
+    if exe is not None:
+        _EXECUTABLES[key] = exe
+        done = (exe, time.perf_counter() - t0)
+        return done if executor is None else executor.submit(lambda: done)
     mesh = spec.mesh if mesh is None else mesh
     ep = host_input(mesh, np.arange(C, dtype=np.int32))
     act = host_input(mesh, np.ones(C, bool))
@@ -767,7 +787,7 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=N
     lowered = compiled_chunk(spec, vmapped, short_run).lower(state, hp, data, ep, act, orders)
 
     def finish():
-        exe = lowered.compile()
+        exe = aot_cache.compile_and_store("chunk", disk_key, lowered)
         _EXECUTABLES[key] = exe
         return exe, time.perf_counter() - t0
     return finish() if executor is None else executor.submit(finish)
@@ -787,7 +807,8 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
     whose peer process died exits with a clear error instead of waiting forever.
 
     Returns ``(state, history, timing)``: the final train state, per-epoch metric lists and
-    ``{"compile_s", "train_s", "epochs_run"}``.
+    ``{"compile_s", "train_s", "epochs_run"}`` (plus ``"final_metrics"`` of the returned
+    params when a chunk ran).
     """
     spec, hp, data, state, _ = run
     C = spec.chunk_epochs
@@ -800,8 +821,8 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
         if watchdog is not None:
             watchdog.kick()
         orders = chunk_orders(spec, run.seed, ep, epochs)
-        state, metrics = exe(state, hp, data, host_input(spec.mesh, ep),
-                             host_input(spec.mesh, ep < epochs), host_input(spec.mesh, orders))
+        state, metrics, final = exe(state, hp, data, host_input(spec.mesh, ep),
+                                    host_input(spec.mesh, ep < epochs), host_input(spec.mesh, orders))
         metrics = to_host(metrics)
         if watchdog is not None:
             watchdog.kick()
@@ -817,6 +838,8 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
     jax.block_until_ready(state["params"])
     timing = {"compile_s": compile_s, "train_s": time.perf_counter() - t0,
               "epochs_run": int(state["epoch"]) - start}
+    if epoch > start:  # the last chunk's final metrics (else summarize computes them)
+        timing["final_metrics"] = {k: float(v) for k, v in to_host(final).items()}
     return state, history, timing
 
 
@@ -832,7 +855,7 @@ def summarize(run: Run, state: dict, history: dict, timing: dict) -> dict:
              "train_s": train_s,
              "samples_per_s": (timing["epochs_run"] * spec.n_train / train_s
                                if train_s > 0 else float("nan"))}
-    final.update(final_metrics(spec, params, run.data, run.hp))
+    final.update(timing.get("final_metrics") or final_metrics(spec, params, run.data, run.hp))
     out["final"] = final
     return out
 
