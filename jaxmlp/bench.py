@@ -9,6 +9,7 @@ reported, the final training losses are checked to agree.
     python scripts/bench.py                      # full run (W1, W2, W3, W4, G), 3 rounds
     python scripts/bench.py --quick              # tiny sizes, 1 round, < 1 minute
     python scripts/bench.py --workloads W1,W4 --rounds 5 --out experiments/bench
+    python scripts/bench.py --e2e                # whole commands: see jaxmlp/bench_e2e
 
 Writes ``OUT/bench.json`` and ``OUT/speedups.png``; prints a table. ``main(argv)`` returns the
 exit status (0: everything ran and the loss checks passed) so ``jaxmlp bench`` can call it.
@@ -609,6 +610,9 @@ def plot(report, path):
 # ------------------------------------------------------------------------------------ main
 def parse_args(argv):
     p = _OneLineParser(prog="jaxmlp bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--e2e", action="store_true",
+                   help="time whole commands in fresh processes instead (time to result; "
+                        "its own flags: `jaxmlp bench --e2e --help`)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 1 round (< 1 minute)")
     p.add_argument("--workloads", default=None,
                    help=f"comma list of {','.join(ALL_WORKLOADS)} (default: all; quick: W1,W4)")
@@ -625,7 +629,11 @@ def parse_args(argv):
 
 
 def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--e2e" in argv:
+        from .bench_e2e import main as e2e_main
+        return e2e_main([a for a in argv if a != "--e2e"])
+    args = parse_args(argv)
     quick = args.quick
     rounds = args.rounds or (1 if quick else 3)
     wls = [w.strip().upper() for w in (args.workloads or ("W1,W4" if quick else
