@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from jaxmlp.bench import evaluate_targets as bench_targets
 from jaxmlp.bench_e2e import harness, results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,15 @@ def test_targets_met_missed_and_not_run():
     assert by["sweep: jaxmlp_warm <= 0.33x pytorch_cores"]["met"] is True
     only_train = results.evaluate_targets(ratios, {"train"})
     assert [t["job"] for t in only_train] == ["train"] * 3
+
+
+def test_bench_time_to_model_targets():
+    report = {"workloads": {wl: {"frameworks": {}, "time_to_model": {"sklearn": {"median": v}}}
+                            for wl, v in (("W1", 0.8), ("W4", 0.5))}}
+    ttm = {t["workload"]: t for t in bench_targets(report)
+           if t["metric"] == "time_to_model_sklearn"}
+    assert (ttm["W1"]["threshold"], ttm["W1"]["measured"], ttm["W1"]["met"]) == (1.0, 0.8, True)
+    assert (ttm["W4"]["threshold"], ttm["W4"]["measured"], ttm["W4"]["met"]) == (0.3, 0.5, False)
 
 
 # ------------------------------------------------------------------------------ reading runs
