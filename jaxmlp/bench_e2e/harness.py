@@ -26,6 +26,8 @@ Jobs and cases (``--cases`` takes job names and/or ``job/case``):
 
 PyTorch's single-process sweep uses 1 thread: on the 2-core development machine (one-off, on a
 shared machine) the 64 fits took 6.9 s with 1 thread and 78 s with PyTorch's default 2.
+scikit-learn's single-process sweep keeps OpenBLAS's default threads, as a user's script does;
+it is just as sensitive to other load (6.9 s quiet, 47-94 s with the load average at 4).
 """
 from __future__ import annotations
 
