@@ -239,6 +239,19 @@ def test_peer_scripts_do_not_use_jaxmlp_and_import_jaxmlp_stays_light():
     assert p.stdout.strip() == "[]"
 
 
+def test_pytorch_cases_skipped_with_a_note_without_torch(tmp_path, monkeypatch, capsys):
+    import jaxmlp.bench
+    monkeypatch.setattr(jaxmlp.bench, "torch_available",
+                        lambda: (False, "torch is not installed in this Python"))
+    rc = harness.main(["--quick", "--cases", "train/pytorch,train/floor", "--out", str(tmp_path)])
+    assert rc == 0
+    rep = json.loads((tmp_path / "e2e.json").read_text())
+    assert list(rep["cases"]) == ["train/floor"]
+    assert rep["meta"]["notes"] == ["PyTorch cases skipped: torch is not installed in this Python"]
+    assert rep["cases"]["train/floor"]["rounds"][0]["wall_s"] > 0
+    assert "note: PyTorch cases skipped" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_e2e_quick_smoke(tmp_path):

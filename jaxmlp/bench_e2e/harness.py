@@ -43,7 +43,7 @@ from pathlib import Path
 from . import results
 
 PEERS = Path(__file__).resolve().parent / "peers"
-REPO = Path(__file__).resolve().parents[2]  # holds the jaxmlp package under test
+REPO = Path(__file__).resolve().parents[2]  # the folder holding the jaxmlp under test
 JOBS = ("train", "sweep")
 SWEEP_GRID = ["--width", "16,32,64,128", "--lr", "0.03,0.1,0.3,1", "--seeds", "4"]
 FLOOR = "import jax; jax.numpy.zeros(1)"
@@ -110,7 +110,8 @@ def child_env(spec: dict, cache: Path | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "JAXMLP_COMPILE_CACHE"}
     if spec["framework"] == "jaxmlp":
         env["JAXMLP_COMPILE_CACHE"] = str(cache)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        if (REPO / "pyproject.toml").exists():  # a checkout (an installed jaxmlp is found anyway)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -212,7 +213,7 @@ def main(argv=None) -> int:
                   "are jaxmlp wall / peer wall (ratio of medians; range of per-round ratios)",
         "placeholders": {"{python}": sys.executable, "{peers}": str(PEERS),
                          "{out}": "a new path per run (jaxmlp: run folder; peers: JSON file)"},
-        "jaxmlp_pythonpath": f"{REPO} (put first on PYTHONPATH for the jaxmlp cases)",
+        "jaxmlp_under_test": str(REPO),  # first on the jaxmlp cases' PYTHONPATH if a checkout
         "notes": notes},
         "cases": {k: {**specs[k], "command": command_line(specs[k]), "warmup": None,
                       "rounds": []} for k in keys}}
