@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from . import checkpoint as ckpt
-from .config import INT32_MAX, RunConfig
+from .config import RunConfig
 from .data import load_splits
 from .errors import CheckpointError, ConfigError
 from .parallel import is_writer, mesh_for, peer_watchdog
@@ -216,9 +216,6 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     with clock.train_phase():
         run = prepare(splits, cfg.model, cfg.train,
                       mesh=mesh_for(devices) if devices not in (None, 1) else None)
-    if cfg.train.epochs * run.spec.n_batches > INT32_MAX:
-        raise ConfigError(f"{cfg.train.epochs} epochs of {run.spec.n_batches} steps overflow the "
-                          "int32 step counter; use fewer epochs or a larger batch size")
     prior: dict = {}
     resumed_from = None
     if resume and not (ckpt_path.exists() or ckpt.previous_path(ckpt_path).exists()):

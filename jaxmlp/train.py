@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple
@@ -26,7 +27,7 @@ import optax
 
 from . import aot_cache
 from . import losses as L
-from .config import ModelConfig, TrainConfig
+from .config import INT32_MAX, ModelConfig, TrainConfig
 from .errors import ConfigError, DataError, DivergenceError
 from .grads import batch_loss
 from .nn import forward, init_mlp, mup_multipliers, scale_layers
@@ -449,6 +450,9 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
     if use_momentum is None:
         use_momentum = train.optimizer in ("momentum", "nesterov") or (
             train.optimizer == "sgd" and (train.momentum > 0 or train.nesterov))
+    if train.epochs * n_batches > INT32_MAX:
+        raise ConfigError(f"{train.epochs} epochs of {n_batches} steps overflow the int32 step "
+                          "counter; use fewer epochs or a larger batch size")
     if chunk_epochs is None:
         chunk_epochs = chunk_epochs_for(n_batches, train.epochs, train.checkpoint_every)
     make_optimizer(train.optimizer)  # validate the name before any compile
@@ -688,10 +692,12 @@ class Run(NamedTuple):
     data: dict
     state: dict
     seed: int = 0
+    compiling: Any = None     # a future of the training chunk's (executable, compile seconds)
 
 
 def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh=None) -> Run:
-    """Validate and set up a run (only the small initialisation program is compiled here).
+    """Validate and set up a run: the initialisation is compiled and run here, the training
+    chunk is compiled meanwhile in a background thread (``Run.compiling``).
 
     ``mesh``: a ``jaxmlp.parallel.mesh_for(n)`` mesh for data-parallel training.
     """
@@ -708,15 +714,23 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     if params is not None and spec.mesh is not None:
         params = jax.tree.map(lambda a: host_input(spec.mesh, np.asarray(a)), params)
     init, args = _initial_state(spec, model, tuple(sizes)), (params, seed, momentum)
+    hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True)
+    hp = jax.tree.map(lambda a: host_input(spec.mesh, a), hp)
+    data = device_data(splits, spec)
+    compiling = None
+    if spec.mesh is None:  # the chunk compiles in the background while the init is built
+        compiling = get_executable(spec, jax.eval_shape(init, *args), hp, data,
+                                   spec.chunk_epochs, executor=_COMPILER)
     state = aot_cache.load_or_compile(
         "init", (spec, model, tuple(sizes), _signature(args), compiler_options(once=True)),
         lambda: init.lower(*args))(*args)
-    hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True)
-    hp = jax.tree.map(lambda a: host_input(spec.mesh, a), hp)
-    return Run(spec, hp, device_data(splits, spec), state, train.seed)
+    return Run(spec, hp, data, state, train.seed, compiling)
 
 
 _EXECUTABLES: dict = {}
+# Compiles in the background (XLA releases the GIL): a run's training chunk while its
+# initialisation is compiled and run in the calling thread.
+_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmlp-fit-compile")
 
 # XLA:CPU's LLVM back end at -O1: the training chunk compiles ~40% faster (0.99 -> 0.60 s on the
 # digits 64-128-10 run, BENCHMARKS.md) and runs as fast, since its matmuls are library calls.
@@ -810,9 +824,10 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
     ``{"compile_s", "train_s", "epochs_run"}`` (plus ``"final_metrics"`` of the returned
     params when a chunk ran).
     """
-    spec, hp, data, state, _ = run
+    spec, hp, data, state = run.spec, run.hp, run.data, run.state
     C = spec.chunk_epochs
-    exe, compile_s = get_executable(spec, state, hp, data, C)
+    exe, compile_s = (run.compiling.result() if run.compiling is not None else
+                      get_executable(spec, state, hp, data, C))
     history: dict[str, list] = {}
     start = epoch = int(state["epoch"])
     t0 = time.perf_counter()
