@@ -542,6 +542,21 @@ def main(argv=None) -> int:
         return _main(argv)
 
 
+def run() -> None:
+    """The ``jaxmlp`` console script: ``main``, then exit. Every file a command writes is
+    complete (atomic, fsync'ed) before it returns, so a single-process command skips the
+    interpreter's teardown (~0.07-0.1 s of JAX/XLA shutdown on a 2-core CPU), unless
+    ``JAXMLP_FULL_EXIT`` is set (e.g. for coverage tools that save at exit). Multi-process
+    jobs exit normally: ``jax.distributed`` shuts down at exit."""
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    dist = "jax" in sys.modules and sys.modules["jax"].process_count() > 1
+    if not dist and not os.environ.get("JAXMLP_FULL_EXIT"):
+        os._exit(rc)
+    sys.exit(rc)
+
+
 def use_all_cpu_cores(argv) -> None:
     """Split this CPU into one XLA host device per core for a sweep, so its model axis is
     sharded over the cores (about as fast as the streams a one-device sweep runs, 1.2-1.3x
@@ -618,4 +633,4 @@ def _main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
