@@ -8,7 +8,9 @@ model axis, every model of it at the group's layer sizes. Two layouts:
   gradient). Widths further apart than ``max_pad_ratio`` go to separate programs (buckets).
 - packed (``"pack"``): one group per distinct width, each at its true width, all groups of one
   program stepping inside the same scans (``jaxmlp.train.run_chunk`` on a tuple of groups), so
-  a narrow model costs its own width and the whole grid is still one compile.
+  a narrow model costs its own width and the whole grid is still one compile. A packed group
+  may also hold neighbouring widths padded to its widest (what ``"auto"`` weighs: every group
+  adds compile time and per-step overhead, ``choose_packing``).
 
 Either way the models sharing a seed share their data order: a *slot* is a set of models that
 train on the same batches (``k_g`` models of group ``g`` in every slot), and the slots are
@@ -255,9 +257,9 @@ def contiguous_partitions(sizes: list, most: int = 10) -> list:
 
 # A plan's estimated cost (``estimated_cost``) in FLOPs of training work (6 per weight, example
 # and epoch, every model slot at its group's sizes), plus what programs and groups cost beyond
-# their FLOPs, as the FLOPs these sweeps train in the same time (~130-150 GFLOP/s on the 2-core
-# CPU). Fitted to the measured compile + run of seven sweeps, padded and packed in every
-# grouping (BENCHMARKS.md, "Packing"): each group adds ~0.5-0.8 s of tracing and compile (more
+# their FLOPs, as the FLOPs these sweeps train in the same time (~150-250 GFLOP/s on the 2-core
+# CPU). Fitted to the measured compile + run of sweeps padded and packed in every grouping
+# (BENCHMARKS.md, "Packing widths"): each group adds ~0.35-0.7 s of tracing and compile (more
 # with per-epoch evaluation and on several devices) and ~30-40 small ops to every step, which
 # keep a narrow group from running faster than ``GROUP_STEP_FLOPS`` a step. With a persistent
 # compile cache (``jaxmlp.use_compile_cache``) the XLA compile of a repeated sweep is skipped

@@ -104,11 +104,12 @@ def _packing_cases():
     from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
     from jaxmlp.data import load_splits
     full = load_splits(DataConfig(dataset="digits"))
-    w3 = lambda widths, hidden=1: (w3_splits(), dict(
-        model=ModelConfig(hidden=(128,) * hidden), train=TrainConfig(epochs=50, batch_size=128),
+    w3 = lambda widths, hidden=1, epochs=50: (w3_splits(), dict(
+        model=ModelConfig(hidden=(128,) * hidden), train=TrainConfig(epochs=epochs, batch_size=128),
         grid={"width": list(widths), "lr": [0.03, 0.1, 0.3, 1.0]}, seeds=4))
     return {
         "W3: 64 x 64-{16..128}-10": w3((16, 32, 64, 128)),
+        "W3, 200 epochs": w3((16, 32, 64, 128), epochs=200),
         "64 x 64-{16..128}x2-10": w3((16, 32, 64, 128), hidden=2),
         "32 x 64-{32,256}-10": w3((32, 256)),
         "36 x car_sensor 8-{8..64}-2 mse, eval": (load_splits(DataConfig(dataset="car_sensor")), dict(
@@ -138,18 +139,19 @@ def _one_packing_case(name, packing, cache):
                       "plan": r.info["packing"]["plan"], "eff": r.info["flop_efficiency"]}))
 
 
-def packing_table(reps=3, cache=False, cli=False):
+def packing_table(reps=3, cache=False, cli=False, only=""):
     """Each sweep of ``_packing_cases`` padded, ``auto`` and packed (one group per width), in a
     fresh process per run, the three interleaved; median [min-max] of ``reps`` runs: the
     ``sweep`` call's total (compile, run) seconds. ``cache``: every process uses a compile
     cache warmed by one untimed run first. ``cli``: W3 only, the wall time of the whole
-    ``python -m jaxmlp.cli sweep`` command (one host device per core, as users run it)."""
+    ``python -m jaxmlp.cli sweep`` command (one host device per core, as users run it);
+    ``only``: the cases whose name holds this text."""
     import statistics
     import subprocess
     import sys
     fmt = lambda xs: f"{statistics.median(xs):.2f} [{min(xs):.2f}-{max(xs):.2f}]"
     packings = ("pad", "auto", "pack")
-    cases = ["W3 as `jaxmlp sweep`"] if cli else list(_packing_cases())
+    cases = ["W3 as `jaxmlp sweep`"] if cli else [c for c in _packing_cases() if only in c]
     with tempfile.TemporaryDirectory() as tmp:
         def once(name, packing, i):
             if cli:
@@ -194,6 +196,7 @@ def main():
     ap.add_argument("--cache", action="store_true", help="--packing with a warm compile cache")
     ap.add_argument("--cli", action="store_true", help="--packing: W3 as the CLI command")
     ap.add_argument("--reps", type=int, default=3, help="--packing: runs of each")
+    ap.add_argument("--only", default="", help="--packing: the cases whose name holds this")
     ap.add_argument("--one", nargs=2, metavar=("CASE", "FAST"), help=argparse.SUPPRESS)
     ap.add_argument("--one-packing", nargs=3, metavar=("CASE", "PACKING", "CACHE"),
                     help=argparse.SUPPRESS)
@@ -205,7 +208,7 @@ def main():
     if args.short_run:
         return short_run_table()
     if args.packing:
-        return packing_table(args.reps, args.cache, args.cli)
+        return packing_table(args.reps, args.cache, args.cli, args.only)
     sp = w3_splits()
 
     log: list = []
