@@ -370,7 +370,7 @@ def run_sweep_jaxmlp(task, out_npz):
     out = w3_sweep(task["config"], sp)
     total = time.perf_counter() - t0
     res = {"total_s": total, "result_type": type(out).__name__}
-    for k in ("strategy", "buckets", "compile_s", "run_s", "total_s", "n_models"):
+    for k in ("strategy", "buckets", "compile_s", "run_s", "total_s", "n_models", "flop_efficiency"):
         res[f"info_{k}"] = out.info[k]
     try:  # per-model final params, keyed like the peers' (width, lr, seed)
         arrs = {}

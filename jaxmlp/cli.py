@@ -341,7 +341,8 @@ def _sweep_setup(a) -> dict:
     if a.data_devices < 1:
         raise ConfigError(f"--data-devices must be >= 1, got {a.data_devices}")
     return {"run": cfg.to_dict(), "grid": grid, "seeds": seeds, "max_pad_ratio": a.max_pad_ratio,
-            "heatmap": a.heatmap, "data_devices": a.data_devices, "fast_compile": a.fast_compile}
+            "heatmap": a.heatmap, "data_devices": a.data_devices, "fast_compile": a.fast_compile,
+            "packing": a.packing}
 
 
 def cmd_sweep(a) -> int:
@@ -378,8 +379,8 @@ def cmd_sweep(a) -> int:
     grid, seeds = setup["grid"], setup["seeds"]
     n_models = len(expand_grid(grid, seeds, cfg.train, cfg.model))
     devices = start_processes(a)
-    from .sweep import _model_mesh
-    _model_mesh(devices, setup.get("data_devices", 1))  # the device layout, checked up front
+    from .sweep_program import model_mesh
+    model_mesh(devices, setup.get("data_devices", 1))  # the device layout, checked up front
     with a.clock.phase("data"):
         splits = load_splits(cfg.data)
     write = is_writer()
@@ -416,13 +417,14 @@ def cmd_sweep(a) -> int:
                                max_pad_ratio=setup["max_pad_ratio"], n_devices=devices,
                                data_devices=setup.get("data_devices", 1),
                                fast_compile=setup.get("fast_compile"),
+                               packing=setup.get("packing", "pad"),
                                progress=progress, on_chunk=on_chunk, resume=resume)
     finally:
         if bar is not None:
             bar.close()
     if write:
         with a.clock.phase("write"):
-            save_sweep_checkpoint(out, {"programs": result.info["snapshot"]}, setup)
+            save_sweep_checkpoint(out, result.info["snapshot"], setup)
             heat = tuple(setup["heatmap"].split(",")) if setup.get("heatmap") else None
             write_sweep_folder(out, result, {**setup, "strategy": result.info["strategy"]}, heat,
                                plotter=a.plotter)
@@ -431,7 +433,7 @@ def cmd_sweep(a) -> int:
     best = int(np.nanargmax(vals) if "accuracy" in metric else np.nanargmin(vals))
     info = result.info
     print(f"{len(result.rows)} models, strategy={info['strategy']}, programs={len(info['programs'])}, "
-          f"compile={info['compile_s']:.2f}s run={info['run_s']:.2f}s; best {metric}="
+          f"flop efficiency={info['flop_efficiency']:.0%}, compile={info['compile_s']:.2f}s run={info['run_s']:.2f}s; best {metric}="
           f"{vals[best]:.4f} ({', '.join(f'{k}={result.rows[best][k]}' for k in GRID_AXES)}); "
           f"diverged={sum(r['diverged'] for r in result.rows)} -> {out}", flush=True)
     _finish_files(a, out)
@@ -496,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--target", default=None)
     pr.set_defaults(func=cmd_predict)
 
+    from .config import PACKING_NAMES
     sw = sub.add_parser("sweep", help="train a grid of models in as few compiled programs as possible")
     add_train_flags(sw, grid=True)
     g = sw.add_argument_group("grid")
@@ -504,6 +507,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--grid", default=None, help="JSON/TOML grid file (axis -> list, 'seeds')")
     g.add_argument("--max-pad-ratio", type=float, default=8.0,
                    help="widths within this ratio share one padded program (1 = one per width)")
+    g.add_argument("--packing", default="auto", choices=list(PACKING_NAMES),
+                   help="mixed widths: pad every model to the widest (one program per "
+                        "--max-pad-ratio bucket), pack each width at its own size into one "
+                        "program, or auto: the one estimated faster")
     g.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=None,
                    help="compile for a short run (less compile, slower steps on CPU); default: "
                         "decided per program from its estimated work")

@@ -17,6 +17,7 @@ LOSS_NAMES = ("auto", "ce", "mse")
 SCHEDULE_NAMES = ("constant", "cosine", "step", "warmup_cosine")
 GRAD_NAMES = ("autodiff", "manual")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+PACKING_NAMES = ("auto", "pad", "pack")   # sweeps: how widths share a program (jaxmlp.sweep_plan)
 
 
 def _check(cond: bool, msg: str) -> None:

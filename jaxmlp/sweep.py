@@ -3,37 +3,36 @@
 Every model of a grid gets its own init seed, data-order seed, learning rate, temperature, L2
 strength and momentum as traced arrays; the train state is stacked along a leading model axis
 and the training chunk of ``jaxmlp.train`` is ``vmap``-ed over it, so a grid that differs only
-in these values compiles once. Hidden widths are mixed by padding to the widest model with
-per-model unit masks (each padded model is exactly its narrow self: padded weights start at zero
-and receive exactly zero gradient), or, where widths differ by more than ``max_pad_ratio``, by
-grouping widths into buckets that each get their own program. The model axis is sharded over
-the local devices.
+in these values compiles once. Hidden widths are mixed in one of two layouts
+(``jaxmlp.sweep_plan``): *padded*, every model at the widest width with per-model unit masks
+(each padded model is exactly its narrow self: padded weights start at zero and receive
+exactly zero gradient; widths further apart than ``max_pad_ratio`` get programs of their own),
+or *packed*, one group per width at its true width, all groups stepping inside the same
+compiled scans. ``packing="auto"`` picks the one estimated faster. The model axis is sharded
+over the local devices.
 """
 from __future__ import annotations
 
 import itertools
-import os
-from functools import lru_cache, partial
-import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Sequence
+from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from .checkpoint import restore_state
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
-from .nn import init_stds, mup_multipliers, standard_normals, weight_counts
-from .checkpoint import restore_state
-from .parallel import DATA, MODELS, mesh_for, rows_sharding, to_host
-from .train import (Spec, _size, fast_jit, as_splits, best_params, device_data, effective_momentum,
-                    get_executable,
-                    init_model, init_state, layer_lr_multipliers, make_hparams, make_spec,
-                    model_sizes, init_key, split_metrics_jit, chunk_orders, _models_input,
-                    host_input)
+from .nn import weight_counts
+from .parallel import to_host
+from .sweep_plan import (PACKINGS, flop_efficiency, plan_programs,  # noqa: F401
+                         training_flops_estimate, width_buckets)
+from .sweep_program import (SHORT_RUN_FLOPS, build_program, compile_chunk,  # noqa: F401
+                            metrics_executable, model_mesh, shard_models, short_run)
+from .sweep_run import run_program, streams_for, part_abstract, stream_hparams
+from .train import as_splits, batches_per_epoch, best_params, model_sizes
 
 GRID_AXES = ("width", "lr", "temperature", "l2", "momentum", "seed")
 
@@ -44,24 +43,27 @@ class SweepResult:
 
     Attributes:
         rows: one dict per model: hyperparameters, final/best metrics, epochs_run, diverged,
-            wall_s (the wall time of the program the model was trained in), program index.
+            wall_s (the wall time of the program the model was trained in), program index,
+            flop_efficiency (matmul FLOPs at its true width / FLOPs computed for it).
         histories: metric name -> (n_models, epochs) array, NaN where a model did not run.
-        info: strategy, buckets, compile and run seconds, devices, number of programs.
+        info: strategy, packing choice, buckets, compile and run seconds, devices, FLOP
+            efficiency, per-program details.
     """
     rows: list[dict]
     histories: dict[str, np.ndarray]
     info: dict = field(default_factory=dict)
-    programs: list = field(default_factory=list, repr=False)   # (spec, final stacked state)
-    where: list = field(default_factory=list, repr=False)      # per model: (program, slot, sizes)
+    programs: list = field(default_factory=list, repr=False)   # (spec, final group states)
+    where: list = field(default_factory=list, repr=False)  # per model: (program, (group, slot), sizes)
 
     def column(self, key: str) -> np.ndarray:
         return np.asarray([r[key] for r in self.rows])
 
     def params(self, i: int, *, padded: bool = False) -> list:
-        """Trained params of model ``i`` (best under early stopping), unpadded unless asked."""
-        prog, slot, sizes = self.where[i]
+        """Trained params of model ``i`` (best under early stopping), unpadded unless asked
+        (a packed model is never padded)."""
+        prog, (group, slot), sizes = self.where[i]
         spec, state = self.programs[prog]
-        p = jax.tree.map(lambda a: a[slot], to_host(best_params(spec, state)))
+        p = jax.tree.map(lambda a: a[slot], to_host(best_params(spec, state[group])))
         return p if padded else unpad_params(p, sizes)
 
 
@@ -106,17 +108,6 @@ def expand_grid(grid: dict[str, Sequence], seeds: int | Sequence[int] = 1,
     return rows
 
 
-def width_buckets(widths: Sequence[int], max_pad_ratio: float) -> list[list[int]]:
-    """Group distinct widths so that within a bucket max/min <= max_pad_ratio (greedy, sorted)."""
-    buckets: list[list[int]] = []
-    for w in sorted(set(widths)):
-        if buckets and w / buckets[-1][0] <= max_pad_ratio:
-            buckets[-1].append(w)
-        else:
-            buckets.append([w])
-    return buckets
-
-
 def _hidden_for(model: ModelConfig, width) -> tuple[int, ...]:
     return tuple(model.hidden) if width is None else tuple(width for _ in model.hidden)
 
@@ -127,301 +118,10 @@ def unpad_params(params: list, sizes: Sequence[int]) -> list:
             for l, layer in enumerate(params)]
 
 
-def _pad_to(a, shape):
-    """Zero-pad the trailing axes of a stacked (N, ...) array to ``shape``."""
-    return jnp.pad(a, [(0, 0)] + [(0, t - s) for s, t in zip(a.shape[1:], shape)])
-
-
-def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, sizes_max: tuple,
-                 take: tuple, seeds, momenta):
-    """Stacked initial train states of all models of a program, in one compiled call.
-
-    Each model is initialised exactly as ``jaxmlp.fit`` would (its own sizes and seed), then
-    zero-padded to ``sizes_max``; ``take`` orders (and repeats, for device padding) the models.
-    The draws are nested across widths (``jaxmlp.nn.standard_normals``), so one draw at the
-    widest shape per model, scaled by the model's own init std and cut to its sizes, is its
-    initialisation: one random-number program whatever the widths. (Without JAX's
-    partitionable threefry the draws do not nest; then every distinct size draws its own.)
-    """
-    keys = jax.vmap(init_key)(seeds)
-    take = np.asarray(take)
-    if jax.config.jax_threefry_partitionable:
-        Z = jax.vmap(lambda k: standard_normals(k, sizes_max))(keys[take])
-        sizes = np.asarray([member_sizes[t] for t in take])                 # (models, L + 1)
-        # per model and layer, as init_model: W = (std * Z) * muP multiplier
-        stds = np.asarray([init_stds(sz, init=model.init, activation=model.activation)
-                           for sz in sizes], np.float32)
-        mults = (np.asarray([mup_multipliers(sz, model.base_width)[0] for sz in sizes], np.float32)
-                 if model.parametrization == "mup" else None)
-        params = []
-        for l, z in enumerate(Z):
-            W = stds[:, l, None, None] * z
-            if mults is not None:
-                W = W * mults[:, l, None, None]
-            rows = np.arange(sizes_max[l]) < sizes[:, l, None]
-            cols = np.arange(sizes_max[l + 1]) < sizes[:, l + 1, None]
-            W = jnp.where(rows[:, :, None] & cols[:, None, :], W, 0.0)
-            params.append({"W": W, "b": jnp.zeros((len(take), sizes_max[l + 1]), jnp.float32)})
-    else:
-        parts, order = [], []
-        for sizes in dict.fromkeys(member_sizes):
-            ids = [i for i, sz in enumerate(member_sizes) if sz == sizes]
-            p = jax.vmap(lambda k: init_model(k, model, list(sizes)))(keys[np.asarray(ids)])
-            p = [{"W": _pad_to(l["W"], (sizes_max[k], sizes_max[k + 1])),
-                  "b": _pad_to(l["b"], (sizes_max[k + 1],))} for k, l in enumerate(p)]
-            parts.append(p)
-            order += ids
-        pos = np.argsort(np.asarray(order))[take]
-        params = jax.tree.map(lambda *xs: jnp.concatenate(xs)[pos], *parts)
-    return jax.vmap(lambda p, m: init_state(spec, p, momentum=m))(params, momenta[take])
-
-
-@lru_cache(maxsize=None)
-def _init_states_jit():
-    # built on first use: choosing compiler options queries the backend, which must not
-    # happen at import time (jax.distributed.initialize has to come first)
-    return fast_jit(_init_states, static_argnums=(0, 1, 2, 3, 4), once=True)
-
-
-def _model_mesh(n_devices: int | None, data_devices: int = 1):
-    """A ("models",) mesh over ``n_devices`` devices (default: all devices of all processes),
-    or a 2-D ("models", "data") mesh whose data axis has ``data_devices`` devices."""
-    if data_devices == 1:
-        mesh = mesh_for(n_devices, axes=(MODELS,))
-    else:
-        n = len(jax.devices()) if n_devices is None else n_devices
-        if data_devices < 1 or n % data_devices:
-            raise ConfigError(f"{n} devices do not split into model groups of {data_devices} data devices")
-        mesh = mesh_for(n, axes=(MODELS, DATA), shape=(n // data_devices, data_devices))
-    return mesh, mesh.shape[MODELS]
-
-
-def _shard_models(tree, mesh):
-    """Host arrays with a leading model axis, split over the mesh's model axis."""
-    return jax.tree.map(lambda a: _models_input(mesh, np.asarray(a)), tree)
-
-
-def _replicate(tree, mesh):
-    """Host arrays every process holds, replicated over the mesh."""
-    return jax.tree.map(lambda a: host_input(mesh, a), tree)
-
-
-def _program(splits, model: ModelConfig, train: TrainConfig, members: list[dict],
-             n_devices: int | None, masked: bool, data_devices: int = 1):
-    """Build one vmapped program's inputs for ``members`` (same depth, padded widths)."""
-    mesh, n_dev = _model_mesh(n_devices, data_devices)
-    widths = [m["width"] for m in members]
-    w_max = None if widths[0] is None else max(widths)
-    n_out = splits.n_outputs
-    sizes_max = model_sizes(model.replace(hidden=_hidden_for(model, w_max)), splits.n_features, n_out)
-    use_momentum = train.optimizer in ("momentum", "nesterov") or train.nesterov or any(
-        m["momentum"] > 0 for m in members)
-    spec = make_spec(model.replace(hidden=_hidden_for(model, w_max)), train, task=splits.task,
-                     n_train=_size(splits.X_train), has_val=_size(splits.X_val) > 0,
-                     has_test=_size(splits.X_test) > 0, masked=masked, use_momentum=use_momentum,
-                     use_l2=any(m["l2"] > 0 for m in members), n_features=splits.n_features,
-                     mesh=mesh if data_devices > 1 else None)
-    n_real = len(members)
-    share = _order_share(members, n_dev, data_devices)
-    n_pad = (-n_real) % n_dev  # repeat the last model so the model axis divides the devices
-    take = tuple(list(range(n_real)) + [n_real - 1] * n_pad)
-    member_sizes = tuple(tuple(model_sizes(model.replace(hidden=_hidden_for(model, m["width"])),
-                                           splits.n_features, n_out)) for m in members)
-    momenta = np.asarray([effective_momentum(train.optimizer, float(m["momentum"])) for m in members],
-                         np.float32)
-
-    def init():
-        states = _init_states_jit()(spec, model, member_sizes, tuple(sizes_max), take,
-                                    np.asarray([int(m["seed"]) for m in members], np.uint32), momenta)
-        return _shard_models(states, mesh)
-    hps = []
-    for m in members:
-        sizes = model_sizes(model.replace(hidden=_hidden_for(model, m["width"])), splits.n_features, n_out)
-        masks = None
-        if masked:
-            masks = [np.asarray(np.arange(sizes_max[l + 1]) < sizes[l + 1], np.float32)
-                     for l in range(len(sizes) - 2)]
-        tc = train.replace(lr=float(m["lr"]), temperature=float(m["temperature"]), l2=float(m["l2"]),
-                           momentum=float(m["momentum"]), seed=int(m["seed"]))
-        hps.append(make_hparams(tc, spec, masks=masks, layer_lr=layer_lr_multipliers(model, sizes),
-                                as_numpy=True))
-    hp = _shard_models(jax.tree.map(lambda *xs: np.stack(xs)[list(take)], *hps), mesh)
-    if spec.mesh is None:  # 1-D: every device holds the whole data set for its models
-        data = _replicate(device_data(splits, spec), mesh)
-    else:  # 2-D: training rows split over the data axis, each model's batch sharded over it
-        data = device_data(splits, spec)
-    seeds = [int(members[i]["seed"]) for i in take][::share]
-    # the state's shapes and placement, without running the initialisation: enough to
-    # compile the training chunk while the initialisation compiles (``sweep``)
-    n = len(take)
-    shapes = [{"W": jax.ShapeDtypeStruct((n, a, b), jnp.float32),
-               "b": jax.ShapeDtypeStruct((n, b), jnp.float32)}
-              for a, b in zip(sizes_max[:-1], sizes_max[1:])]
-    placed = rows_sharding(mesh, MODELS)
-    abstract = jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=placed),
-        jax.eval_shape(jax.vmap(lambda p, m: init_state(spec, p, momentum=m)), shapes,
-                       jax.ShapeDtypeStruct((n,), jnp.float32)))
-    return Program(spec, init, abstract, hp, data, n_real, sizes_max, mesh, seeds, share)
-
-
-class Program(NamedTuple):
-    """One compiled program's inputs; ``init()`` computes the stacked initial states, whose
-    shapes and placement ``abstract`` holds."""
-    spec: Spec
-    init: Any
-    abstract: dict
-    hp: dict
-    data: dict
-    n_real: int
-    sizes_max: list
-    mesh: Any
-    seeds: list
-    share: int
-
-
-# A program's estimated training FLOPs up to which ``sweep`` compiles it for a short run. The
-# chunk compiles ~0.35-0.5 s faster whatever the program; its steps run 0-20% slower (least
-# with one hidden layer; sigmoid and two layers most). Four sweeps of 1.4e11-2.3e11 FLOPs
-# (2.4-3.8 s each on this 2-core CPU) gained 0.04-0.28 s (`scripts/profile_sweep.py
-# --short-run`, BENCHMARKS.md); a deep sigmoid sweep near this bound would lose ~0.4 s.
-SHORT_RUN_FLOPS = 3e11
-
-
-def training_flops_estimate(sizes: Sequence[int], n_train: int, epochs: int,
-                            n_models: int) -> float:
-    """Matmul FLOPs of training ``n_models`` models of layer sizes ``sizes`` for ``epochs``
-    epochs of ``n_train`` examples: 6 per weight per example (forward, input and weight
-    gradients)."""
-    return 6.0 * sum(weight_counts(sizes)) * n_train * epochs * n_models
-
-
-def short_run(prog: "Program", train: TrainConfig) -> bool:
-    """Whether ``prog``'s training chunk is compiled for a short run: its estimated training
-    FLOPs, every model slot at the padded sizes, at most ``SHORT_RUN_FLOPS``."""
-    n_slots = jax.tree.leaves(prog.abstract)[0].shape[0]
-    flops = training_flops_estimate(prog.sizes_max, prog.spec.n_train, train.epochs, n_slots)
-    return flops <= SHORT_RUN_FLOPS
-
-
-def _order_share(members: list[dict], n_dev: int, data_devices: int) -> int:
-    """How many consecutive models of a program share one data order.
-
-    Models with the same seed train on the same batches. When ``members`` come in equal runs
-    of one seed (``sweep`` puts the seed axis outermost), each run is split into as few
-    groups as lets the groups divide over the devices (``compiled_chunk``); otherwise 1
-    (every model gets its own order, the model axis padded to the devices).
-    """
-    seeds = [int(m["seed"]) for m in members]
-    runs = [len(list(g)) for _, g in itertools.groupby(seeds)]
-    k = runs[0]
-    if data_devices > 1 or any(r != k for r in runs) or len(set(seeds)) != len(runs):
-        return 1
-    return next((s for s in range(k, 1, -1) if k % s == 0 and (len(runs) * k // s) % n_dev == 0), 1)
-
-
-# At most this many streams (``_streams``): two were measured (on 2 cores); many small parts
-# would each lose the batching of the models into wide products.
-MAX_STREAMS = 2
-
-
-def _streams(prog: "Program") -> int:
-    """How many concurrent executions a program's model axis is split into on one CPU device.
-
-    XLA:CPU leaves part of a 2-core machine idle during a sweep step; two executions of the
-    same executable on halves of the models, from two threads, fill it (the run 1.2x faster,
-    about what one host device per core gives, without the ``XLA_FLAGS`` that must be set
-    before JAX starts). One per core up to ``MAX_STREAMS``, as many as divide the groups of
-    models sharing an order.
-    """
-    if prog.mesh.size != 1 or prog.spec.mesh is not None or jax.default_backend() != "cpu":
-        return 1
-    groups = jax.tree.leaves(prog.abstract)[0].shape[0] // prog.share
-    most = min(os.cpu_count() or 1, groups, MAX_STREAMS)
-    return next(s for s in range(most, 0, -1) if groups % s == 0)
-
-
-def _split(tree, parts: int) -> list:
-    """A host pytree with a leading model axis cut into ``parts`` equal consecutive pieces."""
-    leaves, treedef = jax.tree.flatten(tree)
-    pieces = [np.split(np.asarray(a), parts) for a in leaves]
-    return [jax.tree.unflatten(treedef, [p[i] for p in pieces]) for i in range(parts)]
-
-
-def _concat(trees: list):
-    """Host pytrees with a leading model axis joined along it (``_split`` undone)."""
-    return jax.tree.map(lambda *xs: np.concatenate(xs), *trees)
-
-
-def _part_abstract(abstract, parts: int):
-    """The shapes and placement of one of ``parts`` equal parts of an abstract state."""
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] // parts, *a.shape[1:]),
-                                                       a.dtype, sharding=a.sharding), abstract)
-
-
-def _run_program(spec, state, hps: list, data, mesh, seeds: list[int], epochs: int,
-                 progress=None, start_epoch: int = 0, chunks: list | None = None, on_chunk=None,
-                 share: int = 1, compiling=None):
-    """Drive one program's compiled chunks (cached per program shape like single runs);
-    ``seeds`` (one per group of ``share`` consecutive model slots) set the data orders. A
-    resumed program passes the epoch it reached and its metric chunks so far;
-    ``on_chunk(epoch, state, chunks)`` runs on the host after every chunk (checkpointing,
-    signals). ``compiling``: a future of ``get_executable``'s result, when the chunk is already
-    being compiled. ``hps``: the hyperparameters of each stream (``_streams``): with more than
-    one (one device), the models are cut into as many consecutive parts, each run by the same
-    executable in its own thread; the state handed to ``on_chunk`` and returned is whole."""
-    C = spec.chunk_epochs
-    streams = len(hps)
-    chunks = list(chunks or [])
-    epoch = start_epoch
-    done = lambda st: bool(np.all(np.logical_or(*to_host((st["stopped"], st["diverged"])))))
-    compile_s, t0 = 0.0, time.perf_counter()
-    if epoch < epochs and not done(state):
-        parts = [state] if streams == 1 else [_shard_models(p, mesh)
-                                              for p in _split(to_host(state), streams)]
-        whole = lambda: parts[0] if streams == 1 else _concat([to_host(p) for p in parts])
-        per = len(seeds) // streams
-        part_seeds = [seeds[i * per:(i + 1) * per] for i in range(streams)]
-        exe, compile_s = (compiling.result() if compiling is not None else
-                          get_executable(spec, parts[0], hps[0], data, C, vmapped=share, mesh=mesh))
-        t0 = time.perf_counter()
-
-        def run_part(i, ep):
-            orders = np.stack([chunk_orders(spec, sd, ep, epochs) for sd in part_seeds[i]])
-            st, metrics = exe(parts[i], hps[i], data, *_replicate((ep, ep < epochs), mesh),
-                              _models_input(mesh, orders))
-            return st, to_host(metrics)  # one host sync per chunk
-        pool = ThreadPoolExecutor(max_workers=streams) if streams > 1 else None
-        try:
-            while epoch < epochs:
-                ep = np.arange(epoch, epoch + C, dtype=np.int32)
-                if pool is None:
-                    out = [run_part(0, ep)]
-                else:
-                    out = list(pool.map(run_part, range(streams), [ep] * streams))
-                parts = [st for st, _ in out]
-                chunks.append(_concat([m for _, m in out]))
-                epoch += C
-                if progress is not None:
-                    progress(min(epoch, epochs))
-                if on_chunk is not None:
-                    on_chunk(min(epoch, epochs), whole(), chunks)
-                if all(done(p) for p in parts):
-                    break
-        finally:
-            if pool is not None:
-                pool.shutdown()
-        state = parts[0] if streams == 1 else _shard_models(whole(), mesh)
-    jax.block_until_ready(state["params"])
-    run_s = time.perf_counter() - t0
-    hist = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, :epochs] for k in chunks[0]}
-    return state, hist, compile_s, run_s
-
-
 def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
           grid: dict[str, Sequence] | None = None, seeds: int | Sequence[int] = 1,
-          max_pad_ratio: float = 8.0, n_devices: int | None = None, data_devices: int = 1,
-          fast_compile: bool | None = None, progress=None,
+          max_pad_ratio: float = 8.0, packing: str = "auto", n_devices: int | None = None,
+          data_devices: int = 1, fast_compile: bool | None = None, progress=None,
           on_chunk=None, resume: dict | None = None) -> SweepResult:
     """Train every model of a grid, as few compiled programs as the widths allow.
 
@@ -432,138 +132,166 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         grid: axis -> values for "width", "lr", "temperature", "l2", "momentum" (and "seed").
         seeds: number of seeds (0..seeds-1) or a list; each seed sets init and data order
             exactly as ``jaxmlp.fit`` with ``TrainConfig(seed=...)`` does.
-        max_pad_ratio: widths whose ratio is at most this share one padded program; 1 means
-            one program per width ("group"), ``inf`` one program for all ("pad").
+        max_pad_ratio: padded layout: widths whose ratio is at most this share one padded
+            program; 1 means one program per width ("group"), ``inf`` one for all ("pad").
+        packing: "pad" (the padded layout), "pack" (one program, each width at its own size:
+            no FLOPs spent on padding), "auto" (the cheaper of the two, or a packed program
+            whose groups each hold neighbouring widths padded to the widest, by estimated work:
+            ``jaxmlp.sweep_plan.choose_packing``), or the packed groups as lists of widths
+            (e.g. ``[[16, 32], [64], [128]]``).
         n_devices: shard the model axis over this many devices (default: all).
         data_devices: with > 1, a 2-D ("models", "data") mesh: each model's mini-batches are
             split over this many devices (data parallelism inside every model, for large models),
-            the models over ``n_devices / data_devices`` groups.
+            the models over ``n_devices / data_devices`` groups (padded layout only).
         fast_compile: compile the training programs for a short run (on CPU without XLA's
             fusion emitters: ~0.4 s less compile, up to ~20% slower steps); ``None`` decides
             per program from its estimated work (``short_run``).
         progress: optional ``callable(epochs_done_in_program, program_index, n_programs)``.
         on_chunk: optional ``callable(snapshot)`` after every compiled chunk, with
-            ``snapshot = {"programs": [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...]}``
-            for the programs started so far (host arrays): what a checkpoint needs.
+            ``snapshot = {"programs": [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...],
+            "packing": plan}`` for the programs started so far (host arrays; ``plan`` "pad" or
+            the packed groups' widths): what a checkpoint needs.
         resume: a snapshot as ``on_chunk`` gave it (states as lists of leaves): finished programs
-            are not run again, the current one continues from its epoch, bit-identically.
+            are not run again, the current one continues from its epoch, bit-identically; its
+            ``"packing"`` (if any) replaces ``packing``.
 
     Returns:
-        A ``SweepResult`` with one row per model in grid order.
+        A ``SweepResult`` with one row per model in grid order; ``info["strategy"]`` is
+        "single", "pad", "group", "bucket" or "pack", ``info["packing"]`` how it was chosen,
+        ``info["flop_efficiency"]`` the useful share of the matmul FLOPs computed.
     """
     model = model or ModelConfig()
     train = train or TrainConfig()
     splits = as_splits(data, train.loss)
     members = expand_grid(grid or {}, seeds, train, model)
-    widths = [m["width"] for m in members]
-    if widths[0] is None:
-        buckets = [[None]]
-    else:
-        buckets = width_buckets(widths, max_pad_ratio)
-    strategy = "single" if len(buckets) == 1 and len(set(widths)) == 1 else (
-        "pad" if len(buckets) == 1 else ("group" if all(len(b) == 1 for b in buckets) else "bucket"))
-    rows: list[dict | None] = [None] * len(members)
-    histories: dict[str, np.ndarray] = {}
-    info = {"strategy": strategy, "buckets": buckets, "programs": [], "n_models": len(members)}
-    programs: list = []
-    where: list = [None] * len(members)
+    sizes = [tuple(model_sizes(model.replace(hidden=_hidden_for(model, m["width"])),
+                               splits.n_features, splits.n_outputs)) for m in members]
+    mesh, n_dev = model_mesh(n_devices, data_devices)
+    if (resume or {}).get("packing") is not None:  # the plan the snapshot's states were laid out by
+        packing = resume["packing"]
+    n_train = int(np.asarray(splits.X_train).shape[0])
+    plan = plan_programs(members, sizes, packing=packing, max_pad_ratio=max_pad_ratio,
+                         n_dev=n_dev, data_devices=data_devices, n_train=n_train,
+                         epochs=train.epochs,
+                         batches=batches_per_epoch(n_train, train.batch_size, train.drop_last),
+                         cached=bool(jax.config.jax_compilation_cache_dir))
+    info = {"strategy": plan.strategy, "packing": plan.choice, "n_models": len(members),
+            "buckets": [sorted({members[i]["width"] for i in idx}, key=lambda w: (w is None, w))
+                        for idx, _ in plan.programs], "programs": []}
+    result = SweepResult(rows=[None] * len(members), histories={}, info=info,
+                         where=[None] * len(members))
     t_all = time.perf_counter()
-    snapshot: dict = {"programs": []}
+    snapshot: dict = {"programs": [], "packing": plan.choice["plan"]}
     saved = (resume or {}).get("programs", [])
-    seed_rank = {sd: r for r, sd in enumerate(dict.fromkeys(m["seed"] for m in members))}
-    for b_i, bucket in enumerate(buckets):
-        # models of one seed side by side: they share their batches (see _order_share)
-        idx = sorted((i for i, m in enumerate(members) if m["width"] in bucket),
-                     key=lambda i: seed_rank[members[i]["seed"]])
-        group = [members[i] for i in idx]
-        masked = len(bucket) > 1
-        prog = _program(splits, model, train, group, n_devices, masked, data_devices)
-        spec, hp, dev_data, mesh, share = prog.spec, prog.hp, prog.data, prog.mesh, prog.share
-        n_real, sizes_max = prog.n_real, prog.sizes_max
-        start = saved[b_i]["epoch"] if b_i < len(saved) else 0
-        # Trace the training chunk here, then compile it in a background thread while this
-        # one traces, compiles and runs the initialisation (XLA compiles release the GIL; on
-        # 2 cores this hides most of the smaller compiles).
-        compiling, short = None, False
-        streams = _streams(prog)
-        hps = [hp] if streams == 1 else [_shard_models(p, mesh)
-                                         for p in _split(to_host(hp), streams)]
-        if start < train.epochs:
-            short = short_run(prog, train) if fast_compile is None else bool(fast_compile)
-            abstract = prog.abstract if streams == 1 else _part_abstract(prog.abstract, streams)
-            compiling = get_executable(spec, abstract, hps[0], dev_data, spec.chunk_epochs,
-                                       vmapped=share, mesh=mesh, executor=_COMPILER,
-                                       short_run=short)
-        # queued behind the chunk: compiles while the chunk runs
-        metrics_exe = _COMPILER.submit(_metrics_executable, spec, prog.abstract, hp, dev_data)
-        state = prog.init()
-        chunks, prior_s = [], (0.0, 0.0)
-        if b_i < len(saved):  # resume: the saved state of this program, its epoch and metrics
-            state = _shard_models(restore_state(to_host(state), saved[b_i]["state"]), mesh)
-            chunks = saved[b_i]["chunks"]
-            prior_s = (saved[b_i]["compile_s"], saved[b_i]["run_s"])
-        entry = {"epoch": start, "chunks": chunks, "compile_s": prior_s[0], "run_s": prior_s[1]}
-        snapshot["programs"].append(entry)
-        t_prog = time.perf_counter()
-
-        def chunk_done(epoch, st, chs, entry=entry, t_prog=t_prog):
-            entry.update(epoch=epoch, chunks=chs, state=to_host(st),
-                         run_s=prior_s[1] + time.perf_counter() - t_prog)
-            if on_chunk is not None:
-                on_chunk(snapshot)
-        cb = None if progress is None else (lambda e, b=b_i: progress(e, b, len(buckets)))
-        state, hist, compile_s, run_s = _run_program(spec, state, hps, dev_data, mesh, prog.seeds,
-                                                     train.epochs, cb, start_epoch=start,
-                                                     chunks=chunks, on_chunk=chunk_done,
-                                                     share=share, compiling=compiling)
-        compile_s, run_s = compile_s + prior_s[0], run_s + prior_s[1]
-        entry.update(state=to_host(state), compile_s=compile_s, run_s=run_s, epoch=train.epochs)
-        info["programs"].append({"widths": bucket, "n_models": n_real, "padded_to": sizes_max[1:-1],
-                                 "models_per_order": share, "short_run": short, "streams": streams,
-                                 "compile_s": compile_s, "run_s": run_s, "devices": mesh.size})
-        final = to_host(metrics_exe.result()(best_params(spec, state), hp, dev_data))
-        host_state = to_host({k: state[k] for k in ("epoch", "stopped", "diverged", "diverged_step",
-                                                   "best_loss", "best_epoch")})
-        ran = hist.pop("ran")
-        E = train.epochs
-        for k, v in hist.items():
-            arr = np.where(ran, v, np.nan)
-            histories.setdefault(k, np.full((len(members), E), np.nan))
-            full = np.full((v.shape[0], E), np.nan)
-            full[:, :arr.shape[1]] = arr
-            histories[k][idx] = full[:n_real]
-        for j, i in enumerate(idx):
-            m = members[i]
-            row = {"model": i, "width": m["width"], "lr": m["lr"], "temperature": m["temperature"],
-                   "l2": m["l2"], "momentum": m["momentum"], "seed": m["seed"]}
-            for k, v in final.items():
-                row[k] = float(v[j])
-            hv = histories.get("val_loss", histories["train_loss"])[i]
-            row["best_val_loss"] = float(np.nanmin(hv)) if np.isfinite(hv).any() else float("nan")
-            row["best_epoch"] = int(host_state["best_epoch"][j]) + 1
-            row["epochs_run"] = int(host_state["epoch"][j])
-            row["stopped_early"] = bool(host_state["stopped"][j])
-            row["diverged"] = bool(host_state["diverged"][j])
-            row["diverged_step"] = int(host_state["diverged_step"][j])
-            row["program"] = b_i
-            row["wall_s"] = compile_s + run_s
-            rows[i] = row
-        programs.append((spec, state))
-        for j, i in enumerate(idx):
-            where[i] = (b_i, j, model_sizes(model.replace(hidden=_hidden_for(model, members[i]["width"])),
-                                            splits.n_features, splits.n_outputs))
-    info["snapshot"] = snapshot["programs"]  # final states: what a sweep checkpoint saves
+    for p_i, (idx, layout) in enumerate(plan.programs):
+        prog = build_program(splits, model, train, [members[i] for i in idx],
+                             tuple(sizes[i] for i in idx), layout, mesh, data_devices)
+        cb = None if progress is None else (lambda e, p=p_i: progress(e, p, len(plan.programs)))
+        state, hist, stats, final = _train_program(
+            prog, train, fast_compile, saved[p_i] if p_i < len(saved) else None, snapshot,
+            on_chunk, cb)
+        eff, prog_eff = flop_efficiency(layout, [sizes[i] for i in idx])
+        info["programs"].append(dict(_layout_info(layout), widths=info["buckets"][p_i],
+                                     n_models=len(idx), flop_efficiency=prog_eff,
+                                     devices=mesh.size, **stats))
+        _collect(result, p_i, prog, [members[i] for i in idx], idx, state, hist, final,
+                 [sizes[i] for i in idx], eff, stats["compile_s"] + stats["run_s"], train.epochs)
+    info["snapshot"] = snapshot  # final states: what a sweep checkpoint saves
     info["total_s"] = time.perf_counter() - t_all
     info["compile_s"] = sum(p["compile_s"] for p in info["programs"])
     info["run_s"] = sum(p["run_s"] for p in info["programs"])
-    return SweepResult(rows=rows, histories=histories, info=info, programs=programs, where=where)
+    # useful matmul FLOPs of all models (true sizes) over those the programs compute
+    info["flop_efficiency"] = (sum(sum(weight_counts(s)) for s in sizes)
+                               / sum(lay.computed_weights() for _, lay in plan.programs))
+    return result
 
 
-def _metrics_executable(spec: Spec, abstract_state, hp, data):
-    """The compiled program of every model's final train/val/test metrics (of the best params
-    under early stopping), for states shaped and placed like ``abstract_state``."""
-    return split_metrics_jit(spec, vmapped=True).lower(best_params(spec, abstract_state), hp,
-                                                       data).compile()
+def _layout_info(layout) -> dict:
+    """A program's layout for ``info``: its groups' sizes and models, models per data order."""
+    return {"layout": "pack" if layout.packed else "pad", "padded_to": list(layout.sizes[-1][1:-1]),
+            "groups": [{"sizes": list(sz), "models": len(t), "models_per_order": k}
+                       for sz, t, k in zip(layout.sizes, layout.takes, layout.ks)],
+            "models_per_order": list(layout.ks) if layout.packed else layout.ks[0]}
+
+
+def _train_program(prog, train: TrainConfig, fast_compile, saved: dict | None, snapshot: dict,
+                   on_chunk, progress):
+    """Compile (in the background), initialise or restore, and run one program; record it in
+    ``snapshot`` after every chunk. Returns ``(state, history, stats, final metrics)``: the
+    final group states, ``run_program``'s history, timings and settings, and per group the
+    final metrics of every model (host arrays)."""
+    start = saved["epoch"] if saved else 0
+    # Trace the training chunk here, then compile it in a background thread while this
+    # one traces, compiles and runs the initialisation (XLA compiles release the GIL; on
+    # 2 cores this hides most of the smaller compiles).
+    compiling, short = None, False
+    streams = streams_for(prog)
+    hps = stream_hparams(prog, streams)
+    if start < train.epochs:
+        short = short_run(prog, train) if fast_compile is None else bool(fast_compile)
+        abstract = prog.abstract if streams == 1 else part_abstract(prog.abstract, streams)
+        compiling = compile_chunk(prog, abstract, hps[0], executor=_COMPILER, short_run=short)
+    # queued behind the chunk: compiles while the chunk runs
+    metrics_exe = _COMPILER.submit(metrics_executable, prog.spec, prog.abstract, prog.hp, prog.data)
+    state = prog.init()
+    chunks, prior_s = [], (0.0, 0.0)
+    if saved:  # resume: the saved state of this program, its epoch and metrics
+        state = shard_models(restore_state(to_host(state), saved["state"]), prog.mesh)
+        chunks = saved["chunks"]
+        prior_s = (saved["compile_s"], saved["run_s"])
+    entry = {"epoch": start, "chunks": chunks, "compile_s": prior_s[0], "run_s": prior_s[1]}
+    snapshot["programs"].append(entry)
+    t_prog = time.perf_counter()
+
+    def chunk_done(epoch, st, chs):
+        entry.update(epoch=epoch, chunks=chs, state=to_host(st),
+                     run_s=prior_s[1] + time.perf_counter() - t_prog)
+        if on_chunk is not None:
+            on_chunk(snapshot)
+    state, hist, compile_s, run_s = run_program(prog, state, hps, train.epochs, progress,
+                                                start_epoch=start, chunks=chunks,
+                                                on_chunk=chunk_done, compiling=compiling)
+    compile_s, run_s = compile_s + prior_s[0], run_s + prior_s[1]
+    entry.update(state=to_host(state), compile_s=compile_s, run_s=run_s, epoch=train.epochs)
+    final = to_host(metrics_exe.result()(tuple(best_params(prog.spec, g) for g in state),
+                                         prog.hp, prog.data))
+    stats = {"short_run": short, "streams": streams, "compile_s": compile_s, "run_s": run_s}
+    return state, hist, stats, final
+
+
+_STATE_KEYS = ("epoch", "stopped", "diverged", "diverged_step", "best_loss", "best_epoch")
+
+
+def _collect(result: SweepResult, p_i: int, prog, members: list[dict], idx: list[int], state,
+             hist: dict, final: tuple, member_sizes: list, eff: list, wall_s: float,
+             epochs: int) -> None:
+    """Write one program's models into ``result``: rows, histories (grid order), ``where``."""
+    result.programs.append((prog.spec, state))
+    flags = to_host([{k: g[k] for k in _STATE_KEYS} for g in state])
+    ran = hist.pop("ran")
+    histories = result.histories
+    for k in hist:
+        histories.setdefault(k, np.full((len(result.rows), epochs), np.nan))
+    done = set()
+    for pos, (g, j) in enumerate(prog.layout.slots()):
+        local = prog.layout.takes[g][j]
+        if local in done:  # a repeat that pads the devices
+            continue
+        done.add(local)
+        i, m = idx[local], members[local]
+        for k, v in hist.items():
+            histories[k][i, :v.shape[1]] = np.where(ran[pos], v[pos], np.nan)
+        row = {"model": i, **{a: m[a] for a in GRID_AXES}}
+        row.update({k: float(v[j]) for k, v in final[g].items()})
+        hv = histories.get("val_loss", histories["train_loss"])[i]
+        row["best_val_loss"] = float(np.nanmin(hv)) if np.isfinite(hv).any() else float("nan")
+        st = flags[g]
+        row.update(best_epoch=int(st["best_epoch"][j]) + 1, epochs_run=int(st["epoch"][j]),
+                   stopped_early=bool(st["stopped"][j]), diverged=bool(st["diverged"][j]),
+                   diverged_step=int(st["diverged_step"][j]), program=p_i, wall_s=wall_s,
+                   flop_efficiency=eff[local])
+        result.rows[i] = row
+        result.where[i] = (p_i, (g, j), member_sizes[local])
 
 
 _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmlp-compile")

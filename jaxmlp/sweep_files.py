@@ -183,7 +183,8 @@ def save_sweep_checkpoint(out, snapshot: dict, config: dict) -> None:
              "chunks": [{k: np.asarray(v).tolist() for k, v in c.items()} for c in p["chunks"]]}
             for p in progs]
     save_checkpoint(Path(out) / SWEEP_CHECKPOINT, [p["state"] for p in progs], config=config,
-                    epoch=min((m["epoch"] for m in meta), default=0), extra={"programs": meta})
+                    epoch=min((m["epoch"] for m in meta), default=0),
+                    extra={"programs": meta, "packing": snapshot.get("packing")})
 
 
 def load_sweep_checkpoint(out) -> tuple[dict, dict]:
@@ -196,4 +197,5 @@ def load_sweep_checkpoint(out) -> tuple[dict, dict]:
         programs.append({"state": leaves[pos:pos + m["n_leaves"]], "epoch": m["epoch"], "chunks": chunks,
                          "compile_s": m["compile_s"], "run_s": m["run_s"]})
         pos += m["n_leaves"]
-    return {"programs": programs}, meta["config"]
+    # "packing": the plan the states were laid out by (absent before packing existed: padded)
+    return {"programs": programs, "packing": meta["extra"].get("packing", "pad")}, meta["config"]

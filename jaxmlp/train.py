@@ -263,9 +263,27 @@ def _batch_weights(spec: Spec) -> jax.Array:
     return w.reshape(spec.n_batches, spec.batch_size)
 
 
+def on_models(f):
+    """``f(state, hp, *per_model)`` of one model, applied to a train state, or to a packed
+    sweep slot: a tuple of groups, each stacked along a leading model axis (``k_g`` models of
+    one width), ``f`` vmapped over each group's models (what ``f`` closes over is shared).
+
+    ``f`` returns a tuple; for a packed slot the result is that tuple with each entry the
+    tuple of the groups' values (``(states, metrics)``, not one ``(state, metrics)`` per group).
+    """
+    def lifted(state, hp, *per_model):
+        if not isinstance(state, tuple):
+            return f(state, hp, *per_model)
+        outs = [jax.vmap(f)(*args) for args in zip(state, hp, *per_model)]
+        return tuple(zip(*outs))
+    return lifted
+
+
 def run_epoch(spec: Spec, state, hp, data, idx, w):
     """One pass over the training set: scan of ``train_step`` over the batches. Returns
-    ``(state, mean train loss, last learning rate, per-step losses)``.
+    ``(state, per-step learning rates, per-step losses)``, each step's values of shape
+    ``(n_batches,)`` per model (``(n_batches, k_g)`` per group of a packed slot, whose groups
+    all step on the same batches inside this one scan: ``on_models``).
 
     Small training sets are gathered once per epoch into batch order (one copy, then the scan
     slices it: cheapest for many small steps); large ones are gathered per step, which avoids
@@ -273,23 +291,23 @@ def run_epoch(spec: Spec, state, hp, data, idx, w):
     """
     X, y = data["X_train"], data["y_train"]
 
-    def body(carry, inp):
-        st, loss_sum = carry
+    def body(st, inp):
         if spec.gather_per_step:
             bi, bw = inp
             xb, yb = X[bi], y[bi]
         else:
             xb, yb, bw = inp
-        st, loss, lr = train_step(spec, st, hp, xb, yb, bw if spec.weighted else None)
-        return (st, loss_sum + loss * jnp.sum(bw)), (lr, loss)
+        step = lambda s, h: train_step(spec, s, h, xb, yb, bw if spec.weighted else None)
+        st, loss, lr = on_models(step)(st, hp)
+        return st, (lr, loss)
 
     if spec.gather_per_step:
         xs = (idx, w)
     else:
         xs = (jnp.take(X, idx.reshape(-1), axis=0).reshape(*idx.shape, *X.shape[1:]),
               jnp.take(y, idx.reshape(-1), axis=0).reshape(*idx.shape, *y.shape[1:]), w)
-    (state, loss_sum), (lrs, losses) = jax.lax.scan(body, (state, jnp.zeros((), jnp.float32)), xs)
-    return state, loss_sum / jnp.sum(w), lrs[-1], losses
+    state, (lrs, losses) = jax.lax.scan(body, state, xs)
+    return state, lrs, losses
 
 
 def _metrics_nan(spec: Spec) -> dict:
@@ -299,18 +317,59 @@ def _metrics_nan(spec: Spec) -> dict:
         keys += ["val_loss", "val_accuracy" if spec.classification else "val_mse"]
     if spec.has_test:
         keys += ["test_loss", "test_accuracy" if spec.classification else "test_mse"]
-    return {k: nan for k in keys}
+    return dict({k: nan for k in keys}, ran=jnp.zeros((), bool))
 
 
-def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, orders,
+def end_epoch(spec: Spec, data: dict, w, start: dict, hp: dict, st: dict, lrs, losses,
               select: bool = False):
+    """One model's epoch bookkeeping after its steps: divergence guard, the epoch's metrics,
+    best-params tracking and early stopping. ``start``: the state before the epoch, ``st``
+    after its steps; ``lrs``/``losses``: (n_batches,) per-step values; ``w``: (n_batches, B)
+    example weights. With ``select``, a model already stopped or diverged keeps ``start``
+    and reports NaN (a ``cond`` on its flags is the caller's job otherwise).
+
+    Returns ``(state, metrics)``, each metric a scalar.
+    """
+    st, ok = guard_epoch(start, st, losses)
+    train_loss = jnp.sum(losses * jnp.sum(w, axis=1)) / jnp.sum(w)
+    m = {"train_loss": jnp.where(ok, train_loss, jnp.nan), "lr": lrs[-1]}
+    monitor = m["train_loss"]
+    for split, flag in (("val", spec.has_val), ("test", spec.has_test)):
+        if flag:
+            ev = evaluate(spec, st["params"], data[f"X_{split}"], data[f"y_{split}"], hp)
+            m[f"{split}_loss"] = ev["loss"]
+            key = "accuracy" if spec.classification else "mse"
+            m[f"{split}_{key}"] = ev[key]
+    if spec.has_val:
+        monitor = m["val_loss"]
+    monitor = jnp.where(st["diverged"], jnp.inf, monitor)
+    better = monitor < st["best_loss"]
+    st = dict(st, epoch=st["epoch"] + 1,
+              best_loss=jnp.where(better, monitor, st["best_loss"]),
+              best_epoch=jnp.where(better, st["epoch"], st["best_epoch"]),
+              bad_epochs=jnp.where(better, 0, st["bad_epochs"] + 1))
+    if spec.keep_best:
+        st["best_params"] = jax.tree.map(lambda a, b: jnp.where(better, a, b),
+                                         st["params"], st["best_params"])
+        st["stopped"] = st["bad_epochs"] >= hp["patience"]
+    m["ran"] = jnp.ones((), bool)
+    if select:
+        live = ~start["stopped"] & ~start["diverged"]
+        st, m = jax.tree.map(lambda a, b: jnp.where(live, a, b), (st, m),
+                             (start, _metrics_nan(spec)))
+    return st, m
+
+
+def run_chunk(spec: Spec, state, hp, data: dict, epochs, active, orders, select: bool = False):
     """Run ``len(epochs)`` epochs (a chunk); epochs with ``active == False`` or after early
     stopping / divergence leave the state untouched and report NaN metrics.
 
     Args:
         spec: static description.
-        state: train state (params, opt_state, step, epoch, best tracking, flags).
-        hp: traced hyperparameters (lr, temperature, l2, schedule numbers, optional masks).
+        state: train state (params, opt_state, step, epoch, best tracking, flags), or a packed
+            sweep slot: a tuple of groups of stacked states (``on_models``; needs ``select``).
+        hp: traced hyperparameters (lr, temperature, l2, schedule numbers, optional masks),
+            shaped like ``state``.
         data: dict of device arrays X_train, y_train and optionally X_val/y_val/X_test/y_test.
         epochs: (C,) int32 epoch numbers (0-based) for this chunk.
         active: (C,) bool, False for padding epochs past the end of the run.
@@ -321,67 +380,40 @@ def run_chunk(spec: Spec, state: dict, hp: dict, data: dict, epochs, active, ord
             batches to every model).
 
     Returns:
-        (state, metrics) with each metric of shape (C,).
+        (state, metrics) with each metric of shape (C,) (a packed slot: a tuple of the groups'
+        metric dicts, each metric (C, k_g)).
     """
     _TRACES["count"] += 1
-
+    packed = isinstance(state, tuple)
+    if packed and not select:
+        raise ValueError("a packed sweep slot runs with select=True")
     w = _batch_weights(spec)
 
     def one_epoch(st, inp):
         epoch, act, idx = inp
 
-        def do(st):
-            start = st
-            st, train_loss, lr, losses = run_epoch(spec, st, hp, data, idx, w)
-            st, ok = guard_epoch(start, st, losses)
-            train_loss = jnp.where(ok, train_loss, jnp.nan)
-            m = {"train_loss": train_loss, "lr": lr}
-            monitor = train_loss
-            if spec.has_val:
-                ev = evaluate(spec, st["params"], data["X_val"], data["y_val"], hp)
-                m["val_loss"] = ev["loss"]
-                m["val_accuracy" if spec.classification else "val_mse"] = (
-                    ev["accuracy"] if spec.classification else ev["mse"])
-                monitor = ev["loss"]
-            if spec.has_test:
-                ev = evaluate(spec, st["params"], data["X_test"], data["y_test"], hp)
-                m["test_loss"] = ev["loss"]
-                m["test_accuracy" if spec.classification else "test_mse"] = (
-                    ev["accuracy"] if spec.classification else ev["mse"])
-            monitor = jnp.where(st["diverged"], jnp.inf, monitor)
-            better = monitor < st["best_loss"]
-            st = dict(st, epoch=st["epoch"] + 1,
-                      best_loss=jnp.where(better, monitor, st["best_loss"]),
-                      best_epoch=jnp.where(better, st["epoch"], st["best_epoch"]),
-                      bad_epochs=jnp.where(better, 0, st["bad_epochs"] + 1))
-            if spec.keep_best:
-                st["best_params"] = jax.tree.map(lambda a, b: jnp.where(better, a, b),
-                                                 st["params"], st["best_params"])
-                st["stopped"] = st["bad_epochs"] >= hp["patience"]
-            m["ran"] = jnp.ones((), bool)
-            return st, m
+        def do(start):
+            st, lrs, losses = run_epoch(spec, start, hp, data, idx, w)
+            if packed:  # each group's per-step values (n_batches, k_g) -> model axis first
+                lrs, losses = (tuple(a.T for a in v) for v in (lrs, losses))
+            end = lambda s0, h, s, lr, ls: end_epoch(spec, data, w, s0, h, s, lr, ls, select)
+            return on_models(end)(start, hp, st, lrs, losses)
 
         def skip(st):
-            m = _metrics_nan(spec)
-            m["ran"] = jnp.zeros((), bool)
-            return st, m
+            return st, on_models(lambda s, h: (_metrics_nan(spec),))(st, hp)[0]
 
         def live(st):
-            ok = ~st["stopped"] & ~st["diverged"]
-            if not select:
-                return jax.lax.cond(ok, do, skip, st)
-            new = do(st)
-            return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, skip(st))
+            return jax.lax.cond(~st["stopped"] & ~st["diverged"], do, skip, st)
 
         # ``act`` is shared by all models, so padding epochs past the run's end are skipped
         # for real even under vmap.
-        return jax.lax.cond(act, live, skip, st)
+        return jax.lax.cond(act, do if select else live, skip, st)
 
     return jax.lax.scan(one_epoch, state, (epochs, active, orders))
 
 
 @lru_cache(maxsize=None)
-def compiled_chunk(spec: Spec, vmapped: int = 0, short_run: bool = False):
+def compiled_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False):
     """The jitted chunk for ``spec`` (the train state is donated; ``short_run`` as ``fast_jit``).
     Without ``vmapped`` it returns ``(state, metrics, final)``: ``final`` holds the train/val/
     test metrics of the params the run would hand back now (``split_metrics``), so a run
@@ -392,9 +424,17 @@ def compiled_chunk(spec: Spec, vmapped: int = 0, short_run: bool = False):
     ``orders`` has one row per group. For ``k > 1`` the groups are a second ``vmap`` level
     inside which the mini-batch is not batched, so the models' first-layer products become
     one wide matrix product per group instead of ``k`` small ones (BENCHMARKS.md, W3).
+
+    With ``vmapped = (k_1, ..., k_G)`` the program is packed (``jaxmlp.sweep``): the state and
+    hyperparameters are tuples of G groups (e.g. one per width, each at its own shapes), group
+    ``g`` holding ``k_g`` models per slot, slot-major; every slot's models of all groups share
+    one data order and step together (``on_models``). Metrics come back as one dict of
+    ``(n_slots * sum(k), C)`` arrays, slot-major (a slot's group 1 models, then group 2's, ...).
     """
     fn = lambda st, hp, data, ep, act, orders: run_chunk(spec, st, hp, data, ep, act, orders,
                                                          select=bool(vmapped))
+    if isinstance(vmapped, tuple):
+        return fast_jit(_packed(fn, vmapped), donate_argnums=(0,), short_run=short_run)
     if not vmapped:  # one model: its final metrics come out of the same program
         def with_final(st, hp, data, ep, act, orders):
             st, metrics = fn(st, hp, data, ep, act, orders)
@@ -420,6 +460,23 @@ def compiled_chunk(spec: Spec, vmapped: int = 0, short_run: bool = False):
     return fast_jit(grouped, donate_argnums=(0,), short_run=short_run)
 
 
+def _packed(fn, ks: tuple):
+    """``fn`` (a chunk of one packed slot) over the slots of a packed program (see
+    ``compiled_chunk``): states and hyperparameters per group ``(n_slots * k_g, ...)``."""
+    slots = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0))
+
+    def packed(st, hp, data, ep, act, orders):
+        split = lambda tree: tuple(jax.tree.map(lambda a: a.reshape(-1, k, *a.shape[1:]), t)
+                                   for t, k in zip(tree, ks))
+        st, metrics = slots(split(st), split(hp), data, ep, act, orders)
+        st = tuple(jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), t) for t in st)
+        # per group (n_slots, C, k_g) -> (n_slots, k_g, C), groups side by side per slot
+        flat = {key: jnp.concatenate([jnp.swapaxes(m[key], 1, 2) for m in metrics], axis=1)
+                for key in metrics[0]}
+        return st, {key: v.reshape(-1, v.shape[-1]) for key, v in flat.items()}
+    return packed
+
+
 # --------------------------------------------------------------------------- set-up helpers
 def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 0) -> int:
     """Epochs per compiled call: about TARGET_STEPS_PER_CALL steps, capped by the checkpoint
@@ -429,6 +486,12 @@ def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 
     if checkpoint_every:
         c = min(c, checkpoint_every)
     return c
+
+
+def batches_per_epoch(n_train: int, batch_size: int, drop_last: bool) -> int:
+    """Optimizer steps per epoch: a padded (weighted) last batch unless ``drop_last``."""
+    B = batch_size if drop_last else min(batch_size, n_train)
+    return n_train // B if drop_last else math.ceil(n_train / B)
 
 
 def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int, has_val: bool,
@@ -446,7 +509,7 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
     if train.drop_last and n_train < B:
         raise ConfigError(f"batch size {B} exceeds the {n_train} training examples with drop_last")
     B = min(B, n_train) if not train.drop_last else B
-    n_batches = n_train // B if train.drop_last else math.ceil(n_train / B)
+    n_batches = batches_per_epoch(n_train, B, train.drop_last)
     if use_momentum is None:
         use_momentum = train.optimizer in ("momentum", "nesterov") or (
             train.optimizer == "sgd" and (train.momentum > 0 or train.nesterov))
@@ -766,7 +829,7 @@ def _signature(tree):
                   for a in jax.tree.leaves(tree)))
 
 
-def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=None,
+def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple = 0, mesh=None,
                    executor=None, short_run: bool = False):
     """The ahead-of-time compiled chunk for these shapes (``vmapped``, ``short_run`` as
     ``compiled_chunk``); compiled at most once per process.
@@ -794,7 +857,8 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int = 0, mesh=N
     act = host_input(mesh, np.ones(C, bool))
     orders = np.zeros((C, spec.n_batches, spec.batch_size), np.int32)
     if vmapped:
-        groups = state["step"].shape[0] // int(vmapped)
+        first, k = (state[0], vmapped[0]) if isinstance(vmapped, tuple) else (state, vmapped)
+        groups = first["step"].shape[0] // int(k)
         orders = _models_input(mesh, np.zeros((groups, *orders.shape), np.int32))
     else:
         orders = host_input(mesh, orders)

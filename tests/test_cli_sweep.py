@@ -47,6 +47,27 @@ def test_sweep_cli_fast_compile_flag(tmp_path, capsys):
     assert [p["short_run"] for p in info["programs"]] == [False]
 
 
+def test_sweep_cli_packing_flag_and_resume(tmp_path, capsys):
+    """--packing pack: one program, each width at its own size; the checkpoint carries the
+    packing, so a resume (here of a finished sweep) continues in the same layout."""
+    out = tmp_path / "sw"
+    args = ["sweep", "--dataset", "iris", "--width", "4,8", "--lr", "0.1,0.3", "--seeds", "2",
+            "--epochs", "2", "--quiet"]
+    assert main([*args, "--packing", "pack", "--out", str(out)]) == 0
+    assert "strategy=pack, programs=1, flop efficiency=100%" in capsys.readouterr().out
+    info = json.loads((out / "results.json").read_text())["info"]
+    assert info["programs"][0]["layout"] == "pack" and info["packing"]["plan"] == [[4], [8]]
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 8 and {r["flop_efficiency"] for r in rows} == {"1.0"}
+    assert json.loads((out / "config.json").read_text())["packing"] == "pack"
+    before = (out / "results.csv").read_text()
+    assert main(["sweep", "--resume", str(out), "--quiet"]) == 0
+    assert "strategy=pack" in capsys.readouterr().out
+    assert (out / "results.csv").read_text().split("\n")[1:] and \
+        [r["test_loss"] for r in csv.DictReader(open(out / "results.csv"))] == \
+        [r["test_loss"] for r in csv.DictReader(before.splitlines())]
+
+
 @pytest.mark.parametrize("suffix,text", [
     (".json", '{"width": [4, 8], "lr": [0.1], "seeds": 2}'),
     (".toml", 'width = [4, 8]\nlr = [0.1]\nseeds = 2\n'),
@@ -56,7 +77,7 @@ def test_sweep_grid_file(tmp_path, capsys, suffix, text):
     grid.write_text(text)
     out = tmp_path / "o"
     rc = main(["sweep", "--dataset", "iris", "--grid", str(grid), "--epochs", "2", "--out", str(out),
-               "--quiet", "--max-pad-ratio", "1"])
+               "--quiet", "--max-pad-ratio", "1", "--packing", "pad"])
     assert rc == 0
     assert "4 models, strategy=group, programs=2" in capsys.readouterr().out
 
@@ -71,6 +92,7 @@ def test_sweep_grid_file(tmp_path, capsys, suffix, text):
     (["--heatmap", "width"], "two axis"),
     (["--data-devices", "3"], "data devices"),
     (["--data-devices", "0"], "data-devices"),
+    (["--packing", "tight"], "packing"),
 ])
 def test_sweep_bad_input_one_line_exit_2(tmp_path, capsys, argv, needle):
     rc = main(["sweep", "--dataset", "iris", "--epochs", "1", "--out", str(tmp_path / "x"), *argv])
@@ -99,7 +121,7 @@ def test_sweep_killed_and_resumed_is_bit_identical(tmp_path):
     import time
     args = ["sweep", "--dataset", "digits", "--n-samples", "600", "--width", "8,32", "--lr", "0.05,0.2",
             "--seeds", "2", "--epochs", "60", "--batch-size", "16", "--checkpoint-every", "1",
-            "--max-pad-ratio", "1", "--quiet"]
+            "--max-pad-ratio", "1", "--packing", "pad", "--quiet"]
     # every run in a fresh process, as a user runs them (the CLI splits the CPU into one device
     # per core before JAX starts; results are bit-identical for the same device layout)
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}

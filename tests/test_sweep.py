@@ -48,7 +48,8 @@ def test_every_model_equals_fit_alone(small):
     train = TrainConfig(epochs=4, batch_size=32)
     grid = {"width": [6, 12], "lr": [0.05, 0.2], "temperature": [0.5, 2.0], "l2": [0.0, 1e-3],
             "momentum": [0.0, 0.9]}
-    res = sweep(small, model=model, train=train, grid=grid, seeds=[3], max_pad_ratio=4)
+    res = sweep(small, model=model, train=train, grid=grid, seeds=[3], max_pad_ratio=4,
+                packing="pad")
     assert res.info["strategy"] == "pad" and len(res.info["programs"]) == 1
     assert len(res.rows) == 32
     for i in range(0, 32, 3):  # a spread of models: every axis value appears
@@ -66,7 +67,7 @@ def test_padded_narrow_model_is_exactly_the_narrow_model(small, activation):
     model = ModelConfig(hidden=(48, 48), activation=activation)
     train = TrainConfig(epochs=5, batch_size=64, lr=0.1, momentum=0.5)
     res = sweep(small, model=model, train=train, grid={"width": [16, 48]}, seeds=[0],
-                max_pad_ratio=10)
+                max_pad_ratio=10, packing="pad")
     i16 = next(i for i, r in enumerate(res.rows) if r["width"] == 16)
     p, h = jm.fit(small, model=ModelConfig(hidden=(16, 16), activation=activation), train=train)
     assert _max_diff(p, res.params(i16)) < 1e-5
@@ -81,8 +82,8 @@ def test_padded_narrow_model_is_exactly_the_narrow_model(small, activation):
 def test_group_and_pad_strategies_agree(small):
     kw = dict(model=ModelConfig(hidden=(8,)), train=TrainConfig(epochs=3, batch_size=50),
               grid={"width": [4, 8, 32]}, seeds=2)
-    pad = sweep(small, max_pad_ratio=100, **kw)
-    group = sweep(small, max_pad_ratio=1, **kw)
+    pad = sweep(small, max_pad_ratio=100, packing="pad", **kw)
+    group = sweep(small, max_pad_ratio=1, packing="pad", **kw)
     assert pad.info["strategy"] == "pad" and group.info["strategy"] == "group"
     assert len(group.info["programs"]) == 3
     np.testing.assert_allclose(pad.column("test_loss"), group.column("test_loss"), rtol=1e-5)
@@ -90,6 +91,7 @@ def test_group_and_pad_strategies_agree(small):
 
 def test_short_runs_compile_fast_with_the_same_results(small, monkeypatch):
     S = importlib.import_module("jaxmlp.sweep")  # the module (jaxmlp.sweep is the function)
+    from jaxmlp import sweep_program
     kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=64),
               grid={"width": [8, 16], "lr": [0.1, 0.3]}, seeds=2)
     auto = sweep(small, **kw)
@@ -102,7 +104,7 @@ def test_short_runs_compile_fast_with_the_same_results(small, monkeypatch):
     weights = 64 * 16 + 16 * 10
     assert (S.training_flops_estimate([64, 16, 10], len(small.X_train), 3, 8)
             == 6.0 * weights * len(small.X_train) * 3 * 8)
-    monkeypatch.setattr(S, "SHORT_RUN_FLOPS", 1.0)  # everything is long now
+    monkeypatch.setattr(sweep_program, "SHORT_RUN_FLOPS", 1.0)  # everything is long now
     assert [p["short_run"] for p in sweep(small, **kw).info["programs"]] == [False]
 
 
@@ -237,30 +239,29 @@ def test_2d_models_by_data_mesh_matches_one_device():
 
 
 def test_order_share_groups_models_of_one_seed():
-    import importlib
-    S = importlib.import_module("jaxmlp.sweep")
+    from jaxmlp import sweep_plan as S
     m = lambda seeds: [{"seed": s} for s in seeds]
-    assert S._order_share(m([0] * 4 + [1] * 4), 1, 1) == 4
-    assert S._order_share(m([0] * 4 + [1] * 4), 2, 1) == 4
-    assert S._order_share(m([0] * 4 + [1] * 4), 4, 1) == 2   # 4 groups of 2 over 4 devices
-    assert S._order_share(m([0] * 4 + [1] * 4), 8, 1) == 1   # one model per device
-    assert S._order_share(m([0] * 6 + [1] * 6), 8, 1) == 1   # 12 models never divide over 8
-    assert S._order_share(m([0, 0, 1]), 1, 1) == 1           # unequal runs
-    assert S._order_share(m([0, 1, 0, 1]), 1, 1) == 1        # seeds not side by side
-    assert S._order_share(m([0] * 4 + [1] * 4), 1, 2) == 1   # 2-D mesh: per-model orders
+    assert S.order_share(m([0] * 4 + [1] * 4), 1, 1) == 4
+    assert S.order_share(m([0] * 4 + [1] * 4), 2, 1) == 4
+    assert S.order_share(m([0] * 4 + [1] * 4), 4, 1) == 2   # 4 groups of 2 over 4 devices
+    assert S.order_share(m([0] * 4 + [1] * 4), 8, 1) == 1   # one model per device
+    assert S.order_share(m([0] * 6 + [1] * 6), 8, 1) == 1   # 12 models never divide over 8
+    assert S.order_share(m([0, 0, 1]), 1, 1) == 1           # unequal runs
+    assert S.order_share(m([0, 1, 0, 1]), 1, 1) == 1        # seeds not side by side
+    assert S.order_share(m([0] * 4 + [1] * 4), 1, 2) == 1   # 2-D mesh: per-model orders
 
 
 def test_models_sharing_an_order_train_as_with_their_own_orders(monkeypatch):
     """The grouped program (shared batches, one wide first-layer product per group) gives every
     model the same trajectory as the per-model program, to float32 round-off."""
-    import importlib
-    S = importlib.import_module("jaxmlp.sweep")
+    from jaxmlp import sweep_plan
     s = load_splits(DataConfig(dataset="digits", n_samples=300))
     kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=4, batch_size=32, patience=2),
-              grid={"width": [8, 16], "lr": [0.05, 0.2], "temperature": [0.5, 2.0]}, seeds=2)
+              grid={"width": [8, 16], "lr": [0.05, 0.2], "temperature": [0.5, 2.0]}, seeds=2,
+              packing="pad")
     grouped = sweep(s, **kw)
     assert grouped.info["programs"][0]["models_per_order"] == 8
-    monkeypatch.setattr(S, "_order_share", lambda *a: 1)
+    monkeypatch.setattr(sweep_plan, "order_share", lambda *a: 1)
     alone = sweep(s, **kw)
     assert alone.info["programs"][0]["models_per_order"] == 1
     for key in ("train_loss", "val_loss", "test_accuracy"):
@@ -276,15 +277,18 @@ def test_sweep_initialises_every_model_as_fit(partitionable, parametrization):
     """One draw at the widest shape, scaled and cut per model (partitionable threefry), or one
     draw per distinct size (otherwise): either way fit's initialisation, padded with exact
     zeros."""
-    import importlib
-    S = importlib.import_module("jaxmlp.sweep")
+    from jaxmlp.sweep_plan import pad_layout
+    from jaxmlp.sweep_program import build_program, model_mesh
     from jaxmlp.train import fast_jit, init_key, init_model, model_sizes
     s = load_splits(DataConfig(dataset="digits", n_samples=200))
     model = ModelConfig(hidden=(32, 32), parametrization=parametrization, base_width=8)
     members = expand_grid({"width": [4, 16, 32], "lr": [0.1]}, 2, TrainConfig(), model)
+    sizes = tuple(tuple(model_sizes(model.replace(hidden=(m["width"],) * 2), s.n_features,
+                                    s.n_outputs)) for m in members)
     with jax.threefry_partitionable(partitionable):
-        prog = S._program(s, model, TrainConfig(epochs=1), members, 1, True)
-        params = jax.device_get(prog.init()["params"])
+        prog = build_program(s, model, TrainConfig(epochs=1), members, sizes,
+                             pad_layout(members, sizes, 1, 1), model_mesh(1)[0])
+        params = jax.device_get(prog.init()[0]["params"])
         for i, m in enumerate(members):
             sizes = model_sizes(model.replace(hidden=(m["width"],) * 2), s.n_features, s.n_outputs)
             ref = jax.device_get(fast_jit(lambda k: init_model(k, model, sizes), once=True)(
