@@ -72,8 +72,10 @@ def load(name: str, key):
         return None
     try:
         from jax.experimental.serialize_executable import deserialize_and_load
-        payload, in_tree, out_tree = pickle.loads(data)
-        compiled = deserialize_and_load(payload, in_tree, out_tree)
+        payload, in_tree, out_tree, device_ids = pickle.loads(data)
+        by_id = {d.id: d for d in jax.devices()}
+        compiled = deserialize_and_load(payload, in_tree, out_tree,
+                                        execution_devices=[by_id[i] for i in device_ids])
     except Exception as e:  # noqa: BLE001 - any unreadable entry: compile it again
         path.unlink(missing_ok=True)
         warnings.warn(f"compiled program {path.name} unreadable ({type(e).__name__}); "
@@ -92,7 +94,10 @@ def store(name: str, key, compiled) -> None:
         return
     try:
         from jax.experimental.serialize_executable import serialize
-        data = pickle.dumps(serialize(compiled))
+        # the devices it runs on, in order: loaded on all devices, a one-device program
+        # would expect a shard per device
+        devices = [d.id for d in compiled._executable.xla_executable.local_devices()]
+        data = pickle.dumps((*serialize(compiled), devices))
     except Exception:  # noqa: BLE001 - not serialisable here: nothing to keep
         return
     from .checkpoint import atomic_write_bytes

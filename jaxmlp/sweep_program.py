@@ -14,14 +14,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import aot_cache
 from .config import ModelConfig, TrainConfig
 from .errors import ConfigError
 from .nn import init_stds, mup_multipliers, standard_normals
 from .parallel import DATA, MODELS, mesh_for, rows_sharding
 from .sweep_plan import Layout, masked, training_flops_estimate
-from .train import (Spec, _models_input, _size, best_params, device_data, effective_momentum,
-                    fast_jit, get_executable, host_input, init_key, init_model, init_state,
-                    layer_lr_multipliers, make_hparams, make_spec, split_metrics)
+from .train import (Spec, _models_input, _signature, _size, best_params, compiler_options,
+                    device_data, effective_momentum, fast_jit, get_executable, host_input,
+                    init_key, init_model, init_state, layer_lr_multipliers, make_hparams,
+                    make_spec, split_metrics)
 
 # A program's estimated training FLOPs up to which ``sweep`` compiles it for a short run. The
 # chunk compiles ~0.35-0.5 s faster whatever the program; its steps run 0-20% slower (least
@@ -169,8 +171,11 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
     seeds = np.asarray([int(m["seed"]) for m in members], np.uint32)
 
     def init():
-        return shard_models(init_states_jit()(spec, model, member_sizes, layout, seeds, momenta),
-                            mesh)
+        static = (spec, model, member_sizes, layout)
+        exe = aot_cache.load_or_compile(
+            "sweep_init", (*static, _signature((seeds, momenta)), compiler_options(once=True)),
+            lambda: init_states_jit().lower(*static, seeds, momenta))
+        return shard_models(exe(seeds, momenta), mesh)
     hp = shard_models(_hparams(spec, model, train, members, member_sizes, layout), mesh)
     if spec.mesh is None:  # 1-D: every device holds the whole data set for its models
         data = replicate(device_data(splits, spec), mesh)
@@ -229,4 +234,6 @@ def metrics_executable(spec: Spec, abstract_state: tuple, hp: tuple, data):
     per_group = jax.vmap(lambda p, h, d: split_metrics(spec, p, h, d), in_axes=(0, 0, None))
     fn = lambda ps, hs, d: tuple(per_group(p, h, d) for p, h in zip(ps, hs))
     params = tuple(best_params(spec, a) for a in abstract_state)
-    return fast_jit(fn, once=True).lower(params, hp, data).compile()
+    key = (spec, _signature(params), _signature(hp), _signature(data), compiler_options(once=True))
+    return aot_cache.load_or_compile("sweep_metrics", key,
+                                     lambda: fast_jit(fn, once=True).lower(params, hp, data))

@@ -174,3 +174,25 @@ def test_caches_of_other_versions_are_dropped_beyond_the_last_few(tmp_path, monk
     cc.use_compile_cache(folder)
     kept = sorted(p.name for p in folder.iterdir())
     assert kept == sorted([cc.version_folder(folder).name, "v-old4", "v-old3"])
+
+
+def test_sweep_programs_load_without_tracing_on_a_second_run(tmp_path):
+    """jaxmlp sweep (its model axis over one host device per core): the chunk, the
+    initialisation and the final-metrics programs are kept under jaxmlp's keys with the devices
+    they run on, and a second sweep with other learning rates loads all three."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "JAXMLP_COMPILE_CACHE": str(cache)}
+    grid = ["sweep", "--dataset", "iris", "--width", "4,16", "--seeds", "2", "--epochs", "3",
+            "--quiet"]
+
+    def sweep(lrs, out):
+        r = subprocess.run([JAXMLP, *grid, "--lr", lrs, "--out", str(tmp_path / out)],
+                           capture_output=True, text=True, timeout=300, env=env)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        return json.loads((tmp_path / out / "timing.json").read_text())
+    first = sweep("0.1,0.3", "a")
+    names = sorted(p.name.split("-")[0] for p in _aot(cache).iterdir())
+    assert names == ["chunk", "sweep_init", "sweep_metrics"] and first["compiled"] >= 3
+    again = sweep("0.05,0.2", "b")
+    assert again["compiled"] == 0 and again["cache_hits"] == again["programs"] == 3
+    assert sorted(p.name.split("-")[0] for p in _aot(cache).iterdir()) == names
