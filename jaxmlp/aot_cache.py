@@ -32,9 +32,10 @@ MAX_BYTES = 256 * 2**20  # least recently used entries are deleted above this
 
 
 def folder() -> Path | None:
-    """Where entries go: inside JAX's compile cache folder when one is set, else None (off)."""
+    """Where entries go: inside JAX's compile cache folder when one is set, else None (off;
+    also in multi-process jobs, whose programs JAX's own cache keeps)."""
     root = jax.config.jax_compilation_cache_dir
-    return Path(root) / SUBFOLDER if root else None
+    return Path(root) / SUBFOLDER if root and jax.process_count() == 1 else None
 
 
 def _environment() -> str:
@@ -146,7 +147,7 @@ def load_or_compile(name: str, key, lower):
     """The compiled program ``name`` for ``key``: from this process's memory, else loaded from
     disk when an earlier process stored it, else ``lower().compile()`` (then stored). ``lower``
     is only called on a miss, so a hit traces nothing."""
-    mem = (name, repr(key))
+    mem = entry_key(name, key)  # the environment too: e.g. a jax.enable_x64 block
     compiled = _MEMORY.get(mem)
     if compiled is None:
         compiled = load(name, key)
