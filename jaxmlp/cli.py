@@ -254,6 +254,7 @@ def cmd_train(a) -> int:
                                    clock=a.clock, plotter=a.plotter)
     final = result["final"]
     print(f"{cfg.data.dataset}: {_fmt_final(final)} -> {out}", flush=True)
+    a.clock.trained = final["train_s"]
     _finish_files(a, out)
     if final["diverged"]:
         from .train import divergence_message
@@ -412,7 +413,7 @@ def cmd_sweep(a) -> int:
                 if flag["stop"]:
                     raise Interrupted(f"{flag['stop']} received; sweep checkpoint saved; resume "
                                       f"with: jaxmlp sweep --resume {out}", run_dir=out)
-            with a.clock.train_phase():
+            with a.clock.phase("train"):
                 result = sweep(splits, model=cfg.model, train=cfg.train, grid=grid, seeds=seeds,
                                max_pad_ratio=setup["max_pad_ratio"], n_devices=devices,
                                data_devices=setup.get("data_devices", 1),
@@ -436,6 +437,7 @@ def cmd_sweep(a) -> int:
           f"flop efficiency={info['flop_efficiency']:.0%}, compile={info['compile_s']:.2f}s run={info['run_s']:.2f}s; best {metric}="
           f"{vals[best]:.4f} ({', '.join(f'{k}={result.rows[best][k]}' for k in GRID_AXES)}); "
           f"diverged={sum(r['diverged'] for r in result.rows)} -> {out}", flush=True)
+    a.clock.trained = info["run_s"]
     _finish_files(a, out)
     return 0
 

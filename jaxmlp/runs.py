@@ -213,7 +213,7 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
         check_fresh_run_dir(out)
     with clock.phase("data"):
         splits = load_splits(cfg.data)
-    with clock.train_phase():
+    with clock.phase("train"):
         run = prepare(splits, cfg.model, cfg.train,
                       mesh=mesh_for(devices) if devices not in (None, 1) else None)
     prior: dict = {}
@@ -263,14 +263,14 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
                                   f"jaxmlp train --resume {out}", run_dir=out, epoch=epoch)
         dog = peer_watchdog(peer_timeout_s)
         try:
-            with clock.train_phase():
+            with clock.phase("train"):
                 state, history, timing = train_loop(run, cfg.train.epochs, callback=callback,
                                                     watchdog=dog)
         finally:
             dog.close()
             bar.close()
     history = {k: prior.get(k, []) + history.get(k, []) for k in set(prior) | set(history)}
-    with clock.train_phase():
+    with clock.phase("train"):
         result = summarize(run, state, history, timing)
     if write:  # the figure first: a worker draws it while the files below are written
         plotter.submit(out / "curves.png", "history_figure", history=figure_history(result),
