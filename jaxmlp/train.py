@@ -415,9 +415,10 @@ def run_chunk(spec: Spec, state, hp, data: dict, epochs, active, orders, select:
 @lru_cache(maxsize=None)
 def compiled_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False):
     """The jitted chunk for ``spec`` (the train state is donated; ``short_run`` as ``fast_jit``).
-    Without ``vmapped`` it returns ``(state, metrics, final)``: ``final`` holds the train/val/
-    test metrics of the params the run would hand back now (``split_metrics``), so a run
-    needs no separate program for its final metrics (one forward pass per chunk).
+    Without ``vmapped`` it takes a seventh argument ``last`` (bool: the run ends with this
+    chunk) and returns ``(state, metrics, final)``: ``final`` holds the train/val/test metrics
+    of the params the run hands back (``split_metrics``) when ``last`` or the run stopped or
+    diverged in this chunk, NaN otherwise, so a run needs no separate program for them.
 
     With ``vmapped = k >= 1`` the state and hyperparameters carry a leading model axis, the
     data is shared (sweeps) and every ``k`` consecutive models share one data order:
@@ -436,9 +437,13 @@ def compiled_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False
     if isinstance(vmapped, tuple):
         return fast_jit(_packed(fn, vmapped), donate_argnums=(0,), short_run=short_run)
     if not vmapped:  # one model: its final metrics come out of the same program
-        def with_final(st, hp, data, ep, act, orders):
+        def with_final(st, hp, data, ep, act, orders, last):
             st, metrics = fn(st, hp, data, ep, act, orders)
-            return st, metrics, split_metrics(spec, best_params(spec, st), hp, data)
+            final = lambda: split_metrics(spec, best_params(spec, st), hp, data)
+            nans = lambda: jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, a.dtype),
+                                        jax.eval_shape(final))
+            # only where the run ends: a forward pass over every split is ~10% of a W4 chunk
+            return st, metrics, jax.lax.cond(last | st["stopped"] | st["diverged"], final, nans)
         return fast_jit(with_final, donate_argnums=(0,), short_run=short_run)
     two_d = spec.mesh is not None and "models" in spec.mesh.axis_names
     per_model = jax.vmap(fn, in_axes=(0, 0, None, None, None, 0),
@@ -862,7 +867,9 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple = 0
         orders = _models_input(mesh, np.zeros((groups, *orders.shape), np.int32))
     else:
         orders = host_input(mesh, orders)
-    lowered = compiled_chunk(spec, vmapped, short_run).lower(state, hp, data, ep, act, orders)
+    last = () if vmapped else (host_input(mesh, np.bool_(True)),)
+    lowered = compiled_chunk(spec, vmapped, short_run).lower(state, hp, data, ep, act, orders,
+                                                             *last)
 
     def finish():
         exe = aot_cache.compile_and_store("chunk", disk_key, lowered)
@@ -900,8 +907,10 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
         if watchdog is not None:
             watchdog.kick()
         orders = chunk_orders(spec, run.seed, ep, epochs)
+        last = epoch + C >= epochs
         state, metrics, final = exe(state, hp, data, host_input(spec.mesh, ep),
-                                    host_input(spec.mesh, ep < epochs), host_input(spec.mesh, orders))
+                                    host_input(spec.mesh, ep < epochs), host_input(spec.mesh, orders),
+                                    host_input(spec.mesh, np.bool_(last)))
         metrics = to_host(metrics)
         if watchdog is not None:
             watchdog.kick()
@@ -917,7 +926,8 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
     jax.block_until_ready(state["params"])
     timing = {"compile_s": compile_s, "train_s": time.perf_counter() - t0,
               "epochs_run": int(state["epoch"]) - start}
-    if epoch > start:  # the last chunk's final metrics (else summarize computes them)
+    if epoch > start and (last or bool(state["stopped"]) or bool(state["diverged"])):
+        # the last chunk computed the final metrics (else summarize does)
         timing["final_metrics"] = {k: float(v) for k, v in to_host(final).items()}
     return state, history, timing
 
