@@ -30,7 +30,7 @@ from . import losses as L
 from .config import INT32_MAX, ModelConfig, TrainConfig
 from .errors import ConfigError, DataError, DivergenceError
 from .grads import batch_loss
-from .nn import forward, init_mlp, mup_multipliers, scale_layers
+from .nn import forward, init_mlp, mup_multipliers, scale_layers, weight_counts
 from .parallel import (DATA, MODELS, mesh_for, pad_rows, peer_watchdog, put_global, replicated,
                        rows_sharding, to_host)
 
@@ -38,6 +38,13 @@ from .parallel import (DATA, MODELS, mesh_for, pad_rows, peer_watchdog, put_glob
 # per epoch: same speed on the 200,000 x 784 set (1.68 vs 1.70 s an epoch at 100,000 rows),
 # without copying the whole set every epoch.
 GATHER_PER_STEP_ABOVE = 8_000_000
+
+# A run's final metrics (a forward pass over every split) come out of its training chunk when
+# they cost at most this many multiply-adds: one program less to compile (~0.2 s on the digits
+# run), for a pass that takes well under a millisecond. Larger sets evaluate in a program of
+# their own after the loop, so that the loop's time is training only (W2's 200,000-row pass
+# is ~1 s; W4's 125,000 rows ~3 ms of a 90 ms run).
+FINAL_IN_CHUNK_MACS = 2e7
 
 # Steps one compiled call aims to cover; the chunk is this many steps' worth of epochs.
 TARGET_STEPS_PER_CALL = 2048
@@ -77,6 +84,7 @@ class Spec(NamedTuple):
     use_l2: bool = True       # some model has an L2 penalty (else the term is left out)
     weighted: bool = True     # padded last batch: examples carry weights
     gather_per_step: bool = False  # large training sets: gather each batch, not each epoch
+    final_in_chunk: bool = False   # fit: the final metrics come out of the training chunk
 
 
 def resolve_loss(loss: str, task: str) -> str:
@@ -415,10 +423,11 @@ def run_chunk(spec: Spec, state, hp, data: dict, epochs, active, orders, select:
 @lru_cache(maxsize=None)
 def compiled_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False):
     """The jitted chunk for ``spec`` (the train state is donated; ``short_run`` as ``fast_jit``).
-    Without ``vmapped`` it takes a seventh argument ``last`` (bool: the run ends with this
-    chunk) and returns ``(state, metrics, final)``: ``final`` holds the train/val/test metrics
-    of the params the run hands back (``split_metrics``) when ``last`` or the run stopped or
-    diverged in this chunk, NaN otherwise, so a run needs no separate program for them.
+    Without ``vmapped`` and with ``spec.final_in_chunk`` it takes a seventh argument ``last``
+    (bool: the run ends with this chunk) and returns ``(state, metrics, final)``: ``final``
+    holds the train/val/test metrics of the params the run hands back (``split_metrics``)
+    when ``last`` or the run stopped or diverged in this chunk, NaN otherwise, so a run needs
+    no separate program for them.
 
     With ``vmapped = k >= 1`` the state and hyperparameters carry a leading model axis, the
     data is shared (sweeps) and every ``k`` consecutive models share one data order:
@@ -436,6 +445,8 @@ def compiled_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False
                                                          select=bool(vmapped))
     if isinstance(vmapped, tuple):
         return fast_jit(_packed(fn, vmapped), donate_argnums=(0,), short_run=short_run)
+    if not vmapped and not spec.final_in_chunk:
+        return fast_jit(fn, donate_argnums=(0,), short_run=short_run)
     if not vmapped:  # one model: its final metrics come out of the same program
         def with_final(st, hp, data, ep, act, orders, last):
             st, metrics = fn(st, hp, data, ep, act, orders)
@@ -502,7 +513,7 @@ def batches_per_epoch(n_train: int, batch_size: int, drop_last: bool) -> int:
 def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int, has_val: bool,
               has_test: bool, chunk_epochs: int | None = None, masked: bool = False,
               use_momentum: bool | None = None, mesh=None, use_l2: bool | None = None,
-              n_features: int = 0) -> Spec:
+              n_features: int = 0, final_in_chunk: bool = False) -> Spec:
     """Derive the static program description from the configs and the data sizes.
 
     With a ``mesh`` (axis "data") the global batch ``batch_size`` is split over its devices, so
@@ -542,7 +553,8 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
                 per_layer_lr=model.parametrization == "mup", mesh=mesh,
                 use_l2=train.l2 > 0 if use_l2 is None else use_l2,
                 weighted=not train.drop_last and n_train % B != 0,
-                gather_per_step=n_train * n_features > GATHER_PER_STEP_ABOVE)
+                gather_per_step=n_train * n_features > GATHER_PER_STEP_ABOVE,
+                final_in_chunk=final_in_chunk)
 
 
 def make_hparams(train: TrainConfig, spec: Spec, masks=None, layer_lr=None,
@@ -773,10 +785,12 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     n_out = splits.n_outputs
     if task == "classification" and n_out < 2:
         raise ConfigError("classification needs at least 2 classes")
+    sizes = model_sizes(model, splits.n_features, n_out)
+    rows = sum(_size(a) for a in (splits.X_train, splits.X_val, splits.X_test))
     spec = make_spec(model, train, task=task, n_train=_size(splits.X_train),
                      has_val=_size(splits.X_val) > 0, has_test=_size(splits.X_test) > 0, mesh=mesh,
-                     n_features=splits.n_features)
-    sizes = model_sizes(model, splits.n_features, n_out)
+                     n_features=splits.n_features,
+                     final_in_chunk=rows * sum(weight_counts(sizes)) <= FINAL_IN_CHUNK_MACS)
     seed = host_input(spec.mesh, np.uint32(train.seed))
     momentum = host_input(spec.mesh, np.float32(effective_momentum(train.optimizer, train.momentum)))
     if params is not None and spec.mesh is not None:
@@ -867,7 +881,7 @@ def get_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple = 0
         orders = _models_input(mesh, np.zeros((groups, *orders.shape), np.int32))
     else:
         orders = host_input(mesh, orders)
-    last = () if vmapped else (host_input(mesh, np.bool_(True)),)
+    last = (host_input(mesh, np.bool_(True)),) if spec.final_in_chunk and not vmapped else ()
     lowered = compiled_chunk(spec, vmapped, short_run).lower(state, hp, data, ep, act, orders,
                                                              *last)
 
@@ -908,9 +922,12 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
             watchdog.kick()
         orders = chunk_orders(spec, run.seed, ep, epochs)
         last = epoch + C >= epochs
-        state, metrics, final = exe(state, hp, data, host_input(spec.mesh, ep),
-                                    host_input(spec.mesh, ep < epochs), host_input(spec.mesh, orders),
-                                    host_input(spec.mesh, np.bool_(last)))
+        args = (state, hp, data, host_input(spec.mesh, ep), host_input(spec.mesh, ep < epochs),
+                host_input(spec.mesh, orders))
+        if spec.final_in_chunk:
+            state, metrics, final = exe(*args, host_input(spec.mesh, np.bool_(last)))
+        else:
+            state, metrics = exe(*args)
         metrics = to_host(metrics)
         if watchdog is not None:
             watchdog.kick()
@@ -926,7 +943,8 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
     jax.block_until_ready(state["params"])
     timing = {"compile_s": compile_s, "train_s": time.perf_counter() - t0,
               "epochs_run": int(state["epoch"]) - start}
-    if epoch > start and (last or bool(state["stopped"]) or bool(state["diverged"])):
+    if spec.final_in_chunk and epoch > start and (last or bool(state["stopped"])
+                                                   or bool(state["diverged"])):
         # the last chunk computed the final metrics (else summarize does)
         timing["final_metrics"] = {k: float(v) for k, v in to_host(final).items()}
     return state, history, timing
