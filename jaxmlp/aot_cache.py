@@ -25,7 +25,7 @@ from pathlib import Path
 import jax
 
 from .compile_cache import source_digest
-from .timing import AOT_LOAD_EVENT
+from .timing import AOT_LOAD_EVENT, CACHE_HIT_EVENT
 
 SUBFOLDER = "jaxmlp-aot"
 MAX_BYTES = 256 * 2**20  # least recently used entries are deleted above this
@@ -125,7 +125,7 @@ _HITS = threading.local()  # per thread: JAX persistent-cache hits seen (compile
 
 
 def _count_hit(event: str, **_kw) -> None:
-    if event == "/jax/compilation_cache/cache_hits":
+    if event == CACHE_HIT_EVENT:
         _HITS.n = getattr(_HITS, "n", 0) + 1
 
 

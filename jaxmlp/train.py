@@ -453,7 +453,7 @@ def compiled_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False
             final = lambda: split_metrics(spec, best_params(spec, st), hp, data)
             nans = lambda: jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, a.dtype),
                                         jax.eval_shape(final))
-            # only where the run ends: a forward pass over every split is ~10% of a W4 chunk
+            # only in the chunk where the run ends: one pass over every split per run
             return st, metrics, jax.lax.cond(last | st["stopped"] | st["diverged"], final, nans)
         return fast_jit(with_final, donate_argnums=(0,), short_run=short_run)
     two_d = spec.mesh is not None and "models" in spec.mesh.axis_names
