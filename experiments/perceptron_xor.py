@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import jaxmlp  # noqa: E402
 from common import finish, parse_args, save_fig, write_csv  # noqa: E402
 from jaxmlp.data import make_logic  # noqa: E402
-from jaxmlp.sweep import sweep  # noqa: E402
+from jaxmlp.sweeps import sweep  # noqa: E402
 
 NAME = "perceptron_xor"
 

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 import jaxmlp  # noqa: E402
 from common import finish, mean_std, parse_args, pm, save_fig, write_csv  # noqa: E402
-from jaxmlp.sweep import sweep  # noqa: E402
+from jaxmlp.sweeps import sweep  # noqa: E402
 
 NAME = "regression_classification"
 

@@ -42,7 +42,7 @@ import optax  # noqa: E402
 
 import jaxmlp  # noqa: E402
 from common import finish, mean_std, parse_args, pm, save_fig, write_csv  # noqa: E402
-from jaxmlp.sweep import sweep  # noqa: E402
+from jaxmlp.sweeps import sweep  # noqa: E402
 
 NAME = "temperature"
 TEMPS = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]

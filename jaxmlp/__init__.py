@@ -11,32 +11,30 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
-import types
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
 # public name -> the module defining it
 _EXPORTS = {
-    **dict.fromkeys(["use_compile_cache"], "compile_cache"),
+    **dict.fromkeys(["use_compile_cache"], "training.compile_cache"),
     **dict.fromkeys(["DataConfig", "ModelConfig", "RunConfig", "TrainConfig"], "config"),
     **dict.fromkeys(["Dataset", "Splits", "load_dataset", "load_splits", "make_splits",
                      "validate_arrays"], "data"),
     **dict.fromkeys(["CheckpointError", "ConfigError", "DataError", "DivergenceError",
                      "JaxmlpError"], "errors"),
     **dict.fromkeys(["batch_loss", "per_example_grad_norms", "per_example_grads",
-                     "value_and_grad"], "grads"),
+                     "value_and_grad"], "objective"),
     **dict.fromkeys(["accuracy", "cross_entropy", "cross_entropy_bits",
                      "cross_entropy_per_example", "distillation_loss", "entropy", "entropy_bits",
                      "entropy_from_logits", "kl_divergence", "log_softmax", "mse",
                      "mse_per_example", "softmax"], "losses"),
     **dict.fromkeys(["forward", "init_mlp", "layer_sizes"], "nn"),
-    **dict.fromkeys(["evaluate", "fit", "predict", "trace_count"], "train"),
-    **dict.fromkeys(["SweepResult"], "sweep"),
+    **dict.fromkeys(["evaluate", "fit", "predict", "trace_count"], "training"),
+    **dict.fromkeys(["SweepResult", "sweep"], "sweeps.api"),
 }
 
-__all__ = [*_EXPORTS, "sweep", "__version__"]
+__all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str):
@@ -54,36 +52,19 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
-class _Package(types.ModuleType):
-    """``jaxmlp.sweep`` is the function ``jaxmlp.sweep.sweep``, also after the module of the
-    same name is imported (the import system then assigns the module to the package
-    attribute; this property keeps the function, as the eager ``from .sweep import sweep``
-    of earlier versions did). ``from jaxmlp.sweep import ...`` still reaches the module."""
-
-    @property
-    def sweep(self):
-        return importlib.import_module(".sweep", __name__).sweep
-
-    @sweep.setter
-    def sweep(self, _module) -> None:
-        pass
-
-
-sys.modules[__name__].__class__ = _Package
-
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from .compile_cache import use_compile_cache  # noqa: F401
+    from .training.compile_cache import use_compile_cache  # noqa: F401
     from .config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: F401
     from .data import (Dataset, Splits, load_dataset, load_splits, make_splits,  # noqa: F401
                        validate_arrays)
     from .errors import (CheckpointError, ConfigError, DataError, DivergenceError,  # noqa: F401
                          JaxmlpError)
-    from .grads import (batch_loss, per_example_grad_norms, per_example_grads,  # noqa: F401
+    from .objective import (batch_loss, per_example_grad_norms, per_example_grads,  # noqa: F401
                         value_and_grad)
     from .losses import (accuracy, cross_entropy, cross_entropy_bits,  # noqa: F401
                          cross_entropy_per_example, distillation_loss, entropy, entropy_bits,
                          entropy_from_logits, kl_divergence, log_softmax, mse, mse_per_example,
                          softmax)
     from .nn import forward, init_mlp, layer_sizes  # noqa: F401
-    from .sweep import SweepResult, sweep  # noqa: F401
-    from .train import evaluate, fit, predict, trace_count  # noqa: F401
+    from .sweeps.api import SweepResult, sweep  # noqa: F401
+    from .training import evaluate, fit, predict, trace_count  # noqa: F401

@@ -14,7 +14,8 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from .errors import JaxmlpError  # noqa: E402
+from jaxmlp.errors import JaxmlpError  # noqa: E402
+from jaxmlp.registry import activation_names, loss_names  # noqa: E402
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 1
@@ -78,7 +79,7 @@ def _devices(text: str):
 
 def start_processes(a) -> int | None:
     """Join a multi-process job if asked (flags or JAX_* variables); the device count to use."""
-    from .parallel import DistributedConfig, initialize
+    from jaxmlp.parallel import DistributedConfig, initialize
     dist = DistributedConfig.from_env(a.coordinator, a.num_processes, a.process_id,
                                       peer_timeout_s=int(a.peer_timeout))
     initialize(dist)
@@ -107,13 +108,13 @@ def add_train_flags(p: argparse.ArgumentParser, grid: bool = False) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--hidden", type=_int_list, default=(128,),
                    help="hidden widths, comma-separated (default: 128; 'none' for no hidden layer)")
-    m.add_argument("--activation", default="tanh", choices=["tanh", "relu", "sigmoid", "identity"])
+    m.add_argument("--activation", default="tanh", choices=activation_names())
     m.add_argument("--init", default="auto", choices=["auto", "lecun", "glorot", "he"])
     m.add_argument("--parametrization", default="sp", choices=["sp", "mup"],
                    help="standard, or maximal update parametrisation (muP) relative to --base-width")
     m.add_argument("--base-width", type=int, default=64, help="muP base width (default 64)")
     t = p.add_argument_group("training")
-    t.add_argument("--loss", default="auto", choices=["auto", "ce", "mse"])
+    t.add_argument("--loss", default="auto", choices=loss_names())
     t.add_argument("--temperature", type=num, default=None if grid else 1.0,
                    help="softmax temperature T of the CE loss" + many)
     t.add_argument("--optimizer", default="sgd",
@@ -159,7 +160,7 @@ def add_train_flags(p: argparse.ArgumentParser, grid: bool = False) -> None:
 
 
 def config_from_args(a: argparse.Namespace):
-    from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from jaxmlp.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     data = DataConfig(dataset=a.dataset, target=a.target, task=a.task, val_fraction=a.val_fraction,
                       test_fraction=a.test_fraction, split_seed=a.split_seed,
                       n_samples=a.n_samples, noise=a.noise)
@@ -198,7 +199,7 @@ def _fmt_final(final: dict) -> str:
 
 def _reject_with_resume(a, allowed: set, why: str) -> None:
     """A resumed run takes its config from its folder: other flags would be silently ignored."""
-    from .errors import ConfigError
+    from jaxmlp.errors import ConfigError
     ignored = sorted(getattr(a, "given_flags", set()) - allowed - {"--resume"})
     if ignored:
         raise ConfigError(f"{', '.join(ignored)} cannot be combined with --resume ({why})")
@@ -210,7 +211,7 @@ def _start_jax(a) -> None:
     with a.clock.phase("import"):
         import jax
 
-        from .parallel import DistributedConfig
+        from jaxmlp.parallel import DistributedConfig
         try:
             joining = DistributedConfig.from_env(a.coordinator, a.num_processes,
                                                  a.process_id).enabled
@@ -223,7 +224,7 @@ def _start_jax(a) -> None:
 
 def _finish_files(a, out: Path) -> None:
     """After the result is printed: collect the figures, then write ``timing.json``."""
-    from .parallel import is_writer
+    from jaxmlp.parallel import is_writer
     with a.clock.phase("plot"):
         a.plotter.finish()
     if is_writer() and out.is_dir():
@@ -231,7 +232,7 @@ def _finish_files(a, out: Path) -> None:
 
 
 def cmd_train(a) -> int:
-    from .runs import load_run_config, train_run
+    from jaxmlp.runs.folder import load_run_config, train_run
     if a.resume:
         _reject_with_resume(a, {"--epochs", "--quiet", "--devices", "--coordinator",
                                 "--num-processes", "--process-id", "--peer-timeout",
@@ -257,7 +258,7 @@ def cmd_train(a) -> int:
     a.clock.trained = final["train_s"]
     _finish_files(a, out)
     if final["diverged"]:
-        from .train import divergence_message
+        from jaxmlp.training import divergence_message
         ck = final.get("checkpoint_epoch")
         kept = (f"last good checkpoint: {out / 'checkpoint.npz'} (epoch {ck})" if ck is not None
                 else "no finite checkpoint was written")
@@ -270,23 +271,23 @@ def cmd_train(a) -> int:
 def cmd_predict(a) -> int:
     import numpy as np
 
-    from .config import DataConfig
-    from .data import load_dataset
-    from .train import evaluate
-    from .runs import params_from_run
+    from jaxmlp.config import DataConfig
+    from jaxmlp.data import load_dataset
+    from jaxmlp.training import evaluate
+    from jaxmlp.runs.folder import params_from_run
     cfg, params, norm = params_from_run(a.run)
     dcfg = DataConfig(dataset=a.dataset or cfg.data.dataset, target=a.target or cfg.data.target,
                       task=norm["task"])
     ds = load_dataset(dcfg)
     if ds.X.shape[1] != len(norm["x_mean"]):
-        from .errors import DataError
+        from jaxmlp.errors import DataError
         raise DataError(f"data has {ds.X.shape[1]} features, the model expects {len(norm['x_mean'])}")
     X = (ds.X - np.asarray(norm["x_mean"], np.float32)) / np.asarray(norm["x_std"], np.float32)
     y = ds.y
     if norm["task"] == "regression":
         y = (y - np.asarray(norm["y_mean"], np.float32)) / np.asarray(norm["y_std"], np.float32)
     elif norm["n_classes"] is not None and int(y.max()) >= norm["n_classes"]:
-        from .errors import DataError
+        from jaxmlp.errors import DataError
         raise DataError(f"labels out of range: max label {int(y.max())}, model has {norm['n_classes']} classes")
     loss = "ce" if norm["task"] == "classification" else "mse"
     res = evaluate({"activation": cfg.model.activation, "loss": loss,
@@ -298,7 +299,7 @@ def cmd_predict(a) -> int:
 
 
 def _parse_grid_file(path: str) -> dict:
-    from .errors import ConfigError
+    from jaxmlp.errors import ConfigError
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"grid file {path} not found")
@@ -318,8 +319,8 @@ def _parse_grid_file(path: str) -> dict:
 
 def _sweep_setup(a) -> dict:
     """The sweep's full description from flags / a grid file, validated before any compile."""
-    from .errors import ConfigError
-    from .sweep import expand_grid
+    from jaxmlp.errors import ConfigError
+    from jaxmlp.sweeps import expand_grid
     cfg = config_from_args(a)
     grid: dict = {}
     if a.grid:
@@ -349,14 +350,14 @@ def _sweep_setup(a) -> dict:
 def cmd_sweep(a) -> int:
     import numpy as np
 
-    from .checkpoint import atomic_write_text, previous_path
-    from .config import RunConfig
-    from .data import load_splits
-    from .errors import CheckpointError, ConfigError
-    from .parallel import is_writer
-    from .runs import Interrupted, check_fresh_run_dir, stop_on_signals
-    from .sweep import GRID_AXES, expand_grid, sweep
-    from .sweep_files import (SWEEP_CHECKPOINT, headline_metric, load_sweep_checkpoint,
+    from jaxmlp.runs.checkpoint import atomic_write_text, previous_path
+    from jaxmlp.config import RunConfig
+    from jaxmlp.data import load_splits
+    from jaxmlp.errors import CheckpointError, ConfigError
+    from jaxmlp.parallel import is_writer
+    from jaxmlp.runs.folder import Interrupted, check_fresh_run_dir, stop_on_signals
+    from jaxmlp.sweeps import GRID_AXES, expand_grid, sweep
+    from jaxmlp.runs.sweep_folder import (SWEEP_CHECKPOINT, headline_metric, load_sweep_checkpoint,
                               save_sweep_checkpoint, write_sweep_folder)
     resume = None
     if a.resume:
@@ -380,7 +381,7 @@ def cmd_sweep(a) -> int:
     grid, seeds = setup["grid"], setup["seeds"]
     n_models = len(expand_grid(grid, seeds, cfg.train, cfg.model))
     devices = start_processes(a)
-    from .sweep_program import model_mesh
+    from jaxmlp.sweeps.program import model_mesh
     model_mesh(devices, setup.get("data_devices", 1))  # the device layout, checked up front
     with a.clock.phase("data"):
         splits = load_splits(cfg.data)
@@ -452,17 +453,17 @@ def _gradcheck(a) -> int:
     import jax
     import jax.numpy as jnp
 
-    from .config import DataConfig
-    from .data import load_splits
-    from .gradcheck import gradcheck
-    from .train import init_key, init_model, model_sizes, resolve_loss
-    from .config import ModelConfig
+    from jaxmlp.config import DataConfig
+    from jaxmlp.data import load_splits
+    from jaxmlp.gradcheck import gradcheck
+    from jaxmlp.training import init_key, init_model, model_sizes, resolve_loss
+    from jaxmlp.config import ModelConfig
     splits = load_splits(DataConfig(dataset=a.dataset, target=a.target, n_samples=a.n_samples))
     loss = resolve_loss(a.loss, splits.task)
     model = ModelConfig(hidden=tuple(a.hidden), activation=a.activation)
     n = min(a.batch_size, len(splits.X_train))
     if n < 1:
-        from .errors import ConfigError
+        from jaxmlp.errors import ConfigError
         raise ConfigError(f"batch size must be >= 1, got {a.batch_size}")
     x = jnp.asarray(splits.X_train[:n], jnp.float64)
     y = jnp.asarray(splits.y_train[:n], jnp.int32 if loss == "ce" else jnp.float64)
@@ -500,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--target", default=None)
     pr.set_defaults(func=cmd_predict)
 
-    from .config import PACKING_NAMES
+    from jaxmlp.config import PACKING_NAMES
     sw = sub.add_parser("sweep", help="train a grid of models in as few compiled programs as possible")
     add_train_flags(sw, grid=True)
     g = sw.add_argument_group("grid")
@@ -524,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted sweep from its checkpoint")
     sw.set_defaults(func=cmd_sweep)
 
-    # `jaxmlp bench ...` hands its arguments to jaxmlp.bench's own parser (see _main)
+    # `jaxmlp bench ...` hands its arguments to jaxmlp.bench.inproc's own parser (see _main)
     sub.add_parser("bench", help="time jaxmlp against PyTorch eager and scikit-learn "
                    "(see BENCHMARKS.md; `jaxmlp bench --help`)", add_help=False)
 
@@ -533,8 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--target", default=None)
     gc.add_argument("--n-samples", type=int, default=None)
     gc.add_argument("--hidden", type=_int_list, default=(32,))
-    gc.add_argument("--activation", default="tanh", choices=["tanh", "relu", "sigmoid", "identity"])
-    gc.add_argument("--loss", default="auto", choices=["auto", "ce", "mse"])
+    gc.add_argument("--activation", default="tanh", choices=activation_names())
+    gc.add_argument("--loss", default="auto", choices=loss_names())
     gc.add_argument("--temperature", type=float, default=1.0)
     gc.add_argument("--batch-size", type=int, default=16)
     gc.add_argument("--seed", type=int, default=0)
@@ -593,7 +594,7 @@ def _main(argv=None) -> int:
         if argv[:1] == ["sweep"]:
             use_all_cpu_cores(argv)
         if argv[:1] == ["bench"]:
-            from .bench import main as bench_main
+            from jaxmlp.bench.inproc import main as bench_main
             return bench_main(argv[1:])
         a = parser.parse_args(argv)
         if a.command is None:
@@ -602,12 +603,12 @@ def _main(argv=None) -> int:
         if a.command in ("train", "sweep"):
             a.given_flags = {x.split("=", 1)[0] for x in argv if x.startswith("--")}
             a.epochs_given = "--epochs" in a.given_flags
-            from .plotter import Plotter
-            from .timing import Clock
+            from jaxmlp.runs.plotter import Plotter
+            from jaxmlp.timing import Clock
             a.clock = Clock(_START)
             a.plotter = Plotter()  # first: it imports matplotlib while this process loads JAX
             _start_jax(a)
-        from .compile_cache import enable_for_command
+        from jaxmlp.training.compile_cache import enable_for_command
         enable_for_command(getattr(a, "compile_cache", None), getattr(a, "no_compile_cache", False))
         return a.func(a)
     except (_UsageError, JaxmlpError) as e:
@@ -627,7 +628,7 @@ def _main(argv=None) -> int:
         print(f"error: {where}{e.strerror or e}".splitlines()[0], file=sys.stderr)
         return 1
     except Exception as e:  # noqa: BLE001 - last resort: never a traceback for a user
-        from .runs import Interrupted  # imported here: `jaxmlp --help` must not import jax
+        from jaxmlp.runs.folder import Interrupted  # imported here: `jaxmlp --help` must not import jax
         if isinstance(e, Interrupted):
             print(f"interrupted: {e}", file=sys.stderr)
             return EXIT_INTERRUPTED

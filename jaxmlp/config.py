@@ -10,14 +10,13 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import ConfigError
+from jaxmlp.errors import ConfigError
+from jaxmlp.registry import activation_names, loss_names
 
-ACTIVATION_NAMES = ("tanh", "relu", "sigmoid", "identity")
-LOSS_NAMES = ("auto", "ce", "mse")
 SCHEDULE_NAMES = ("constant", "cosine", "step", "warmup_cosine")
 GRAD_NAMES = ("autodiff", "manual")
 COMPUTE_DTYPES = ("float32", "bfloat16")
-PACKING_NAMES = ("auto", "pad", "pack")   # sweeps: how widths share a program (jaxmlp.sweep_plan)
+PACKING_NAMES = ("auto", "pad", "pack")   # sweeps: how widths share a program (jaxmlp.sweeps.plan)
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -124,7 +123,7 @@ class ModelConfig(_Base):
         _check(isinstance(self.hidden, tuple)
                and all(_is_int(h) and 1 <= h <= INT32_MAX for h in self.hidden),
                f"hidden sizes must be positive integers, got {self.hidden!r}")
-        _choice("activation", self.activation, ACTIVATION_NAMES)
+        _choice("activation", self.activation, activation_names())
         _choice("init", self.init, ("auto", "lecun", "glorot", "he"))
         _choice("parametrization", self.parametrization, ("sp", "mup"))
         _check(_is_int(self.base_width) and self.base_width >= 1, "base_width must be >= 1")
@@ -162,7 +161,7 @@ class TrainConfig(_Base):
     checkpoint_every: int = 0
 
     def __post_init__(self):
-        _choice("loss", self.loss, LOSS_NAMES)
+        _choice("loss", self.loss, loss_names())
         _check(_is_num(self.temperature) and self.temperature > 0,
                f"temperature must be > 0, got {self.temperature!r}")
         _check(isinstance(self.optimizer, str) and self.optimizer != "", "optimizer must be a name")

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .backprop import mlp_value_and_grad
-from .grads import batch_loss
+from jaxmlp.backprop import mlp_value_and_grad
+from jaxmlp.objective import batch_loss
 
 
 def _rel(a, b) -> float:
@@ -21,7 +21,7 @@ def gradcheck(params, x, y, *, activation="tanh", loss="ce", temperature=1.0, n_
     """Compare gradients three ways for every layer's W and b.
 
     Args:
-        params, x, y, activation, loss, temperature: as ``jaxmlp.grads.batch_loss``.
+        params, x, y, activation, loss, temperature: as ``jaxmlp.objective.batch_loss``.
         n_fd: entries per parameter array checked by central finite differences
             (randomly chosen with ``key``); all entries are compared manual vs autodiff.
         eps: finite-difference step.

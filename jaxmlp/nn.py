@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
-from .errors import ConfigError
+from jaxmlp.errors import ConfigError
 
 Params = list  # list[dict[str, jax.Array]]
 

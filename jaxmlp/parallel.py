@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
-from .errors import ConfigError
+from jaxmlp.errors import ConfigError
 
 DATA = "data"
 MODELS = "models"

@@ -8,7 +8,7 @@ and the set-up), ``train_s`` (the training loop as the run reports it, compiles 
 ``write_s`` (metrics, checkpoints, summary), ``plot_s`` (the wait for the figures a worker
 process draws), ``total_s`` (start of ``jaxmlp.cli`` to the end; the interpreter's own
 start-up comes before it), ``programs`` (executables built), ``cache_hits`` (of those, loaded
-from the persistent compile cache or from ``jaxmlp.aot_cache`` without tracing) and
+from the persistent compile cache or from ``jaxmlp.training.aot_cache`` without tracing) and
 ``compiled`` (the rest: compiled by XLA). ``jaxmlp bench --e2e`` reads it for its breakdown.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
                   "/jax/core/compile/backend_compile_duration")
 _BACKEND = COMPILE_EVENTS[2]
 CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
-AOT_LOAD_EVENT = "/jaxmlp/aot_cache/load_duration"  # jaxmlp.aot_cache: loaded without tracing
+AOT_LOAD_EVENT = "/jaxmlp/aot_cache/load_duration"  # jaxmlp.training.aot_cache: loaded without tracing
 
 
 class Clock:
@@ -84,6 +84,6 @@ class Clock:
 
     def write(self, folder) -> None:
         """Write ``record()`` as ``folder/timing.json`` (the last file a command writes)."""
-        from .checkpoint import atomic_write_text
+        from jaxmlp.atomic import atomic_write_text
         atomic_write_text(Path(folder) / "timing.json",
                           json.dumps(self.record(), indent=2, sort_keys=True) + "\n")

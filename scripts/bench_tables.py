@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from jaxmlp.bench_e2e import results  # noqa: E402  (pure: no JAX import)
+from jaxmlp.bench.e2e import results  # noqa: E402  (pure: no JAX import)
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import jaxmlp as jm
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits, make_car_sensor, make_splits
-from jaxmlp.train import fast_jit
+from jaxmlp.training import fast_jit
 
 
 def measure(name, splits, model, train, reps=3):
@@ -66,7 +66,7 @@ def guard_cost(reps=3):
     """W1's per-step cost with jaxmlp's step (unguarded steps, one divergence check per epoch),
     with the earlier design's per-step guard (finite-check and select of every parameter after
     every step, same Optax update), and with a bare SGD update instead of Optax."""
-    import jaxmlp.train as T
+    import jaxmlp.training as T
     s = load_splits(DataConfig(dataset="digits", val_fraction=0.0, test_fraction=0.0))
     original = T.train_step
 

@@ -28,11 +28,11 @@ import time
 
 import jax
 
-from jaxmlp.bench import workload_configs
-from jaxmlp.bench_peers import w3_splits, w3_sweep
+from jaxmlp.bench.inproc import workload_configs
+from jaxmlp.bench.peers import w3_splits, w3_sweep
 
 S = importlib.import_module("jaxmlp.sweep")
-SP = importlib.import_module("jaxmlp.sweep_program")
+SP = importlib.import_module("jaxmlp.sweeps.program")
 W3 = workload_configs(quick=False)["W3"]
 
 
@@ -129,7 +129,7 @@ W3_CLI = ["sweep", "--dataset", "digits", "--width", "16,32,64,128", "--lr", "0.
 def _one_packing_case(name, packing, cache):
     """One sweep of ``_packing_cases`` in this (fresh) process: JSON on stdout."""
     if cache:
-        from jaxmlp.compile_cache import use_compile_cache
+        from jaxmlp.training.compile_cache import use_compile_cache
         use_compile_cache(cache)
     data, kw = _packing_cases()[name]
     t0 = time.perf_counter()

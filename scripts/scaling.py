@@ -24,7 +24,7 @@ SWEEP = r"""
 import json, sys
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
-from jaxmlp.sweep import sweep
+from jaxmlp.sweeps import sweep
 n, epochs = int(sys.argv[1]), int(sys.argv[2])
 s = load_splits(DataConfig(dataset="digits"))
 r = sweep(s, model=ModelConfig(hidden=(128,)), train=TrainConfig(epochs=epochs, batch_size=128),

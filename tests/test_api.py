@@ -47,7 +47,7 @@ def test_importing_jaxmlp_does_not_start_a_backend():
     (and its CLI) must not start one."""
     import subprocess
     import sys
-    code = ("import jaxmlp, jaxmlp.cli, jaxmlp.sweep_files, jaxmlp.bench\n"
+    code = ("import jaxmlp, jaxmlp.cli, jaxmlp.runs.sweep_folder, jaxmlp.bench.inproc\n"
             "from jax._src import xla_bridge\n"
             "print(xla_bridge.backends_are_initialized())\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

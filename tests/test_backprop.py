@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from jaxmlp import backprop as bp
 from jaxmlp import losses
 from jaxmlp.errors import ConfigError
-from jaxmlp.grads import batch_loss
+from jaxmlp.objective import batch_loss
 
 RTOL = 1e-10
 ATOL = 1e-12

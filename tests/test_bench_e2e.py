@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from jaxmlp.bench import evaluate_targets as bench_targets
-from jaxmlp.bench_e2e import harness, results
+from jaxmlp.bench.inproc import evaluate_targets as bench_targets
+from jaxmlp.bench.e2e import harness, results
 
 ROOT = Path(__file__).resolve().parents[1]
-PEERS = ROOT / "jaxmlp" / "bench_e2e" / "peers"
+PEERS = ROOT / "jaxmlp" / "bench" / "e2e" / "peers"
 TIMING = {"import_s": 0.5, "data_s": 0.1, "compile_s": 0.2, "train_s": 0.1, "write_s": 0.05,
           "plot_s": 0.15}
 
@@ -240,8 +240,8 @@ def test_peer_scripts_do_not_use_jaxmlp_and_import_jaxmlp_stays_light():
 
 
 def test_pytorch_cases_skipped_with_a_note_without_torch(tmp_path, monkeypatch, capsys):
-    import jaxmlp.bench
-    monkeypatch.setattr(jaxmlp.bench, "torch_available",
+    import jaxmlp.bench.inproc
+    monkeypatch.setattr(jaxmlp.bench.inproc, "torch_available",
                         lambda: (False, "torch is not installed in this Python"))
     rc = harness.main(["--quick", "--cases", "train/pytorch,train/floor", "--out", str(tmp_path)])
     assert rc == 0

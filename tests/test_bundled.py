@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from jaxmlp.bundled import FEATURE_NAMES, load_bundled
-from jaxmlp.shuffle_split import split_indices
+from jaxmlp.data.bundled import FEATURE_NAMES, load_bundled
+from jaxmlp.data.shuffle_split import split_indices
 
 NAMES = ["digits", "iris", "wine", "breast_cancer", "diabetes"]
 

@@ -136,7 +136,7 @@ def test_sweep_killed_and_resumed_is_bit_identical(tmp_path):
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and p.poll() is None:
         if ck.exists():
-            from jaxmlp.sweep_files import load_sweep_checkpoint
+            from jaxmlp.runs.sweep_folder import load_sweep_checkpoint
             try:
                 resume, _ = load_sweep_checkpoint(out)
             except Exception:  # being replaced right now

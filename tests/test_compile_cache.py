@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxmlp import compile_cache as cc
+from jaxmlp.training import compile_cache as cc
 from jaxmlp.errors import ConfigError
 
 JAXMLP = str(Path(sys.executable).with_name("jaxmlp"))
@@ -101,7 +101,7 @@ def test_hyperparameter_changes_compile_nothing_after_the_first_run(tmp_path):
 
 
 def test_second_run_loads_every_program_without_tracing(tmp_path):
-    """jaxmlp's own entries (jaxmlp.aot_cache) are keyed stably across processes: a second
+    """jaxmlp's own entries (jaxmlp.training.aot_cache) are keyed stably across processes: a second
     identical run adds none, and its programs are all loaded."""
     cache = tmp_path / "cache"
     _run([], cache, tmp_path / "a")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmlp import plots, plotter
+from jaxmlp.runs import plots
+from jaxmlp.runs import plotter
 
 HISTORY = {"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.25], "val_loss": [1.1, 0.6, float("nan")],
            "val_accuracy": [0.5, 0.7, 0.8]}
@@ -73,11 +74,10 @@ def test_import_and_help_load_neither_jax_nor_matplotlib():
 
 def test_package_names_resolve_lazily():
     import jaxmlp
-    import jaxmlp.sweep as module_or_function  # the import system binds the submodule...
-    assert module_or_function is jaxmlp.sweep  # ...but jaxmlp.sweep stays the function
-    from jaxmlp.sweep import sweep
-    assert jaxmlp.sweep is sweep and callable(sweep)
-    assert jaxmlp.fit.__module__ == "jaxmlp.train" and jaxmlp.nn.__name__ == "jaxmlp.nn"
+    import jaxmlp.sweeps  # the package of the sweep engine does not hide the function
+    from jaxmlp.sweeps import sweep
+    assert jaxmlp.sweep is sweep and callable(sweep) and jaxmlp.sweeps.sweep is sweep
+    assert jaxmlp.fit.__module__ == "jaxmlp.training" and jaxmlp.nn.__name__ == "jaxmlp.nn"
     assert set(jaxmlp.__all__) <= set(dir(jaxmlp))
     for name in jaxmlp.__all__:
         assert getattr(jaxmlp, name) is not None

@@ -20,13 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jaxmlp import checkpoint as ckpt
-from jaxmlp import train as T
+from jaxmlp.runs import checkpoint as ckpt
+import jaxmlp.training as T
 from jaxmlp.cli import _UsageError, build_parser, config_from_args, main
 from jaxmlp.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from jaxmlp.data import load_dataset
 from jaxmlp.errors import CheckpointError, ConfigError, DataError, JaxmlpError
-from jaxmlp.runs import train_run
+from jaxmlp.runs.folder import train_run
 
 JAXMLP = str(Path(sys.executable).with_name("jaxmlp"))
 
@@ -282,7 +282,7 @@ def _leaves(tree):
 def _template(run_dir):
     """A freshly built train state of a run folder's config (for restore_state)."""
     from jaxmlp.data import load_splits
-    from jaxmlp.runs import load_run_config
+    from jaxmlp.runs.folder import load_run_config
     cfg = load_run_config(run_dir)
     return T.prepare(load_splits(cfg.data), cfg.model, cfg.train).state
 
@@ -502,7 +502,7 @@ def test_sigterm_saves_checkpoint_exit_130_and_resumes(reference, tmp_path, caps
 
 def test_sigint_in_process_stops_at_chunk_boundary(tmp_path, capsys, monkeypatch):
     """The signal flag is checked between chunks: deliver SIGINT from the first callback."""
-    import jaxmlp.runs as R
+    import jaxmlp.runs.folder as R
     real = R.train_loop
     sent = {}
 

@@ -1,6 +1,5 @@
 """Sweeps: one compile per program, exact padding, per-model early stopping, equivalence to fit,
 sharding over devices."""
-import importlib
 import json
 import os
 import subprocess
@@ -13,7 +12,7 @@ import pytest
 import jaxmlp as jm
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
-from jaxmlp.sweep import expand_grid, sweep, width_buckets
+from jaxmlp.sweeps import expand_grid, sweep, width_buckets
 from jaxmlp.errors import ConfigError
 
 
@@ -90,8 +89,8 @@ def test_group_and_pad_strategies_agree(small):
 
 
 def test_short_runs_compile_fast_with_the_same_results(small, monkeypatch):
-    S = importlib.import_module("jaxmlp.sweep")  # the module (jaxmlp.sweep is the function)
-    from jaxmlp import sweep_program
+    from jaxmlp.sweeps import plan as S
+    from jaxmlp.sweeps import program as sweep_program
     kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=64),
               grid={"width": [8, 16], "lr": [0.1, 0.3]}, seeds=2)
     auto = sweep(small, **kw)
@@ -182,7 +181,7 @@ SHARD_SCRIPT = r"""
 import json, sys, numpy as np, jax
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
-from jaxmlp.sweep import sweep
+from jaxmlp.sweeps import sweep
 s = load_splits(DataConfig(dataset="digits", n_samples=300))
 res = sweep(s, model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=32),
             grid={"width": [8, 16], "lr": [0.05, 0.1, 0.2]}, seeds=2, n_devices=int(sys.argv[1]))
@@ -207,8 +206,8 @@ MESH2D_SCRIPT = r"""
 import json, numpy as np, jax
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
-from jaxmlp.sweep import sweep
-from jaxmlp import train as T
+from jaxmlp.sweeps import sweep
+import jaxmlp.training as T
 s = load_splits(DataConfig(dataset="digits", n_samples=300))
 kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=32),
           grid={"width": [8, 16], "lr": [0.05, 0.1, 0.2]}, seeds=2)
@@ -239,7 +238,7 @@ def test_2d_models_by_data_mesh_matches_one_device():
 
 
 def test_order_share_groups_models_of_one_seed():
-    from jaxmlp import sweep_plan as S
+    from jaxmlp.sweeps import plan as S
     m = lambda seeds: [{"seed": s} for s in seeds]
     assert S.order_share(m([0] * 4 + [1] * 4), 1, 1) == 4
     assert S.order_share(m([0] * 4 + [1] * 4), 2, 1) == 4
@@ -254,7 +253,7 @@ def test_order_share_groups_models_of_one_seed():
 def test_models_sharing_an_order_train_as_with_their_own_orders(monkeypatch):
     """The grouped program (shared batches, one wide first-layer product per group) gives every
     model the same trajectory as the per-model program, to float32 round-off."""
-    from jaxmlp import sweep_plan
+    from jaxmlp.sweeps import plan as sweep_plan
     s = load_splits(DataConfig(dataset="digits", n_samples=300))
     kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=4, batch_size=32, patience=2),
               grid={"width": [8, 16], "lr": [0.05, 0.2], "temperature": [0.5, 2.0]}, seeds=2,
@@ -277,9 +276,9 @@ def test_sweep_initialises_every_model_as_fit(partitionable, parametrization):
     """One draw at the widest shape, scaled and cut per model (partitionable threefry), or one
     draw per distinct size (otherwise): either way fit's initialisation, padded with exact
     zeros."""
-    from jaxmlp.sweep_plan import pad_layout
-    from jaxmlp.sweep_program import build_program, model_mesh
-    from jaxmlp.train import fast_jit, init_key, init_model, model_sizes
+    from jaxmlp.sweeps.plan import pad_layout
+    from jaxmlp.sweeps.program import build_program, model_mesh
+    from jaxmlp.training import fast_jit, init_key, init_model, model_sizes
     s = load_splits(DataConfig(dataset="digits", n_samples=200))
     model = ModelConfig(hidden=(32, 32), parametrization=parametrization, base_width=8)
     members = expand_grid({"width": [4, 16, 32], "lr": [0.1]}, 2, TrainConfig(), model)

@@ -1,4 +1,4 @@
-"""Packed sweeps: every width at its own size in one compiled program (``jaxmlp.sweep_plan``),
+"""Packed sweeps: every width at its own size in one compiled program (``jaxmlp.sweeps.plan``),
 equal to ``fit`` and to the padded layout, with early stopping, divergence, streams, resume,
 checkpoints and sharding; the layout and the automatic choice."""
 import json
@@ -14,9 +14,9 @@ import jaxmlp as jm
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
 from jaxmlp.errors import ConfigError
-from jaxmlp.sweep import expand_grid, sweep
-from jaxmlp import sweep_plan as P
-from jaxmlp.train import model_sizes
+from jaxmlp.sweeps import expand_grid, sweep
+from jaxmlp.sweeps import plan as P
+from jaxmlp.training import model_sizes
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,7 @@ def test_packed_early_stopping_divergence_and_streams(small, monkeypatch):
 def test_packed_resume_from_a_checkpoint_is_bit_identical(small, tmp_path, monkeypatch):
     """A mid-run snapshot saved as the CLI saves it carries its packing: resumed with another
     ``packing`` argument, the sweep continues in the packed layout, bit for bit."""
-    from jaxmlp.sweep_files import load_sweep_checkpoint, save_sweep_checkpoint
+    from jaxmlp.runs.sweep_folder import load_sweep_checkpoint, save_sweep_checkpoint
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     snaps = []
     keep = lambda snap: snaps.append(dict(snap, programs=jax.tree.map(np.copy, snap["programs"])))
@@ -220,7 +220,7 @@ SHARD_SCRIPT = r"""
 import json, sys, numpy as np
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
-from jaxmlp.sweep import sweep
+from jaxmlp.sweeps import sweep
 s = load_splits(DataConfig(dataset="digits", n_samples=300))
 res = sweep(s, model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=32),
             grid={"width": [8, 16], "lr": [0.05, 0.1, 0.2]}, seeds=2, n_devices=int(sys.argv[1]),

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 import jaxmlp as jm
-from jaxmlp import train as T
+import jaxmlp.training as T
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
 from jaxmlp.errors import ConfigError
@@ -267,7 +267,7 @@ def test_per_step_gather_for_large_sets_gives_the_same_run(digits, monkeypatch):
 
 
 def test_guard_epoch_undoes_a_diverged_epoch_and_names_its_first_bad_step():
-    from jaxmlp.train import guard_epoch
+    from jaxmlp.training import guard_epoch
     start = {"params": [{"W": jnp.ones((2, 2)), "b": jnp.zeros(2)}], "opt_state": (jnp.zeros(2),),
              "step": jnp.asarray(40, jnp.int32), "diverged": jnp.asarray(False),
              "diverged_step": jnp.asarray(-1, jnp.int32)}

@@ -27,9 +27,9 @@ from typing import Callable
 
 import numpy as np
 
-from .config import DataConfig
-from .shuffle_split import split_indices
-from .errors import ConfigError, DataError
+from jaxmlp.config import DataConfig
+from jaxmlp.data.shuffle_split import split_indices
+from jaxmlp.errors import ConfigError, DataError
 
 TASKS = ("classification", "regression")
 
@@ -508,7 +508,7 @@ def _subsample(ds: Dataset, n_samples: int | None) -> Dataset:
 
 def _bundled(task: str, name: str):
     def load(n_samples: int | None = None, noise: float | None = None) -> Dataset:
-        from .bundled import FEATURE_NAMES, load_bundled  # the files, without importing sklearn
+        from jaxmlp.data.bundled import FEATURE_NAMES, load_bundled  # the files, without importing sklearn
         X, y = load_bundled(name)
         X = np.asarray(X, dtype=np.float32)
         if task == "classification":

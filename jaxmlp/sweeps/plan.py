@@ -7,7 +7,7 @@ model axis, every model of it at the group's layer sizes. Two layouts:
   exactly with per-hidden-unit masks (their padded weights start at zero and get zero
   gradient). Widths further apart than ``max_pad_ratio`` go to separate programs (buckets).
 - packed (``"pack"``): one group per distinct width, each at its true width, all groups of one
-  program stepping inside the same scans (``jaxmlp.train.run_chunk`` on a tuple of groups), so
+  program stepping inside the same scans (``jaxmlp.training.run_chunk`` on a tuple of groups), so
   a narrow model costs its own width and the whole grid is still one compile. A packed group
   may also hold neighbouring widths padded to its widest (what ``"auto"`` weighs: every group
   adds compile time and per-step overhead, ``choose_packing``).
@@ -22,9 +22,9 @@ import itertools
 import math
 from typing import NamedTuple, Sequence
 
-from .config import PACKING_NAMES as PACKINGS
-from .errors import ConfigError
-from .nn import weight_counts
+from jaxmlp.config import PACKING_NAMES as PACKINGS
+from jaxmlp.errors import ConfigError
+from jaxmlp.nn import weight_counts
 
 
 def width_buckets(widths: Sequence[int], max_pad_ratio: float) -> list[list[int]]:

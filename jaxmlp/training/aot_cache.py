@@ -24,8 +24,8 @@ from pathlib import Path
 
 import jax
 
-from .compile_cache import source_digest
-from .timing import AOT_LOAD_EVENT, CACHE_HIT_EVENT
+from jaxmlp.training.compile_cache import source_digest
+from jaxmlp.timing import AOT_LOAD_EVENT, CACHE_HIT_EVENT
 
 SUBFOLDER = "jaxmlp-aot"
 MAX_BYTES = 256 * 2**20  # least recently used entries are deleted above this
@@ -101,7 +101,7 @@ def store(name: str, key, compiled) -> None:
         data = pickle.dumps((*serialize(compiled), devices))
     except Exception:  # noqa: BLE001 - not serialisable here: nothing to keep
         return
-    from .checkpoint import atomic_write_bytes
+    from jaxmlp.atomic import atomic_write_bytes
     try:
         where.mkdir(mode=0o700, exist_ok=True)
         atomic_write_bytes(where / f"{entry_key(name, key)}.pkl", data)

@@ -1,5 +1,5 @@
 """One sweep program: its inputs (spec, stacked initial states, hyperparameters, data, mesh)
-built from a ``jaxmlp.sweep_plan.Layout``, and its compiled training chunk.
+built from a ``jaxmlp.sweeps.plan.Layout``, and its compiled training chunk.
 
 A program's state and hyperparameters are tuples of groups (``Layout``): one entry for a
 padded program, one per width for a packed one; each entry's leaves carry a leading model axis
@@ -14,13 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import aot_cache
-from .config import ModelConfig, TrainConfig
-from .errors import ConfigError
-from .nn import init_stds, mup_multipliers, standard_normals
-from .parallel import DATA, MODELS, mesh_for, rows_sharding
-from .sweep_plan import Layout, masked, training_flops_estimate
-from .train import (Spec, _models_input, _signature, _size, best_params, compiler_options,
+from jaxmlp.training import aot_cache
+from jaxmlp.config import ModelConfig, TrainConfig
+from jaxmlp.errors import ConfigError
+from jaxmlp.nn import init_stds, mup_multipliers, standard_normals
+from jaxmlp.parallel import DATA, MODELS, mesh_for, rows_sharding
+from jaxmlp.sweeps.plan import Layout, masked, training_flops_estimate
+from jaxmlp.training import (Spec, _models_input, _signature, _size, best_params, compiler_options,
                     device_data, effective_momentum, fast_jit, get_executable, host_input,
                     init_key, init_model, init_state, layer_lr_multipliers, make_hparams,
                     make_spec, split_metrics)

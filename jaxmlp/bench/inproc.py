@@ -1,6 +1,6 @@
 """Benchmark jaxmlp against idiomatic PyTorch eager and scikit-learn on the same maths.
 
-Each framework runs in its own process (``jaxmlp/bench_peers.py``), in interleaved rounds
+Each framework runs in its own process (``jaxmlp/bench/peers.py``), in interleaved rounds
 (jaxmlp, PyTorch, scikit-learn, jaxmlp, ...). All three start from the same initial weights
 (jaxmlp's ``init_mlp`` for the seed) and jaxmlp and PyTorch use the same mini-batch order
 (jaxmlp's per-epoch permutation); scikit-learn shuffles with its own RNG. Before speed is
@@ -9,7 +9,7 @@ reported, the final training losses are checked to agree.
     python scripts/bench.py                      # full run (W1, W2, W3, W4, G), 3 rounds
     python scripts/bench.py --quick              # tiny sizes, 1 round, < 1 minute
     python scripts/bench.py --workloads W1,W4 --rounds 5 --out experiments/bench
-    python scripts/bench.py --e2e                # whole commands: see jaxmlp/bench_e2e
+    python scripts/bench.py --e2e                # whole commands: see jaxmlp/bench/e2e
 
 Writes ``OUT/bench.json`` and ``OUT/speedups.png``; prints a table. ``main(argv)`` returns the
 exit status (0: everything ran and the loss checks passed) so ``jaxmlp bench`` can call it.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-PEERS = Path(__file__).resolve().parent / "bench_peers.py"  # run as a script in each child
+PEERS = Path(__file__).resolve().parent / "peers.py"  # run as a script in each child
 PEER_NAMES = ("pytorch", "pytorch_1t", "sklearn")
 CORES = "jaxmlp_cores"  # W3's second jaxmlp entry: the sweep as the CLI runs it
 TORCH_THREADS = {"pytorch": 2, "pytorch_1t": 1}
@@ -99,10 +99,10 @@ def shared_init_and_order(sizes, seed, n, epochs):
     """jaxmlp's own initial weights and per-epoch data order for ``seed``.
 
     ``init_mlp(init_key(seed), sizes)`` is what ``fit`` does without ``params``; epoch ``e``'s
-    order is ``jaxmlp.train.data_order(seed, e, n)``.
+    order is ``jaxmlp.training.data_order(seed, e, n)``.
     """
     from jaxmlp.nn import init_mlp
-    from jaxmlp.train import data_order, init_key
+    from jaxmlp.training import data_order, init_key
     params = init_mlp(init_key(seed), sizes, activation="tanh")
     perms = np.stack([data_order(seed, e, n) for e in range(epochs)])
     return ([(np.asarray(l["W"]), np.asarray(l["b"])) for l in params], perms)
@@ -126,7 +126,7 @@ def flops_per_sample(sizes):
     sum(fan_in * fan_out), ``P_1`` the first layer's. (The common "6 * P" model is also
     reported as ``gflops_6P``.)
     """
-    from .nn import weight_counts
+    from jaxmlp.nn import weight_counts
     P = weight_counts(sizes)
     return 6 * sum(P) - 2 * P[0], 6 * sum(P)
 
@@ -601,8 +601,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def plot(report, path):
-    from .checkpoint import atomic_write_bytes
-    from .plots import bars_figure
+    from jaxmlp.atomic import atomic_write_bytes
+    from jaxmlp.runs.plots import bars_figure
     labels, vals, lo, hi, cols = [], [], [], [], []
     thr = {(wl, m.split("_", 1)[1]): t for wl, m, t, _ in TARGETS if m.startswith("speedup_")}
     thr.update({(wl, "pytorch_1t"): t for (wl, fw), t in list(thr.items()) if fw == "pytorch"})
@@ -645,7 +645,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--e2e" in argv:
-        from .bench_e2e import main as e2e_main
+        from jaxmlp.bench.e2e import main as e2e_main
         return e2e_main([a for a in argv if a != "--e2e"])
     args = parse_args(argv)
     quick = args.quick

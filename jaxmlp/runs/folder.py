@@ -25,14 +25,14 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from . import checkpoint as ckpt
-from .config import RunConfig
-from .data import load_splits
-from .errors import CheckpointError, ConfigError
-from .parallel import is_writer, mesh_for, peer_watchdog
-from .plotter import Plotter
-from .timing import Clock
-from .train import Run, host_input, best_params, prepare, summarize, train_loop
+from jaxmlp.runs import checkpoint as ckpt
+from jaxmlp.config import RunConfig
+from jaxmlp.data import load_splits
+from jaxmlp.errors import CheckpointError, ConfigError
+from jaxmlp.parallel import is_writer, mesh_for, peer_watchdog
+from jaxmlp.runs.plotter import Plotter
+from jaxmlp.timing import Clock
+from jaxmlp.training import Run, host_input, best_params, prepare, summarize, train_loop
 
 METRIC_KEYS_FIRST = ("epoch", "train_loss", "val_loss", "test_loss")
 
@@ -316,8 +316,8 @@ def load_run(run_dir):
 
 def params_from_run(run_dir):
     """Rebuild the trained params of a run folder (validated against its config)."""
-    from .nn import init_mlp
-    from .train import init_key, init_state, make_spec, model_sizes
+    from jaxmlp.nn import init_mlp
+    from jaxmlp.training import init_key, init_state, make_spec, model_sizes
     cfg, leaves, norm = load_run(run_dir)
     n_features = len(norm["x_mean"])
     task = norm["task"]

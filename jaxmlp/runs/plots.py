@@ -2,7 +2,7 @@
 
 Figures are built on matplotlib's object API (``Figure`` + the Agg canvas), not ``pyplot``:
 0.25 instead of 0.45 s of import, no global figure registry. Run as a script
-(``python -P plots.py --serve``, see ``jaxmlp.plotter``) it is a worker that draws figures
+(``python -P plots.py --serve``, see ``jaxmlp.runs.plotter``) it is a worker that draws figures
 requested as JSON lines on stdin, so a command can import matplotlib and draw while it trains.
 """
 from __future__ import annotations

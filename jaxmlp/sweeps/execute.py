@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import jax
 import numpy as np
 
-from .parallel import to_host
-from .sweep_program import Program, compile_chunk, on_groups, replicate, shard_models
-from .train import _models_input, chunk_orders
+from jaxmlp.parallel import to_host
+from jaxmlp.sweeps.program import Program, compile_chunk, on_groups, replicate, shard_models
+from jaxmlp.training import _models_input, chunk_orders
 
 # At most this many streams (``streams_for``): two were measured (on 2 cores); many small
 # parts would each lose the batching of the models into wide products.

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import jax
 
-from .errors import ConfigError
+from jaxmlp.errors import ConfigError
 
 ENV = "JAXMLP_COMPILE_CACHE"
 OFF = ("off", "0", "none", "false", "no")
@@ -91,7 +91,7 @@ def _max_bytes() -> int:
 def source_digest() -> str:
     """A digest of every Python file of this package: another jaxmlp is another cache."""
     h = hashlib.sha256()
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parents[1]  # the jaxmlp package
     for path in sorted(pkg.rglob("*.py")):
         h.update(str(path.relative_to(pkg)).encode())
         h.update(path.read_bytes())
@@ -100,7 +100,7 @@ def source_digest() -> str:
 
 def version_folder(folder: Path) -> Path:
     """The sub-folder of ``folder`` for this jaxmlp's source: ``v-<digest>``. Each jaxmlp has
-    its own, so an executable JAX loads from its cache is never one that ``jaxmlp.aot_cache``
+    its own, so an executable JAX loads from its cache is never one that ``jaxmlp.training.aot_cache``
     should have had (JAX's loaded executables do not serialise again on XLA:CPU); the oldest
     of more than ``KEEP_VERSIONS`` are deleted."""
     return folder / f"v-{source_digest()[:16]}"

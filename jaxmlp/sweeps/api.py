@@ -2,9 +2,9 @@
 
 Every model of a grid gets its own init seed, data-order seed, learning rate, temperature, L2
 strength and momentum as traced arrays; the train state is stacked along a leading model axis
-and the training chunk of ``jaxmlp.train`` is ``vmap``-ed over it, so a grid that differs only
+and the training chunk of ``jaxmlp.training`` is ``vmap``-ed over it, so a grid that differs only
 in these values compiles once. Hidden widths are mixed in one of two layouts
-(``jaxmlp.sweep_plan``): *padded*, every model at the widest width with per-model unit masks
+(``jaxmlp.sweeps.plan``): *padded*, every model at the widest width with per-model unit masks
 (each padded model is exactly its narrow self: padded weights start at zero and receive
 exactly zero gradient; widths further apart than ``max_pad_ratio`` get programs of their own),
 or *packed*, one group per width at its true width, all groups stepping inside the same
@@ -22,17 +22,17 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from .checkpoint import restore_state
-from .config import ModelConfig, TrainConfig
-from .errors import ConfigError
-from .nn import weight_counts
-from .parallel import to_host
-from .sweep_plan import (PACKINGS, flop_efficiency, plan_programs,  # noqa: F401
+from jaxmlp.runs.checkpoint import restore_state
+from jaxmlp.config import ModelConfig, TrainConfig
+from jaxmlp.errors import ConfigError
+from jaxmlp.nn import weight_counts
+from jaxmlp.parallel import to_host
+from jaxmlp.sweeps.plan import (PACKINGS, flop_efficiency, plan_programs,  # noqa: F401
                          training_flops_estimate, width_buckets)
-from .sweep_program import (SHORT_RUN_FLOPS, build_program, compile_chunk,  # noqa: F401
+from jaxmlp.sweeps.program import (SHORT_RUN_FLOPS, build_program, compile_chunk,  # noqa: F401
                             metrics_executable, model_mesh, shard_models, short_run)
-from .sweep_run import run_program, streams_for, part_abstract, stream_hparams
-from .train import as_splits, batches_per_epoch, best_params, model_sizes
+from jaxmlp.sweeps.execute import run_program, streams_for, part_abstract, stream_hparams
+from jaxmlp.training import as_splits, batches_per_epoch, best_params, model_sizes
 
 GRID_AXES = ("width", "lr", "temperature", "l2", "momentum", "seed")
 
@@ -126,7 +126,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
     """Train every model of a grid, as few compiled programs as the widths allow.
 
     Args:
-        data: ``jaxmlp.data.Splits`` or arrays (see ``jaxmlp.train.as_splits``).
+        data: ``jaxmlp.data.Splits`` or arrays (see ``jaxmlp.training.as_splits``).
         model: base model; ``grid["width"]`` replaces the size of every hidden layer.
         train: base training config (epochs, batch size, optimizer, schedule, patience, ...).
         grid: axis -> values for "width", "lr", "temperature", "l2", "momentum" (and "seed").
@@ -137,7 +137,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         packing: "pad" (the padded layout), "pack" (one program, each width at its own size:
             no FLOPs spent on padding), "auto" (the cheaper of the two, or a packed program
             whose groups each hold neighbouring widths padded to the widest, by estimated work:
-            ``jaxmlp.sweep_plan.choose_packing``), or the packed groups as lists of widths
+            ``jaxmlp.sweeps.plan.choose_packing``), or the packed groups as lists of widths
             (e.g. ``[[16, 32], [64], [128]]``).
         n_devices: shard the model axis over this many devices (default: all).
         data_devices: with > 1, a 2-D ("models", "data") mesh: each model's mini-batches are

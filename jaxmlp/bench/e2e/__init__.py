@@ -7,5 +7,5 @@ imported by ``import jaxmlp``.
 
 
 def main(argv=None) -> int:
-    from .harness import main as _main
+    from jaxmlp.bench.e2e.harness import main as _main
     return _main(argv)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .losses import _reduce, loss_per_example
-from .nn import dense, forward, get_activation
+from jaxmlp.losses import _reduce, loss_per_example
+from jaxmlp.nn import dense, forward, get_activation
 
 
 def batch_loss(params, x, y, *, activation: str = "tanh", loss: str = "ce", temperature=1.0,

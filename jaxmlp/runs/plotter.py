@@ -50,7 +50,7 @@ class Plotter:
                 self.proc = None
 
     def submit(self, path, fn: str, **kwargs) -> None:
-        """Draw ``jaxmlp.plots.<fn>(**kwargs)`` (JSON-able arguments) into ``path``."""
+        """Draw ``jaxmlp.runs.plots.<fn>(**kwargs)`` (JSON-able arguments) into ``path``."""
         sent = False
         if self.proc is not None:
             line = (json.dumps({"fn": fn, "kwargs": kwargs}) + "\n").encode()
@@ -71,11 +71,11 @@ class Plotter:
                 self.proc.stdin.close()
             except OSError:
                 pass
-        from .checkpoint import atomic_write_bytes  # imports JAX: not at start-up
+        from jaxmlp.atomic import atomic_write_bytes
         for path, fn, kwargs, sent in self.jobs:
             png = self._reply() if sent else b""
             if not png:
-                from . import plots
+                from jaxmlp.runs import plots
                 png = plots.FIGURES[fn](**kwargs)
             atomic_write_bytes(path, png)
         self.jobs = []

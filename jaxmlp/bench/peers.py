@@ -1,6 +1,6 @@
 """Child-process runners for ``scripts/bench.py``: one framework per process.
 
-Usage (by bench.py, not by hand): ``python scripts/bench_peers.py TASK.json RESULT.json``.
+Usage (by bench.py, not by hand): ``python jaxmlp/bench/peers.py TASK.json RESULT.json``.
 
 ``TASK.json`` names a runner (``jaxmlp``, ``pytorch``, ``sklearn``, ``gemm_peak``,
 ``pex_jax``, ``pex_torch``, ``sweep_jaxmlp``, ``sweep_jaxmlp_cores``, ``sweep_pytorch``,

@@ -23,8 +23,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from .checkpoint import atomic_write_bytes, atomic_write_text
-from .sweep import GRID_AXES, SweepResult
+from jaxmlp.atomic import atomic_write_bytes, atomic_write_text
+from jaxmlp.sweeps import GRID_AXES, SweepResult
 
 def headline_metric(result: SweepResult) -> str:
     """``test_accuracy`` for classification sweeps, ``test_mse`` for regression."""
@@ -89,8 +89,8 @@ def _json_safe(obj):
 
 def figure_jobs(result: SweepResult, heatmap_axes: tuple[str, str] | None = None) -> dict:
     """A sweep's figures (only those its grid supports) as ``file name -> (function of
-    jaxmlp.plots, keyword arguments)``, the arguments plain lists and numbers (JSON-able, for
-    a ``jaxmlp.plotter.Plotter``)."""
+    jaxmlp.runs.plots, keyword arguments)``, the arguments plain lists and numbers (JSON-able, for
+    a ``jaxmlp.runs.plotter.Plotter``)."""
     metric = headline_metric(result)
     axes = varied_axes(result)
     figs: dict[str, bytes] = {}
@@ -142,14 +142,14 @@ def _plain(obj):
 
 def figures(result: SweepResult, heatmap_axes: tuple[str, str] | None = None) -> dict[str, bytes]:
     """PNG figures of a sweep by file name (``figure_jobs`` drawn here)."""
-    from .plots import FIGURES
+    from jaxmlp.runs.plots import FIGURES
     return {name: FIGURES[fn](**kw) for name, (fn, kw) in figure_jobs(result, heatmap_axes).items()}
 
 
 def write_sweep_folder(out, result: SweepResult, config: dict,
                        heatmap_axes: tuple[str, str] | None = None, plotter=None) -> None:
     """Write a sweep's folder (see the module docstring); every file is written atomically.
-    With a ``jaxmlp.plotter.Plotter`` the figures go to it first (its ``finish`` writes them),
+    With a ``jaxmlp.runs.plotter.Plotter`` the figures go to it first (its ``finish`` writes them),
     so a worker draws them while the tables are written; without one they are drawn here."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -175,8 +175,8 @@ SWEEP_CHECKPOINT = "sweep_checkpoint.npz"
 
 def save_sweep_checkpoint(out, snapshot: dict, config: dict) -> None:
     """Atomically save a sweep's progress: every started program's stacked state (host arrays),
-    the epoch it reached, its metric chunks and timings (see ``jaxmlp.sweep.sweep``)."""
-    from .checkpoint import save_checkpoint
+    the epoch it reached, its metric chunks and timings (see ``jaxmlp.sweeps.sweep``)."""
+    from jaxmlp.runs.checkpoint import save_checkpoint
     progs = [p for p in snapshot["programs"] if "state" in p]
     meta = [{"epoch": int(p["epoch"]), "compile_s": float(p["compile_s"]), "run_s": float(p["run_s"]),
              "n_leaves": len(jax.tree.leaves(p["state"])),
@@ -189,7 +189,7 @@ def save_sweep_checkpoint(out, snapshot: dict, config: dict) -> None:
 
 def load_sweep_checkpoint(out) -> tuple[dict, dict]:
     """``(resume, config)`` from a sweep folder's checkpoint (falls back to the previous one)."""
-    from .checkpoint import load_checkpoint
+    from jaxmlp.runs.checkpoint import load_checkpoint
     leaves, meta = load_checkpoint(Path(out) / SWEEP_CHECKPOINT)
     programs, pos = [], 0
     for m in meta["extra"]["programs"]:

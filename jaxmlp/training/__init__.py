@@ -25,13 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import aot_cache
-from . import losses as L
-from .config import INT32_MAX, ModelConfig, TrainConfig
-from .errors import ConfigError, DataError, DivergenceError
-from .grads import batch_loss
-from .nn import forward, init_mlp, mup_multipliers, scale_layers, weight_counts
-from .parallel import (DATA, MODELS, mesh_for, pad_rows, peer_watchdog, put_global, replicated,
+from jaxmlp.training import aot_cache
+from jaxmlp import losses as L
+from jaxmlp.config import INT32_MAX, ModelConfig, TrainConfig
+from jaxmlp.errors import ConfigError, DataError, DivergenceError
+from jaxmlp.objective import batch_loss
+from jaxmlp.nn import forward, init_mlp, mup_multipliers, scale_layers, weight_counts
+from jaxmlp.parallel import (DATA, MODELS, mesh_for, pad_rows, peer_watchdog, put_global, replicated,
                        rows_sharding, to_host)
 
 # Training sets with more values than this (32 MB of float32) are gathered per step instead of
@@ -153,7 +153,7 @@ def schedule_factor(kind: str, step, hp) -> jax.Array:
 
 def _grad_fn(spec: Spec):
     if spec.grad == "manual":
-        from .backprop import mlp_value_and_grad
+        from jaxmlp.backprop import mlp_value_and_grad
         return mlp_value_and_grad
     return jax.value_and_grad(batch_loss)
 
@@ -709,7 +709,7 @@ def as_splits(data, loss: str = "auto"):
     targets (one-hot or soft, e.g. a teacher's softened outputs for distillation)."""
     if not isinstance(data, (tuple, list)):
         return data
-    from .data import validate_arrays
+    from jaxmlp.data import validate_arrays
     arrs = [np.asarray(a) for a in data]
     if len(arrs) not in (2, 4, 6):
         raise ConfigError("data must be Splits or a tuple of 2, 4 or 6 arrays")

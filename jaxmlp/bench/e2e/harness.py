@@ -17,7 +17,7 @@ Jobs and cases (``--cases`` takes job names and/or ``job/case``):
   cross-entropy, train/val/test split). ``jaxmlp_cold``: ``jaxmlp train --out DIR`` with
   ``JAXMLP_COMPILE_CACHE`` a fresh empty folder every run; ``jaxmlp_warm``: the same with a
   cache folder filled by the warm-up run; ``sklearn`` / ``pytorch``: the user scripts in
-  ``jaxmlp/bench_e2e/peers``; ``floor``: ``python -c "import jax; jax.numpy.zeros(1)"``.
+  ``jaxmlp/bench/e2e/peers``; ``floor``: ``python -c "import jax; jax.numpy.zeros(1)"``.
 * ``sweep``: 64 models (widths 16,32,64,128 x lr 0.03,0.1,0.3,1 x 4 seeds, 50 epochs).
   ``jaxmlp_cold`` / ``jaxmlp_warm``: ``jaxmlp sweep ...`` as above; ``sklearn``: 64 fits in a
   loop in one process; ``sklearn_cores``: a joblib worker process per core, one BLAS thread
@@ -40,10 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import results
+from jaxmlp.bench.e2e import results
 
 PEERS = Path(__file__).resolve().parent / "peers"
-REPO = Path(__file__).resolve().parents[2]  # the folder holding the jaxmlp under test
+REPO = Path(__file__).resolve().parents[3]  # the folder holding the jaxmlp under test
 JOBS = ("train", "sweep")
 SWEEP_GRID = ["--width", "16,32,64,128", "--lr", "0.03,0.1,0.3,1", "--seeds", "4"]
 FLOOR = "import jax; jax.numpy.zeros(1)"
@@ -158,7 +158,7 @@ def _show(tag: str, key: str, rec: dict) -> None:
 
 
 def parse_args(argv):
-    from ..bench import _OneLineParser
+    from jaxmlp.bench.inproc import _OneLineParser
     p = _OneLineParser(prog="jaxmlp bench --e2e", allow_abbrev=False,
                        description="Time to result of whole commands (fresh processes, "
                                    "interleaved rounds) against peers doing the same job.")
@@ -177,7 +177,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     """Run the benchmark; 0 when every run of every case succeeded (and, outside --quick, the
     accuracies agree), 1 otherwise, 2 for bad arguments."""
-    from ..bench import machine_info, torch_available
+    from jaxmlp.bench.inproc import machine_info, torch_available
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parse_args(argv)
     rounds = a.rounds if a.rounds is not None else (1 if a.quick else 3)

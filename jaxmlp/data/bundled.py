@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from jaxmlp.errors import DataError
 
 _BREAST_CANCER_BASE = ("radius", "texture", "perimeter", "area", "smoothness", "compactness",
                        "concavity", "concave points", "symmetry", "fractal dimension")

@@ -15,7 +15,7 @@ Three layers, each built on the one before:
    ``seed_example()`` builds the lectures' f(x, y, z) = (x + y) z.
 3. **MLP backward**: ``mlp_value_and_grad`` caches the forward pass and applies the delta rule
    layer by layer; pure and jit/vmap/scan friendly. Drop-in for
-   ``jax.value_and_grad(jaxmlp.grads.batch_loss)``.
+   ``jax.value_and_grad(jaxmlp.objective.batch_loss)``.
 
 Notation: for a layer ``s = a @ W + b`` (the slides' s = W x, transposed for row-major
 batches) and ``o = phi(s)``; ``delta = dLoss/ds``.
@@ -27,9 +27,9 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from .errors import ConfigError
-from .losses import _reduce, log_softmax, softmax
-from .nn import ACTIVATIONS, weight_gradient
+from jaxmlp.errors import ConfigError
+from jaxmlp.losses import _reduce, log_softmax, softmax
+from jaxmlp.nn import ACTIVATIONS, weight_gradient
 
 __all__ = [
     "PlusGate", "StarGate", "MatMulGate", "BiasAddGate", "TanhGate", "ReLUGate",
@@ -632,7 +632,7 @@ def mlp_graph(params, x, y, *, activation: str = "tanh", loss: str = "ce", tempe
 
 def mlp_value_and_grad(params, x, y, *, activation="tanh", loss="ce", temperature=1.0,
                        weights=None, masks=None):
-    """Loss and gradients of ``jaxmlp.grads.batch_loss`` by a hand-written backward pass.
+    """Loss and gradients of ``jaxmlp.objective.batch_loss`` by a hand-written backward pass.
 
     Forward caches each layer's input ``a_{l-1}`` and activation output ``o_l``; backward
     applies the delta rule from the output layer down::
