@@ -2,9 +2,10 @@
 
 Each field's default, type (its annotation), choices and help text live here, once: the field's
 ``metadata`` holds ``help`` and, for a closed set of names, ``choices`` (a tuple, or a function
-returning one, e.g. ``jaxmlp.registry.activation_names``); ``cli=False`` keeps a field off the
-command line. ``jaxmlp.cli`` generates its flags from them (``--batch-size`` for
-``batch_size``) and validation below checks the same choices.
+returning one, called at each use: the activation and loss names come from ``jaxmlp.registry``,
+so names added there are valid everywhere); ``cli=False`` keeps a field off the command line.
+``jaxmlp.cli_flags`` generates the flags from them (``--batch-size`` for ``batch_size``) and
+validation below checks the same choices.
 
 Every run saves these as JSON next to its metrics and inside its checkpoints; ``from_dict``
 rejects unknown keys so a typo never silently falls back to a default. Importing this module
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from jaxmlp.errors import ConfigError
-from jaxmlp.registry import activation_names, loss_names
+import jaxmlp.registry as registry
 
 TASK_NAMES = ("auto", "classification", "regression")
 INIT_NAMES = ("auto", "lecun", "glorot", "he")
@@ -150,7 +151,8 @@ class ModelConfig(_Base):
     """
     hidden: tuple[int, ...] = setting((128,), "hidden widths, comma-separated ('none' for no "
                                       "hidden layer)")
-    activation: str = setting("tanh", "hidden-layer activation", choices=activation_names)
+    activation: str = setting("tanh", "hidden-layer activation",
+                              choices=lambda: registry.activation_names())
     init: str = setting("auto", "weight initialisation (auto: the activation's own)",
                         choices=INIT_NAMES)
     parametrization: str = setting("sp", "standard, or maximal update parametrisation (muP) "
@@ -177,7 +179,7 @@ class TrainConfig(_Base):
     run folder's checkpoint is refreshed; 0 means only at the end (and on SIGINT/SIGTERM).
     """
     loss: str = setting("auto", "loss (auto: ce for classification, mse for regression)",
-                        choices=loss_names)
+                        choices=lambda: registry.loss_names())
     temperature: float = setting(1.0, "softmax temperature T of the CE loss")
     optimizer: str = setting("sgd", "sgd, momentum, nesterov, or any optax optimizer name "
                              "(adam, adamw, ...)")
