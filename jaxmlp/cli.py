@@ -162,12 +162,13 @@ def _sweep_setup(a) -> dict:
 
 def _sweep_line(result, out: Path) -> str:
     from jaxmlp.runs.sweep_folder import GRID_AXES, best_model, headline_metric
-    info, metric, best = result.info, headline_metric(result), best_model(result)
+    info, metric = result.info, headline_metric(result)
+    best, chosen_by = best_model(result)
     row = result.rows[best]
     return (f"{len(result.rows)} models, strategy={info['strategy']}, "
             f"programs={len(info['programs'])}, flop efficiency={info['flop_efficiency']:.0%}, "
-            f"compile={info['compile_s']:.2f}s run={info['run_s']:.2f}s; best {metric}="
-            f"{row[metric]:.4f} ({', '.join(f'{k}={row[k]}' for k in GRID_AXES)}); "
+            f"compile={info['compile_s']:.2f}s run={info['run_s']:.2f}s; best by {chosen_by}: "
+            f"{metric}={row[metric]:.4f} ({', '.join(f'{k}={row[k]}' for k in GRID_AXES)}); "
             f"diverged={sum(r['diverged'] for r in result.rows)} -> {out}")
 
 

@@ -212,10 +212,20 @@ def load_sweep_checkpoint(out) -> tuple[dict, dict]:
     return {"programs": programs, "packing": meta["extra"].get("packing", "pad")}, meta["config"]
 
 
-def best_model(result: SweepResult) -> int:
-    """The index of the model with the best headline metric (``headline_metric``)."""
-    vals = result.column(headline_metric(result))
-    return int(np.nanargmax(vals) if "accuracy" in headline_metric(result) else np.nanargmin(vals))
+#: How a sweep's best model is chosen: on validation data only (test metrics are reported,
+#: never used to choose); the first key a sweep's rows hold decides, with the sign that makes
+#: lower better.
+SELECTION = (("val_accuracy", -1.0), ("val_loss", 1.0), ("train_loss", 1.0))
+
+
+def best_model(result: SweepResult) -> tuple[int, str]:
+    """``(index, metric)``: the model with the best validation metric (``SELECTION``; the first
+    of equals) and the metric it was chosen by. Non-finite values (diverged models) are never
+    chosen; if every model diverged, the first one."""
+    key, sign = next((k, s) for k, s in SELECTION if k in result.rows[0])
+    vals = result.column(key).astype(float)
+    order = np.where(np.isfinite(vals), sign * vals, np.inf)
+    return (int(np.argmin(order)) if np.isfinite(order).any() else 0), key
 
 
 def read_grid_file(path) -> dict:
