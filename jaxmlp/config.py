@@ -1,22 +1,51 @@
 """Typed, frozen configuration: data, model and training. Bad values are rejected on creation.
 
+Each field's default, type (its annotation), choices and help text live here, once: the field's
+``metadata`` holds ``help`` and, for a closed set of names, ``choices`` (a tuple, or a function
+returning one, called at each use: the activation and loss names come from ``jaxmlp.registry``,
+so names added there are valid everywhere); ``cli=False`` keeps a field off the command line.
+``jaxmlp.cli_flags`` generates the flags from them (``--batch-size`` for ``batch_size``) and
+validation below checks the same choices.
+
 Every run saves these as JSON next to its metrics and inside its checkpoints; ``from_dict``
-rejects unknown keys so a typo never silently falls back to a default.
+rejects unknown keys so a typo never silently falls back to a default. Importing this module
+does not import JAX (``jaxmlp --help`` reads it).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Callable
 
 from jaxmlp.errors import ConfigError
-from jaxmlp.registry import activation_names, loss_names
+import jaxmlp.registry as registry
 
+TASK_NAMES = ("auto", "classification", "regression")
+INIT_NAMES = ("auto", "lecun", "glorot", "he")
+PARAMETRIZATION_NAMES = ("sp", "mup")
 SCHEDULE_NAMES = ("constant", "cosine", "step", "warmup_cosine")
 GRAD_NAMES = ("autodiff", "manual")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 PACKING_NAMES = ("auto", "pad", "pack")   # sweeps: how widths share a program (jaxmlp.sweeps.plan)
+
+#: Largest value of integer settings that end up in int32 device arrays (steps, epochs, ...).
+INT32_MAX = 2**31 - 1
+
+
+def setting(default, help: str, *, choices: tuple | Callable[[], tuple] | None = None,
+            cli: bool = True):
+    """A config field with its help text and (optional) choices in ``metadata``."""
+    meta = {"help": help, "cli": cli}
+    if choices is not None:
+        meta["choices"] = choices
+    return field(default=default, metadata=meta)
+
+
+def choices_of(f: dataclasses.Field) -> tuple | None:
+    """The valid values of a field with ``choices`` metadata (read now: registries grow)."""
+    c = f.metadata.get("choices")
+    return tuple(c()) if callable(c) else c
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -37,16 +66,20 @@ def _is_num(v) -> bool:
         return False
 
 
-#: Largest value of integer settings that end up in int32 device arrays (steps, epochs, ...).
-INT32_MAX = 2**31 - 1
-
-
-def _choice(name: str, value, choices) -> None:
-    _check(value in choices, f"{name} must be one of {', '.join(choices)}, got {value!r}")
+def _check_int(obj, name: str, lo: int, msg: str) -> None:
+    v = getattr(obj, name)
+    _check(_is_int(v) and lo <= v <= INT32_MAX, f"{msg}, got {v!r}")
 
 
 class _Base:
-    """Shared dict round-trip with unknown-key rejection."""
+    """Shared dict round-trip with unknown-key rejection, and the choices check."""
+
+    def _check_choices(self) -> None:
+        for f in fields(self):
+            choices = choices_of(f)
+            value = getattr(self, f.name)
+            if choices is not None and value not in choices:
+                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -79,20 +112,23 @@ class DataConfig(_Base):
     "classification" or "regression" for user files ("auto" infers it). ``n_samples`` and
     ``noise`` size the synthetic sets.
     """
-    dataset: str = "digits"
-    target: str | None = None
-    task: str = "auto"
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    n_samples: int | None = None
-    noise: float | None = None
-    standardize: bool = True
+    dataset: str = setting("digits", "built-in name (digits, iris, wine, breast_cancer, diabetes, "
+                           "xor, and, or, x2, spirals, car_sensor, teacher) or a .csv/.npz file")
+    target: str | None = setting(None, "CSV target column (default: the last)")
+    task: str = setting("auto", "the task of a user file (auto: inferred from its labels)",
+                        choices=TASK_NAMES)
+    val_fraction: float = setting(0.1, "fraction of the rows held out for validation")
+    test_fraction: float = setting(0.2, "fraction of the rows held out for testing")
+    split_seed: int = setting(0, "seed of the train/validation/test split")
+    n_samples: int | None = setting(None, "size of a synthetic data set")
+    noise: float | None = setting(None, "noise of a synthetic data set")
+    standardize: bool = setting(True, "standardize the features (and regression targets) with "
+                                "the training split's mean and std", cli=False)
 
     def __post_init__(self):
         _check(isinstance(self.dataset, str) and self.dataset != "", "dataset must be a non-empty string")
         _check(self.target is None or isinstance(self.target, str), "target must be a column name")
-        _choice("task", self.task, ("auto", "classification", "regression"))
+        self._check_choices()
         for name in ("val_fraction", "test_fraction"):
             v = getattr(self, name)
             _check(_is_num(v) and 0.0 <= v < 1.0, f"{name} must be in [0, 1), got {v!r}")
@@ -113,19 +149,21 @@ class ModelConfig(_Base):
     ``parametrization`` is "sp" (standard) or "mup" (maximal update parametrisation, with
     ``base_width`` the width at which both coincide): see ``jaxmlp.nn.mup_multipliers``.
     """
-    hidden: tuple[int, ...] = (128,)
-    activation: str = "tanh"
-    init: str = "auto"
-    parametrization: str = "sp"
-    base_width: int = 64
+    hidden: tuple[int, ...] = setting((128,), "hidden widths, comma-separated ('none' for no "
+                                      "hidden layer)")
+    activation: str = setting("tanh", "hidden-layer activation",
+                              choices=lambda: registry.activation_names())
+    init: str = setting("auto", "weight initialisation (auto: the activation's own)",
+                        choices=INIT_NAMES)
+    parametrization: str = setting("sp", "standard, or maximal update parametrisation (muP) "
+                                   "relative to --base-width", choices=PARAMETRIZATION_NAMES)
+    base_width: int = setting(64, "muP base width")
 
     def __post_init__(self):
         _check(isinstance(self.hidden, tuple)
                and all(_is_int(h) and 1 <= h <= INT32_MAX for h in self.hidden),
                f"hidden sizes must be positive integers, got {self.hidden!r}")
-        _choice("activation", self.activation, activation_names())
-        _choice("init", self.init, ("auto", "lecun", "glorot", "he"))
-        _choice("parametrization", self.parametrization, ("sp", "mup"))
+        self._check_choices()
         _check(_is_int(self.base_width) and self.base_width >= 1, "base_width must be >= 1")
 
 
@@ -138,30 +176,33 @@ class TrainConfig(_Base):
     "adamw", "rmsprop", "adagrad", ...). ``l2`` adds ``l2 * W`` to the weight gradients (an L2
     penalty ``l2/2 ||W||^2`` on weights, not biases). ``patience`` > 0 enables early stopping on
     the validation loss with best-params restore. ``checkpoint_every`` (epochs) sets how often a
-    run folder's checkpoint is refreshed; 0 means only at the end.
+    run folder's checkpoint is refreshed; 0 means only at the end (and on SIGINT/SIGTERM).
     """
-    loss: str = "auto"
-    temperature: float = 1.0
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.0
-    nesterov: bool = False
-    l2: float = 0.0
-    schedule: str = "constant"
-    warmup_epochs: int = 0
-    step_every: int = 30
-    step_gamma: float = 0.1
-    batch_size: int = 128
-    epochs: int = 50
-    seed: int = 0
-    patience: int = 0
-    grad: str = "autodiff"
-    drop_last: bool = False
-    compute_dtype: str = "float32"
-    checkpoint_every: int = 0
+    loss: str = setting("auto", "loss (auto: ce for classification, mse for regression)",
+                        choices=lambda: registry.loss_names())
+    temperature: float = setting(1.0, "softmax temperature T of the CE loss")
+    optimizer: str = setting("sgd", "sgd, momentum, nesterov, or any optax optimizer name "
+                             "(adam, adamw, ...)")
+    lr: float = setting(0.1, "learning rate")
+    momentum: float = setting(0.0, "momentum")
+    nesterov: bool = setting(False, "Nesterov momentum")
+    l2: float = setting(0.0, "L2 penalty strength on weights")
+    schedule: str = setting("constant", "learning-rate schedule", choices=SCHEDULE_NAMES)
+    warmup_epochs: int = setting(0, "epochs of linear warm-up (warmup_cosine schedule)")
+    step_every: int = setting(30, "epochs between lr drops (step schedule)")
+    step_gamma: float = setting(0.1, "lr factor at each drop (step schedule)")
+    batch_size: int = setting(128, "mini-batch size (1 = per example)")
+    epochs: int = setting(50, "training epochs")
+    seed: int = setting(0, "seed of the initialisation and the data order")
+    patience: int = setting(0, "early-stopping patience in epochs (0 = off)")
+    grad: str = setting("autodiff", "jax.grad or the hand-derived backward", choices=GRAD_NAMES)
+    drop_last: bool = setting(False, "drop the last partial batch")
+    compute_dtype: str = setting("float32", "dtype of the matmuls", choices=COMPUTE_DTYPES)
+    checkpoint_every: int = setting(0, "epochs between checkpoints (0: at the end and on "
+                                    "SIGINT/SIGTERM only)")
 
     def __post_init__(self):
-        _choice("loss", self.loss, loss_names())
+        self._check_choices()
         _check(_is_num(self.temperature) and self.temperature > 0,
                f"temperature must be > 0, got {self.temperature!r}")
         _check(isinstance(self.optimizer, str) and self.optimizer != "", "optimizer must be a name")
@@ -170,25 +211,17 @@ class TrainConfig(_Base):
                f"momentum must be in [0, 1), got {self.momentum!r}")
         _check(isinstance(self.nesterov, bool), "nesterov must be true or false")
         _check(_is_num(self.l2) and self.l2 >= 0, f"l2 must be >= 0, got {self.l2!r}")
-        _choice("schedule", self.schedule, SCHEDULE_NAMES)
-        _check(_is_int(self.warmup_epochs) and 0 <= self.warmup_epochs <= INT32_MAX,
-               f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
-        _check(_is_int(self.step_every) and 1 <= self.step_every <= INT32_MAX,
-               f"step_every must be >= 1, got {self.step_every!r}")
+        _check_int(self, "warmup_epochs", 0, "warmup_epochs must be >= 0")
+        _check_int(self, "step_every", 1, "step_every must be >= 1")
         _check(_is_num(self.step_gamma) and self.step_gamma > 0, "step_gamma must be > 0")
         _check(_is_int(self.batch_size) and self.batch_size >= 1,
                f"batch size must be >= 1, got {self.batch_size!r}")
-        _check(_is_int(self.epochs) and 1 <= self.epochs <= INT32_MAX,
-               f"epochs must be >= 1 (and below 2**31), got {self.epochs!r}")
+        _check_int(self, "epochs", 1, "epochs must be >= 1 (and below 2**31)")
         _check(_is_int(self.seed) and 0 <= self.seed < 2**32,
                f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        _check(_is_int(self.patience) and 0 <= self.patience <= INT32_MAX,
-               f"patience must be >= 0 (and below 2**31), got {self.patience!r}")
-        _choice("grad", self.grad, GRAD_NAMES)
+        _check_int(self, "patience", 0, "patience must be >= 0 (and below 2**31)")
         _check(isinstance(self.drop_last, bool), "drop_last must be true or false")
-        _choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
-        _check(_is_int(self.checkpoint_every) and 0 <= self.checkpoint_every <= INT32_MAX,
-               f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
+        _check_int(self, "checkpoint_every", 0, "checkpoint_every must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -199,16 +232,17 @@ class RunConfig(_Base):
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"data": self.data.to_dict(), "model": self.model.to_dict(),
-                "train": self.train.to_dict()}
+        return {name: getattr(self, name).to_dict() for name in SECTIONS}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         if not isinstance(d, dict):
             raise ConfigError("run config must be a mapping")
-        unknown = sorted(map(repr, set(d) - {"data", "model", "train"}))
+        unknown = sorted(map(repr, set(d) - set(SECTIONS)))
         if unknown:
             raise ConfigError(f"unknown RunConfig key(s): {', '.join(unknown)}")
-        return cls(data=DataConfig.from_dict(d.get("data", {})),
-                   model=ModelConfig.from_dict(d.get("model", {})),
-                   train=TrainConfig.from_dict(d.get("train", {})))
+        return cls(**{name: sec.from_dict(d.get(name, {})) for name, sec in SECTIONS.items()})
+
+
+#: The sections of a RunConfig by field name (a setting's name is unique across them).
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}

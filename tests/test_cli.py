@@ -16,7 +16,7 @@ from jaxmlp.runs import checkpoint as ckpt
 from jaxmlp.cli import main
 from jaxmlp.config import RunConfig
 from jaxmlp.data import load_dataset, load_splits
-from jaxmlp.runs.folder import params_from_run
+from jaxmlp.runs.predict import params_from_run
 
 JAXMLP = str(Path(sys.executable).with_name("jaxmlp"))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,6 +1,9 @@
 """End-to-end CLI runs of `jaxmlp sweep` and `jaxmlp gradcheck` (in-process, tiny)."""
 import csv
 import json
+import os
+import re
+import signal
 
 import numpy as np
 import pytest
@@ -18,6 +21,15 @@ def test_sweep_cli_writes_the_folder(tmp_path, capsys):
     assert "16 models" in line and "strategy=pad" in line
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert len(rows) == 16
+    # the best model is chosen on validation accuracy (the first of equals), its test accuracy shown
+    m = re.search(r"best by val_accuracy: test_accuracy=(\d\.\d{4}) \(width=(\d+), lr=(\S+), "
+                  r"temperature=(\S+), l2=\S+, momentum=\S+, seed=(\d)\)", line)
+    assert m, line
+    val = [float(r["val_accuracy"]) for r in rows]
+    best = rows[val.index(max(val))]
+    assert (best["width"], best["lr"], best["temperature"], best["seed"]) == (
+        m[2], m[3].rstrip(","), m[4].rstrip(","), m[5])
+    assert m[1] == f"{float(best['test_accuracy']):.4f}"
     assert {(r["width"], r["lr"], r["temperature"], r["seed"]) for r in rows} == {
         (w, lr, t, s) for w in ("8", "16") for lr in ("0.05", "0.2") for t in ("1.0", "2.0") for s in ("0", "1")}
     for key in ("test_accuracy", "test_loss", "train_loss", "val_loss", "best_val_loss", "epochs_run", "wall_s"):
@@ -169,3 +181,68 @@ def test_train_cli_with_mup(tmp_path, capsys):
     assert rc == 0
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
     assert cfg["parametrization"] == "mup" and cfg["base_width"] == 8
+
+
+def test_best_model_is_chosen_on_validation_data_only():
+    from jaxmlp.runs.sweep_folder import best_model
+    from jaxmlp.sweeps import SweepResult
+    nan = float("nan")
+    rows = [{"val_accuracy": v, "test_accuracy": t} for v, t in
+            [(0.5, 0.99), (nan, 1.0), (0.9, 0.1), (0.9, 0.2)]]
+    assert best_model(SweepResult(rows=rows, histories={})) == (2, "val_accuracy")
+    reg = [{"val_loss": v, "test_mse": t} for v, t in [(0.3, 0.0), (0.1, 9.0), (nan, 0.0)]]
+    assert best_model(SweepResult(rows=reg, histories={})) == (1, "val_loss")
+    diverged = [{"val_loss": nan}, {"val_loss": float("inf")}]
+    assert best_model(SweepResult(rows=diverged, histories={})) == (0, "val_loss")
+    no_val = [{"train_loss": 2.0}, {"train_loss": 1.0}]
+    assert best_model(SweepResult(rows=no_val, histories={})) == (1, "train_loss")
+
+
+def test_sweep_refuses_a_folder_holding_a_run(tmp_path, capsys):
+    out = tmp_path / "sw"
+    args = ["sweep", "--dataset", "iris", "--width", "4", "--epochs", "1", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: output folder") and "already holds a run" in err
+    assert f"--resume {out}" in err and "\n" not in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_sweep_sigint_saves_a_checkpoint_exits_130_and_resumes_identically(tmp_path, capsys,
+                                                                          monkeypatch):
+    """SIGINT between chunks (sent from the first chunk's callback): the sweep saves its
+    checkpoint, exits 130 naming the resume command, restores the signal handler; the resumed
+    sweep ends with the same histories, bit for bit, as one never interrupted."""
+    import jaxmlp.runs.sweep_folder as SF
+    args = ["sweep", "--dataset", "iris", "--width", "4,8", "--lr", "0.1,0.3", "--epochs", "6",
+            "--batch-size", "32", "--checkpoint-every", "2", "--packing", "pad", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "ref")]) == 0
+    real, sent = SF.sweep, {}
+
+    def sweep(*a, on_chunk=None, **kw):
+        def first_interrupts(snapshot):
+            if not sent:
+                sent["epoch"] = snapshot["programs"][-1]["epoch"]
+                os.kill(os.getpid(), signal.SIGINT)
+            on_chunk(snapshot)
+        return real(*a, on_chunk=first_interrupts, **kw)
+    monkeypatch.setattr(SF, "sweep", sweep)
+    before = signal.getsignal(signal.SIGINT)
+    out = tmp_path / "int"
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted: SIGINT") and f"jaxmlp sweep --resume {out}" in err
+    assert signal.getsignal(signal.SIGINT) is before
+    resume, _ = SF.load_sweep_checkpoint(out)
+    assert [p["epoch"] for p in resume["programs"]] == [sent["epoch"]] and 0 < sent["epoch"] < 6
+    assert not (out / "results.csv").exists()
+    monkeypatch.setattr(SF, "sweep", real)
+    assert main(["sweep", "--resume", str(out), "--quiet"]) == 0
+    a, b = np.load(tmp_path / "ref" / "histories.npz"), np.load(out / "histories.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for k in a.files:
+        assert np.array_equal(a[k], b[k], equal_nan=True), k

@@ -66,6 +66,12 @@ def previous_path(path) -> Path:
     return path.with_name(path.name[:-4] + ".prev.npz" if path.name.endswith(".npz") else path.name + ".prev")
 
 
+def has_checkpoint(path) -> bool:
+    """A checkpoint, or the one before it, exists at ``path`` (a run stopped before its first
+    checkpoint has neither)."""
+    return Path(path).exists() or previous_path(path).exists()
+
+
 def read_checkpoint(path) -> tuple[list[np.ndarray], dict]:
     """Read and verify one checkpoint file: ``(leaves, meta)``; raises ``CheckpointError``."""
     path = Path(path)

@@ -1,4 +1,5 @@
-"""Run folders: a training run with its files (config, metrics, checkpoint, plot) and resume.
+"""A training run's folder: ``train_run`` trains one model (``jaxmlp.training``) into a folder
+that records it, and resumes it from that folder's checkpoint.
 
 Layout of a run folder::
 
@@ -8,6 +9,9 @@ Layout of a run folder::
     summary.json       final metrics, timings, flags (written when the run ends)
     checkpoint.npz     train state + config + history (atomic; the previous one kept as .prev)
     curves.png         loss and metric curves
+
+("Run" here is this folder and its training; ``jaxmlp.training.Run`` is the compiled training
+program it drives. Reading a finished run back for predictions is ``jaxmlp.runs.predict``.)
 """
 from __future__ import annotations
 
@@ -15,11 +19,9 @@ import csv
 import io
 import json
 import math
-import signal
 import sys
 import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import jax
@@ -30,20 +32,12 @@ from jaxmlp.config import RunConfig
 from jaxmlp.data import load_splits
 from jaxmlp.errors import CheckpointError, ConfigError
 from jaxmlp.parallel import is_writer, mesh_for, peer_watchdog
+from jaxmlp.runs.lifecycle import Interrupted, check_fresh_run_dir, stop_on_signals
 from jaxmlp.runs.plotter import Plotter
 from jaxmlp.timing import Clock
-from jaxmlp.training import Run, host_input, best_params, prepare, summarize, train_loop
+from jaxmlp.training import Run, host_input, prepare, summarize, train_loop
 
 METRIC_KEYS_FIRST = ("epoch", "train_loss", "val_loss", "test_loss")
-
-
-class Interrupted(Exception):
-    """Raised when a run was stopped by SIGINT/SIGTERM after saving its checkpoint."""
-
-    def __init__(self, message: str, run_dir=None, epoch: int | None = None):
-        super().__init__(message)
-        self.run_dir = run_dir
-        self.epoch = epoch
 
 
 def history_rows(history: dict) -> list[dict]:
@@ -78,31 +72,6 @@ def metrics_csv(rows: list[dict]) -> str:
 
 def write_json(path, obj) -> None:
     ckpt.atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-@contextmanager
-def stop_on_signals():
-    """Turn SIGINT/SIGTERM into a flag the training callback checks between chunks (so the
-    run stops at a chunk boundary with a checkpoint). A second SIGINT stops at once with
-    ``KeyboardInterrupt`` (no new checkpoint)."""
-    flag = {"stop": None}
-
-    def handler(signum, _frame):
-        if flag["stop"] is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["stop"] = signal.Signals(signum).name
-
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            old[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread
-            pass
-    try:
-        yield flag
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
 
 
 class Progress:
@@ -163,21 +132,8 @@ def _normalizer(splits) -> dict:
     return norm
 
 
-RUN_FILES = ("config.json", ckpt.CHECKPOINT_NAME, ckpt.previous_path(ckpt.CHECKPOINT_NAME).name)
-
-
-def check_fresh_run_dir(out: Path) -> None:
-    """Refuse to start a new run in a folder that already holds one (its checkpoints would be
-    mixed with the new run's)."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output path {out} exists and is not a folder")
-    found = [n for n in RUN_FILES if (out / n).exists()]
-    if found:
-        raise ConfigError(f"output folder {out} already holds a run ({found[0]}); continue it with "
-                          f"--resume {out} or choose another --out")
-
-
 def load_run_config(run_dir) -> RunConfig:
+    """The RunConfig of a run folder's config.json (``CheckpointError`` if there is none)."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{run_dir} is not a run folder (no config.json)")
@@ -186,6 +142,86 @@ def load_run_config(run_dir) -> RunConfig:
     except (ValueError, OSError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise CheckpointError(f"{path} is unreadable or not valid JSON ({type(e).__name__})") from None
     return RunConfig.from_dict(raw)
+
+
+class _Checkpoints:
+    """When the run folder's checkpoint is refreshed (every ``checkpoint_every`` epochs, on a
+    signal, at the end) and the epoch of the last one written."""
+
+    def __init__(self, out: Path, cfg: RunConfig, extra: dict, write: bool, epoch: int,
+                 resumed_from: int | None):
+        self.out, self.cfg, self.extra, self.write = out, cfg, extra, write
+        self.every = cfg.train.checkpoint_every
+        self.last_epoch = epoch        # the last chunk boundary a checkpoint was due at
+        self.last = resumed_from       # the epoch of the newest checkpoint on disk
+
+    def due(self, epoch: int) -> bool:
+        return bool(self.every) and epoch - self.last_epoch >= self.every
+
+    def save(self, state, history: dict) -> None:
+        _write_progress(self.out, self.cfg, state, history, self.extra)
+        self.last_epoch = self.last = int(state["epoch"])
+
+
+def _resume(run: Run, cfg: RunConfig, out: Path) -> tuple[Run, dict, int | None]:
+    """``run`` with the state of ``out``'s checkpoint: ``(run, prior history, its epoch)``; a
+    folder without one (stopped before its first checkpoint) starts over with a warning."""
+    path = out / ckpt.CHECKPOINT_NAME
+    if not ckpt.has_checkpoint(path):
+        warnings.warn(f"{out} has no checkpoint yet (stopped before the first one); "
+                      "starting it from epoch 0", stacklevel=3)
+        return run, {}, None
+    leaves, meta = ckpt.load_checkpoint(path)
+    try:
+        saved = RunConfig.from_dict(meta["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"checkpoint {path} holds an invalid config: {e}") from None
+    if saved.model != cfg.model or saved.data != cfg.data:
+        raise ConfigError(f"the model/data config in {out / 'config.json'} differs from the "
+                          "checkpoint's; cannot resume")
+    restored = ckpt.restore_state(run.state, leaves)
+    if run.spec.mesh is not None:
+        restored = jax.tree.map(lambda a: host_input(run.spec.mesh, np.asarray(a)), restored)
+    prior = {k: list(v) for k, v in meta["history"].items()}
+    return run._replace(state=restored), prior, int(meta["epoch"])
+
+
+def _chunk_callback(cfg: RunConfig, out: Path, prior: dict, bar: Progress, saves: _Checkpoints,
+                    flag: dict):
+    """``train_loop``'s callback: progress bar, checkpoint when due, stop on a signal."""
+    def callback(state, history):
+        merged = {k: prior.get(k, []) + v for k, v in history.items()}
+        bar.update(merged)
+        epoch = int(state["epoch"])
+        finished = epoch >= cfg.train.epochs or bool(state["stopped"]) or bool(state["diverged"])
+        stop = flag["stop"] and not finished
+        if saves.write and (saves.due(epoch) or stop) and _saveable(state):
+            saves.save(state, merged)
+        if stop:
+            saved = ("no checkpoint saved" if saves.last is None or not saves.write
+                     else f"checkpoint saved at epoch {saves.last}")
+            raise Interrupted(f"{flag['stop']} received; {saved}; resume with: "
+                              f"jaxmlp train --resume {out}", run_dir=out, epoch=epoch)
+    return callback
+
+
+def _train(run: Run, cfg: RunConfig, out: Path, prior: dict, saves: _Checkpoints, *,
+           progress: bool, peer_timeout_s, clock: Clock):
+    """The training loop under signal handling, a peer watchdog and a progress bar:
+    ``(state, history including prior epochs, timing)``."""
+    bar = Progress(cfg.train.epochs, int(run.state["epoch"]), progress, run.spec.n_train)
+    with stop_on_signals() as flag:
+        dog = peer_watchdog(peer_timeout_s)
+        try:
+            with clock.phase("train"):
+                state, history, timing = train_loop(
+                    run, cfg.train.epochs, watchdog=dog,
+                    callback=_chunk_callback(cfg, out, prior, bar, saves, flag))
+        finally:
+            dog.close()
+            bar.close()
+    history = {k: prior.get(k, []) + history.get(k, []) for k in set(prior) | set(history)}
+    return state, history, timing
 
 
 def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool = False,
@@ -197,7 +233,8 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     ``devices`` > 1 trains data-parallel over that many devices (of all processes); in a
     multi-process job only process 0 writes files. ``clock`` records the phases' times;
     ``plotter`` receives the figure (the caller then calls its ``finish``); without one the
-    figure is drawn here.
+    figure is drawn here. SIGINT/SIGTERM stop it at the next chunk boundary with a checkpoint
+    (``Interrupted``).
 
     Returns ``(run, state, history)`` where history holds per-epoch arrays and ``final``.
     """
@@ -207,76 +244,29 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     out = Path(out_dir)
     if epochs is not None:
         cfg = cfg.replace(train=cfg.train.replace(epochs=epochs))
-    ckpt_path = out / ckpt.CHECKPOINT_NAME
     write = write and is_writer()
     if write and not resume:
-        check_fresh_run_dir(out)
+        check_fresh_run_dir(out, ckpt.CHECKPOINT_NAME)
     with clock.phase("data"):
         splits = load_splits(cfg.data)
     with clock.phase("train"):
         run = prepare(splits, cfg.model, cfg.train,
                       mesh=mesh_for(devices) if devices not in (None, 1) else None)
-    prior: dict = {}
-    resumed_from = None
-    if resume and not (ckpt_path.exists() or ckpt.previous_path(ckpt_path).exists()):
-        warnings.warn(f"{out} has no checkpoint yet (stopped before the first one); "
-                      "starting it from epoch 0", stacklevel=2)
-    elif resume:
-        leaves, meta = ckpt.load_checkpoint(ckpt_path)
-        try:
-            saved = RunConfig.from_dict(meta["config"])
-        except ConfigError as e:
-            raise CheckpointError(f"checkpoint {ckpt_path} holds an invalid config: {e}") from None
-        if saved.model != cfg.model or saved.data != cfg.data:
-            raise ConfigError(f"the model/data config in {out / 'config.json'} differs from the "
-                              "checkpoint's; cannot resume")
-        restored = ckpt.restore_state(run.state, leaves)
-        if run.spec.mesh is not None:
-            restored = jax.tree.map(lambda a: host_input(run.spec.mesh, np.asarray(a)), restored)
-        run = run._replace(state=restored)
-        prior = {k: list(v) for k, v in meta["history"].items()}
-        resumed_from = int(meta["epoch"])
+    run, prior, resumed_from = _resume(run, cfg, out) if resume else (run, {}, None)
     extra = {"normalizer": _normalizer(splits)}
     if write:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", cfg.to_dict())
-    bar = Progress(cfg.train.epochs, int(run.state["epoch"]), progress, run.spec.n_train)
-    every = cfg.train.checkpoint_every
-    last_saved = {"epoch": int(run.state["epoch"]), "checkpoint": resumed_from}
-
-    with stop_on_signals() as flag:
-        def callback(state, history):
-            merged = {k: prior.get(k, []) + v for k, v in history.items()}
-            bar.update(merged)
-            epoch = int(state["epoch"])
-            due = every and epoch - last_saved["epoch"] >= every
-            finished = epoch >= cfg.train.epochs or bool(state["stopped"]) or bool(state["diverged"])
-            stop = flag["stop"] and not finished
-            if write and (due or stop) and _saveable(state):
-                _write_progress(out, cfg, state, merged, extra)
-                last_saved["epoch"] = last_saved["checkpoint"] = epoch
-            if stop:
-                ck = last_saved["checkpoint"]
-                saved = "no checkpoint saved" if ck is None or not write else (
-                    f"checkpoint saved at epoch {ck}")
-                raise Interrupted(f"{flag['stop']} received; {saved}; resume with: "
-                                  f"jaxmlp train --resume {out}", run_dir=out, epoch=epoch)
-        dog = peer_watchdog(peer_timeout_s)
-        try:
-            with clock.phase("train"):
-                state, history, timing = train_loop(run, cfg.train.epochs, callback=callback,
-                                                    watchdog=dog)
-        finally:
-            dog.close()
-            bar.close()
-    history = {k: prior.get(k, []) + history.get(k, []) for k in set(prior) | set(history)}
+    saves = _Checkpoints(out, cfg, extra, write, int(run.state["epoch"]), resumed_from)
+    state, history, timing = _train(run, cfg, out, prior, saves, progress=progress,
+                                    peer_timeout_s=peer_timeout_s, clock=clock)
     with clock.phase("train"):
         result = summarize(run, state, history, timing)
     if write:  # the figure first: a worker draws it while the files below are written
         plotter.submit(out / "curves.png", "history_figure", history=figure_history(result),
                        title=f"{cfg.data.dataset}: {cfg.model.hidden} {cfg.model.activation}")
     with clock.phase("write"):
-        _write_results(out, cfg, state, history, result, extra, last_saved, write)
+        _write_results(state, history, result, saves)
     if own_plotter:
         with clock.phase("plot"):
             plotter.finish()
@@ -290,41 +280,15 @@ def figure_history(history: dict) -> dict:
     return {k: np.asarray(history[k]).tolist() for k in keys if k in history}
 
 
-def _write_results(out: Path, cfg: RunConfig, state, history: dict, result: dict, extra: dict,
-                   last_saved: dict, write: bool) -> None:
+def _write_results(state, history: dict, result: dict, saves: _Checkpoints) -> None:
     """The end of a run: last checkpoint (unless diverged), metrics, summary."""
-    if write:
-        if _saveable(state) or (last_saved["checkpoint"] is None and _params_finite(state)):
-            _write_progress(out, cfg, state, history, extra)
-            last_saved["checkpoint"] = int(state["epoch"])
-        else:  # diverged: keep the last good checkpoint, record what happened
-            ckpt.atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history_rows(history)))
-        result["final"]["checkpoint_epoch"] = last_saved["checkpoint"]
-        rows = history_rows(result)
-        ckpt.atomic_write_text(out / "metrics.csv", metrics_csv(rows))
-        write_json(out / "summary.json", result["final"])
-
-
-def load_run(run_dir):
-    """``(cfg, params, normalizer)`` of a run folder's checkpoint (the best params under early
-    stopping)."""
-    cfg = load_run_config(run_dir)
-    leaves, meta = ckpt.load_checkpoint(Path(run_dir) / ckpt.CHECKPOINT_NAME)
-    norm = meta["extra"].get("normalizer", {})
-    return cfg, leaves, norm
-
-
-def params_from_run(run_dir):
-    """Rebuild the trained params of a run folder (validated against its config)."""
-    from jaxmlp.nn import init_mlp
-    from jaxmlp.training import init_key, init_state, make_spec, model_sizes
-    cfg, leaves, norm = load_run(run_dir)
-    n_features = len(norm["x_mean"])
-    task = norm["task"]
-    n_out = norm["n_classes"] if task == "classification" else len(norm.get("y_mean", [0]))
-    spec = make_spec(cfg.model, cfg.train, task=task, n_train=max(cfg.train.batch_size, 1),
-                     has_val=True, has_test=True)
-    params = init_mlp(init_key(cfg.train.seed), model_sizes(cfg.model, n_features, n_out),
-                      init=cfg.model.init, activation=cfg.model.activation)
-    state = ckpt.restore_state(init_state(spec, params, momentum=cfg.train.momentum), leaves)
-    return cfg, jax.device_get(best_params(spec, state)), norm
+    if not saves.write:
+        return
+    out = saves.out
+    if _saveable(state) or (saves.last is None and _params_finite(state)):
+        saves.save(state, history)
+    else:  # diverged: keep the last good checkpoint, record what happened
+        ckpt.atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history_rows(history)))
+    result["final"]["checkpoint_epoch"] = saves.last
+    ckpt.atomic_write_text(out / "metrics.csv", metrics_csv(history_rows(result)))
+    write_json(out / "summary.json", result["final"])

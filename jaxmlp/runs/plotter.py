@@ -2,7 +2,7 @@
 
 Importing matplotlib and drawing a run's curves takes ~0.4 s, as long as half of a whole warm
 ``jaxmlp train``. With more than one core, a command starts a worker process first thing
-(``jaxmlp/plots.py`` run as a script: it imports matplotlib while the command imports JAX,
+(``jaxmlp/runs/plots.py`` run as a script: it imports matplotlib while the command imports JAX,
 compiles and trains) and sends it each figure as soon as the data exist; the command writes its
 other files meanwhile and prints its result, then collects the PNGs and writes them before it
 exits. Any failure of the worker (none started, a crash, a figure it could not draw) falls

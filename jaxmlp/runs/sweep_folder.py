@@ -1,8 +1,11 @@
-"""Sweep output folders: results table, per-model histories and figures.
+"""A sweep's folder: ``sweep_run`` trains a grid of models (``jaxmlp.sweeps``) into a folder that
+records them (results table, per-model histories, figures, checkpoint), and resumes it from that
+folder's checkpoint.
 
 Layout::
 
-    config.json          base RunConfig + grid + strategy
+    config.json          the sweep's setup (``sweep_setup``): base RunConfig, grid, seeds, ...
+    sweep_checkpoint.npz every started program's stacked train state (atomic; .prev kept)
     results.csv          one row per model: hyperparameters, final/best metrics, epochs_run, wall_s
     results.json         the same rows plus the sweep info (strategy, programs, timings)
     histories.npz        metric -> (n_models, epochs) arrays (NaN where a model did not run)
@@ -24,7 +27,17 @@ import jax
 import numpy as np
 
 from jaxmlp.atomic import atomic_write_bytes, atomic_write_text
-from jaxmlp.sweeps import GRID_AXES, SweepResult
+from jaxmlp.config import RunConfig
+from jaxmlp.data import load_splits
+from jaxmlp.errors import CheckpointError, ConfigError
+from jaxmlp.parallel import is_writer
+from jaxmlp.runs.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from jaxmlp.runs.lifecycle import Interrupted, check_fresh_run_dir, stop_on_signals
+from jaxmlp.runs.plotter import Plotter
+from jaxmlp.sweeps import GRID_AXES, SweepResult, expand_grid, sweep
+from jaxmlp.sweeps.program import model_mesh
+from jaxmlp.timing import Clock
+
 
 def headline_metric(result: SweepResult) -> str:
     """``test_accuracy`` for classification sweeps, ``test_mse`` for regression."""
@@ -176,7 +189,6 @@ SWEEP_CHECKPOINT = "sweep_checkpoint.npz"
 def save_sweep_checkpoint(out, snapshot: dict, config: dict) -> None:
     """Atomically save a sweep's progress: every started program's stacked state (host arrays),
     the epoch it reached, its metric chunks and timings (see ``jaxmlp.sweeps.sweep``)."""
-    from jaxmlp.runs.checkpoint import save_checkpoint
     progs = [p for p in snapshot["programs"] if "state" in p]
     meta = [{"epoch": int(p["epoch"]), "compile_s": float(p["compile_s"]), "run_s": float(p["run_s"]),
              "n_leaves": len(jax.tree.leaves(p["state"])),
@@ -189,7 +201,6 @@ def save_sweep_checkpoint(out, snapshot: dict, config: dict) -> None:
 
 def load_sweep_checkpoint(out) -> tuple[dict, dict]:
     """``(resume, config)`` from a sweep folder's checkpoint (falls back to the previous one)."""
-    from jaxmlp.runs.checkpoint import load_checkpoint
     leaves, meta = load_checkpoint(Path(out) / SWEEP_CHECKPOINT)
     programs, pos = [], 0
     for m in meta["extra"]["programs"]:
@@ -199,3 +210,161 @@ def load_sweep_checkpoint(out) -> tuple[dict, dict]:
         pos += m["n_leaves"]
     # "packing": the plan the states were laid out by (absent before packing existed: padded)
     return {"programs": programs, "packing": meta["extra"].get("packing", "pad")}, meta["config"]
+
+
+#: How a sweep's best model is chosen: on validation data only (test metrics are reported,
+#: never used to choose); the first key a sweep's rows hold decides, with the sign that makes
+#: lower better.
+SELECTION = (("val_accuracy", -1.0), ("val_loss", 1.0), ("train_loss", 1.0))
+
+
+def best_model(result: SweepResult) -> tuple[int, str]:
+    """``(index, metric)``: the model with the best validation metric (``SELECTION``; the first
+    of equals) and the metric it was chosen by. Non-finite values (diverged models) are never
+    chosen; if every model diverged, the first one."""
+    key, sign = next((k, s) for k, s in SELECTION if k in result.rows[0])
+    vals = result.column(key).astype(float)
+    order = np.where(np.isfinite(vals), sign * vals, np.inf)
+    return (int(np.argmin(order)) if np.isfinite(order).any() else 0), key
+
+
+def read_grid_file(path) -> dict:
+    """A JSON or TOML grid file: ``{axis: [values], "seeds": ...}`` (``ConfigError`` if it is
+    missing or malformed)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"grid file {path} not found")
+    try:
+        if p.suffix == ".toml":
+            import tomllib
+            grid = tomllib.loads(p.read_text())
+        else:
+            grid = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"grid file {path} is not valid {p.suffix.lstrip('.') or 'JSON'}: "
+                          f"{str(e).splitlines()[0]}") from None
+    if not isinstance(grid, dict):
+        raise ConfigError(f"grid file {path} must hold a mapping of axis -> list of values")
+    return grid
+
+
+def sweep_setup(cfg: RunConfig, grid: dict, seeds, *, max_pad_ratio: float = 8.0,
+                heatmap: str | None = None, data_devices: int = 1,
+                fast_compile: bool | None = None, packing="auto") -> dict:
+    """A sweep's full description (saved as its config.json), validated before any compile:
+    every model of ``grid`` x ``seeds`` must be a valid config (``ConfigError`` otherwise)."""
+    for axis, v in grid.items():
+        if not isinstance(v, list):
+            raise ConfigError(f"grid axis {axis} must be a list of values")
+    grid = dict(grid)
+    if "width" in grid:
+        grid["width"] = [int(w) if float(w).is_integer() else w for w in grid["width"]]
+    if not isinstance(seeds, (int, list)) or isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
+        raise ConfigError(f"seeds must be a positive integer or a list, got {seeds!r}")
+    if heatmap and len(heatmap.split(",")) != 2:
+        raise ConfigError("the heatmap takes two axis names, e.g. width,lr")
+    expand_grid(grid, seeds, cfg.train, cfg.model)  # validate every model's values
+    if data_devices < 1:
+        raise ConfigError(f"data_devices must be >= 1, got {data_devices}")
+    return {"run": cfg.to_dict(), "grid": grid, "seeds": seeds, "max_pad_ratio": max_pad_ratio,
+            "heatmap": heatmap, "data_devices": data_devices, "fast_compile": fast_compile,
+            "packing": packing}
+
+
+def load_sweep_setup(out) -> dict:
+    """The setup a sweep folder's config.json holds (``CheckpointError`` if it holds none)."""
+    try:
+        setup = json.loads((Path(out) / "config.json").read_text())
+        RunConfig.from_dict(setup["run"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{out} is not a sweep folder (no valid config.json)") from None
+    return setup
+
+
+class _Bar:
+    """A tqdm bar over one program's epochs, naming the program (silent when disabled)."""
+
+    def __init__(self, epochs: int, n_models: int, enabled: bool):
+        self.bar, self.n_models = None, n_models
+        if enabled:
+            import sys
+
+            from tqdm import tqdm
+            self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, epochs_done: int, program: int, n_programs: int) -> None:
+        if self.bar is not None:
+            self.bar.set_description(f"program {program + 1}/{n_programs} ({self.n_models} models)")
+            self.bar.n = epochs_done
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _chunk_saver(out: Path, setup: dict, every: int, write: bool, flag: dict):
+    """``sweep``'s ``on_chunk``: checkpoint every ``every`` epochs of a program (and when a
+    program starts), stop on a signal with a checkpoint."""
+    last = {"key": None}   # (programs started, epoch) at the last checkpoint
+
+    def on_chunk(snapshot):
+        key = (len(snapshot["programs"]), snapshot["programs"][-1]["epoch"])
+        due = every and (last["key"] is None or key[0] != last["key"][0]
+                         or key[1] - last["key"][1] >= every)
+        if write and (due or flag["stop"]):
+            save_sweep_checkpoint(out, snapshot, setup)
+            last["key"] = key
+        if flag["stop"]:
+            raise Interrupted(f"{flag['stop']} received; sweep checkpoint saved; resume "
+                              f"with: jaxmlp sweep --resume {out}", run_dir=out)
+    return on_chunk
+
+
+def _open_folder(out: Path, setup: dict, resume: bool, write: bool) -> dict | None:
+    """Check the folder (a fresh one for a new sweep) and write config.json: the saved
+    progress to resume from (None: start from the beginning)."""
+    if resume:
+        return load_sweep_checkpoint(out)[0] if has_checkpoint(out / SWEEP_CHECKPOINT) else None
+    if write:
+        check_fresh_run_dir(out, SWEEP_CHECKPOINT)
+    return None
+
+
+def sweep_run(setup: dict, out, *, resume: bool = False, devices: int | None = None,
+              progress: bool = False, clock: Clock | None = None,
+              plotter: Plotter | None = None) -> SweepResult:
+    """Train the sweep ``setup`` (``sweep_setup`` / ``load_sweep_setup``) into the folder ``out``;
+    with ``resume`` continue from its checkpoint. ``devices``: shard the models over that many
+    devices; in a multi-process job only process 0 writes files. ``clock`` records the phases'
+    times; ``plotter`` receives the figures (the caller then calls its ``finish``); without one
+    they are drawn here. SIGINT/SIGTERM stop it at the next chunk boundary with a checkpoint
+    (``Interrupted``)."""
+    clock, out, write = clock or Clock(), Path(out), is_writer()
+    cfg = RunConfig.from_dict(setup["run"])
+    saved = _open_folder(out, setup, resume, write)
+    n_models = len(expand_grid(setup["grid"], setup["seeds"], cfg.train, cfg.model))
+    model_mesh(devices, setup.get("data_devices", 1))  # the device layout, checked up front
+    with clock.phase("data"):
+        splits = load_splits(cfg.data)
+    if write and not resume:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.json", json.dumps(setup, indent=2) + "\n")
+    bar = _Bar(cfg.train.epochs, n_models, progress)
+    try:
+        with stop_on_signals() as flag, clock.phase("train"):
+            result = sweep(splits, model=cfg.model, train=cfg.train, grid=setup["grid"],
+                           seeds=setup["seeds"], max_pad_ratio=setup["max_pad_ratio"],
+                           n_devices=devices, data_devices=setup.get("data_devices", 1),
+                           fast_compile=setup.get("fast_compile"),
+                           packing=setup.get("packing", "pad"), progress=bar, resume=saved,
+                           on_chunk=_chunk_saver(out, setup, cfg.train.checkpoint_every, write, flag))
+    finally:
+        bar.close()
+    if write:
+        with clock.phase("write"):
+            save_sweep_checkpoint(out, result.info["snapshot"], setup)
+            heat = tuple(setup["heatmap"].split(",")) if setup.get("heatmap") else None
+            write_sweep_folder(out, result, {**setup, "strategy": result.info["strategy"]}, heat,
+                               plotter=plotter)
+    return result

@@ -1,0 +1,212 @@
+"""What each ``jaxmlp`` command accepts: its argparse flags, most generated from the config
+dataclasses (``jaxmlp.config``: each field's default, type, choices and help live there), and
+the parsed flags turned back into a ``RunConfig`` (``config_from_args``) or a sweep grid
+(``grid_from_args``). What the commands do with them is ``jaxmlp.cli``.
+
+Importing this module imports neither JAX nor the config (the parser is built on demand).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+
+# --------------------------------------------------------------------------- value parsers
+def _int_list(text: str) -> tuple[int, ...]:
+    text = text.strip()
+    if text == "":
+        raise argparse.ArgumentTypeError("empty hidden sizes; give widths like 128,64 (or 'none' "
+                                         "for a model without hidden layers)")
+    if text.lower() == "none":
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def _devices(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a device count or 'auto', got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"device count must be >= 1, got {n}")
+    return n
+
+
+# --------------------------------------------------------------------------- flags from the config
+#: How a config field's type (its annotation) is read from the command line ("| None" dropped;
+#: bool fields are switches).
+FLAG_PARSERS = {"str": str, "int": int, "float": float, "tuple[int, ...]": _int_list}
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    return "--" + f.name.replace("_", "-")
+
+
+def cli_fields(cls) -> list[dataclasses.Field]:
+    """The fields of a config section that have a flag."""
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("cli")]
+
+
+def _default_text(v) -> str:
+    if v is None or isinstance(v, bool):
+        return ""
+    if isinstance(v, tuple):
+        v = ",".join(map(str, v)) or "none"
+    return f" (default: {v})"
+
+
+def add_config_flags(p, cls, title: str, *, only=None, skip=(), defaults=None) -> None:
+    """One flag per field of config section ``cls`` (``only`` those named, none in ``skip``),
+    with the field's default (or one from ``defaults``), type, choices and help."""
+    from jaxmlp.config import choices_of
+    g = p.add_argument_group(title)
+    defaults = defaults or {}
+    for f in cli_fields(cls):
+        if (only is not None and f.name not in only) or f.name in skip:
+            continue
+        default = defaults.get(f.name, f.default)
+        kw = dict(dest=f.name, default=default, help=f.metadata["help"] + _default_text(default))
+        kind = f.type.replace(" | None", "")
+        if kind == "bool":
+            kw["action"] = "store_true" if not default else argparse.BooleanOptionalAction
+        else:
+            kw["type"], kw["choices"] = FLAG_PARSERS[kind], choices_of(f)
+        g.add_argument(flag_name(f), **kw)
+
+
+def config_from_args(a: argparse.Namespace, **overrides):
+    """The RunConfig of parsed flags: each field takes its flag's value (``overrides`` win), and
+    fields without a flag on this command keep the config's defaults."""
+    from jaxmlp.config import SECTIONS, RunConfig
+    unknown = set(overrides) - {k for c in SECTIONS.values() for k in c.__dataclass_fields__}
+    if unknown:
+        raise TypeError(f"no config field named {', '.join(sorted(unknown))}")
+    parts = {}
+    for name, cls in SECTIONS.items():
+        kw = {f.name: getattr(a, f.name) for f in cli_fields(cls) if hasattr(a, f.name)}
+        kw.update({k: v for k, v in overrides.items() if k in cls.__dataclass_fields__})
+        parts[name] = cls(**kw)
+    return RunConfig(**parts)
+
+
+def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
+    """The flags of ``train`` (and ``sweep``, which ``skip``s the fields that are its axes):
+    every config field, devices and processes, output."""
+    from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+    add_config_flags(p, DataConfig, "data", skip=skip)
+    add_config_flags(p, ModelConfig, "model", skip=skip)
+    add_config_flags(p, TrainConfig, "training", skip=skip)
+    sweeping = bool(skip)
+    d = p.add_argument_group("devices and processes")
+    d.add_argument("--devices", type=_devices, default=None,
+                   help="N or 'auto' (all): " + ("shard the models over N devices" if sweeping else
+                                                 "data-parallel over N devices; --batch-size is the "
+                                                 "global batch, split evenly over them"))
+    d.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="jax.distributed coordinator (or JAX_COORDINATOR_ADDRESS)")
+    d.add_argument("--num-processes", type=int, default=None, help="(or JAX_NUM_PROCESSES)")
+    d.add_argument("--process-id", type=int, default=None, help="(or JAX_PROCESS_ID)")
+    d.add_argument("--peer-timeout", type=float, default=60.0,
+                   help="multi-process: seconds without progress before giving up on peers")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", default=None, help="run folder (default: runs/<command>-<time>)")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.add_argument("--compile-cache", default=None, metavar="DIR",
+                   help="keep compiled programs in DIR for later runs (JAX's persistent cache; "
+                        "default: $JAXMLP_COMPILE_CACHE, else ~/.cache/jaxmlp/xla)")
+    o.add_argument("--no-compile-cache", action="store_true",
+                   help="compile everything afresh and keep nothing (or JAXMLP_COMPILE_CACHE=off)")
+
+
+# --------------------------------------------------------------------------- sweep axes
+#: TrainConfig fields that are sweep axes: ``jaxmlp sweep`` takes comma lists for them.
+SWEEP_AXIS_FIELDS = ("lr", "temperature", "l2", "momentum")
+
+
+def add_sweep_axis_flags(p: argparse.ArgumentParser) -> None:
+    """The sweep's axes: ``--width`` and the ``SWEEP_AXIS_FIELDS`` take comma lists (the help
+    is the config field's), ``--seeds N`` models per configuration."""
+    from jaxmlp.config import TrainConfig
+    g = p.add_argument_group("sweep axes (comma lists)")
+    g.add_argument("--width", dest="axis_width", type=_int_list, default=None, metavar="WIDTH",
+                   help="hidden widths, e.g. 16,32,64,128 (every hidden layer takes each)")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in SWEEP_AXIS_FIELDS:
+            g.add_argument(flag_name(f), dest=f"axis_{f.name}", type=_float_list, default=None,
+                           metavar=f.name.upper(),
+                           help=f"{f.metadata['help']}, one model per value{_default_text(f.default)}")
+    g.add_argument("--seeds", type=int, default=1, help="number of seeds per configuration")
+
+
+def grid_from_args(a: argparse.Namespace) -> dict:
+    """The axes given as flags: ``{axis: [values]}``."""
+    return {axis: list(getattr(a, f"axis_{axis}")) for axis in ("width", *SWEEP_AXIS_FIELDS)
+            if getattr(a, f"axis_{axis}", None) is not None}
+
+
+# --------------------------------------------------------------------------- the other commands
+def add_sweep_flags(p: argparse.ArgumentParser) -> None:
+    """``jaxmlp sweep``: the train flags, with the axes as comma lists, and the grid's layout."""
+    from jaxmlp.config import PACKING_NAMES
+    add_train_flags(p, skip=SWEEP_AXIS_FIELDS)
+    add_sweep_axis_flags(p)
+    g = p.add_argument_group("grid")
+    g.add_argument("--grid", default=None, help="JSON/TOML grid file (axis -> list, 'seeds')")
+    g.add_argument("--max-pad-ratio", type=float, default=8.0,
+                   help="widths within this ratio share one padded program (1 = one per width)")
+    g.add_argument("--packing", default="auto", choices=list(PACKING_NAMES),
+                   help="mixed widths: pad every model to the widest (one program per "
+                        "--max-pad-ratio bucket), pack each width at its own size into one "
+                        "program, or auto: the one estimated faster")
+    g.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile for a short run (less compile, slower steps on CPU); default: "
+                        "decided per program from its estimated work")
+    g.add_argument("--heatmap", default=None, help="two axes for the heatmap, e.g. width,lr")
+    g.add_argument("--data-devices", type=_positive_int, default=1,
+                   help="split each model's batch over this many devices: a 2-D (models x data) "
+                        "mesh for large sweeps of large models")
+    g.add_argument("--resume", default=None, metavar="SWEEP_DIR",
+                   help="continue an interrupted sweep from its checkpoint")
+
+
+def add_predict_flags(p: argparse.ArgumentParser) -> None:
+    """``jaxmlp predict``: a run folder and, optionally, another data set to score."""
+    from jaxmlp.config import DataConfig
+    p.add_argument("--run", required=True, metavar="RUN_DIR")
+    add_config_flags(p, DataConfig, "data (default: the run's)", only=("dataset", "target"),
+                     defaults={"dataset": None})
+
+
+def add_gradcheck_flags(p: argparse.ArgumentParser) -> None:
+    """``jaxmlp gradcheck``: the config fields a gradient check uses (a smaller model and batch
+    by default than training's) and its tolerance."""
+    from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+    add_config_flags(p, DataConfig, "data", only=("dataset", "target", "n_samples"))
+    add_config_flags(p, ModelConfig, "model", only=("hidden", "activation"),
+                     defaults={"hidden": (32,)})
+    add_config_flags(p, TrainConfig, "loss and batch",
+                     only=("loss", "temperature", "batch_size", "seed"), defaults={"batch_size": 16})
+    p.add_argument("--n-fd", type=int, default=12, help="finite-difference entries per array")
+    p.add_argument("--tol", type=float, default=1e-6, help="max relative/abs error allowed")

@@ -1,0 +1,69 @@
+"""Reading a finished run folder back: its trained params and the normalizer of its data, and
+scoring a data set with them (``jaxmlp predict``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxmlp.config import DataConfig
+from jaxmlp.data import load_dataset
+from jaxmlp.errors import DataError
+from jaxmlp.runs import checkpoint as ckpt
+from jaxmlp.runs.folder import load_run_config
+
+
+def load_run(run_dir):
+    """``(cfg, leaves, normalizer)`` of a run folder's checkpoint: the saved state's arrays as
+    ``jaxmlp.runs.checkpoint.read_checkpoint`` returns them."""
+    cfg = load_run_config(run_dir)
+    leaves, meta = ckpt.load_checkpoint(Path(run_dir) / ckpt.CHECKPOINT_NAME)
+    norm = meta["extra"].get("normalizer", {})
+    return cfg, leaves, norm
+
+
+def params_from_run(run_dir):
+    """``(cfg, params, normalizer)``: the trained params of a run folder (the best params under
+    early stopping), rebuilt in the structure of its config."""
+    from jaxmlp.nn import init_mlp
+    from jaxmlp.training import best_params, init_key, init_state, make_spec, model_sizes
+    cfg, leaves, norm = load_run(run_dir)
+    n_features = len(norm["x_mean"])
+    task = norm["task"]
+    n_out = norm["n_classes"] if task == "classification" else len(norm.get("y_mean", [0]))
+    spec = make_spec(cfg.model, cfg.train, task=task, n_train=max(cfg.train.batch_size, 1),
+                     has_val=True, has_test=True)
+    params = init_mlp(init_key(cfg.train.seed), model_sizes(cfg.model, n_features, n_out),
+                      init=cfg.model.init, activation=cfg.model.activation)
+    state = ckpt.restore_state(init_state(spec, params, momentum=cfg.train.momentum), leaves)
+    return cfg, jax.device_get(best_params(spec, state)), norm
+
+
+def _normalized(ds, norm: dict):
+    """A data set's ``(X, y)`` in the units the model was trained in (its training split's
+    mean/std), checked against the model's feature and class counts."""
+    if ds.X.shape[1] != len(norm["x_mean"]):
+        raise DataError(f"data has {ds.X.shape[1]} features, the model expects {len(norm['x_mean'])}")
+    X = (ds.X - np.asarray(norm["x_mean"], np.float32)) / np.asarray(norm["x_std"], np.float32)
+    y = ds.y
+    if norm["task"] == "regression":
+        y = (y - np.asarray(norm["y_mean"], np.float32)) / np.asarray(norm["y_std"], np.float32)
+    elif norm["n_classes"] is not None and int(y.max()) >= norm["n_classes"]:
+        raise DataError(f"labels out of range: max label {int(y.max())}, model has "
+                        f"{norm['n_classes']} classes")
+    return X, y
+
+
+def score_run(run_dir, dataset: str | None = None, target: str | None = None) -> dict:
+    """Score a data set (default: the run's own, all of it) with a run folder's trained params:
+    ``{"loss", "accuracy" | "mse", "n"}`` as plain numbers."""
+    from jaxmlp.training import evaluate
+    cfg, params, norm = params_from_run(run_dir)
+    ds = load_dataset(DataConfig(dataset=dataset or cfg.data.dataset,
+                                 target=target or cfg.data.target, task=norm["task"]))
+    X, y = _normalized(ds, norm)
+    loss = "ce" if norm["task"] == "classification" else "mse"
+    res = evaluate({"activation": cfg.model.activation, "loss": loss,
+                    "temperature": cfg.train.temperature}, params, X, y)
+    return {**{k: float(v) for k, v in res.items()}, "n": int(len(X))}
