@@ -28,8 +28,8 @@ import time
 
 import jax
 
-from jaxmlp.bench.inproc import workload_configs
-from jaxmlp.bench.peers import w3_splits, w3_sweep
+from jaxmlp.bench.peers.sweep_runs import w3_splits, w3_sweep
+from jaxmlp.bench.workloads import workload_configs
 
 S = importlib.import_module("jaxmlp.sweep")
 SP = importlib.import_module("jaxmlp.sweeps.program")
