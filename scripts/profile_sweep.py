@@ -28,10 +28,10 @@ import time
 
 import jax
 
-from jaxmlp.bench.inproc import workload_configs
-from jaxmlp.bench.peers import w3_splits, w3_sweep
+from jaxmlp.bench.peers.sweep_runs import w3_splits, w3_sweep
+from jaxmlp.bench.workloads import workload_configs
 
-S = importlib.import_module("jaxmlp.sweep")
+S = importlib.import_module("jaxmlp.sweeps.api")  # sweep, metrics_executable (patched below)
 SP = importlib.import_module("jaxmlp.sweeps.program")
 W3 = workload_configs(quick=False)["W3"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from jaxmlp.bench.inproc import evaluate_targets as bench_targets
 from jaxmlp.bench.e2e import harness, results
+from jaxmlp.bench.report import evaluate_targets as bench_targets
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "jaxmlp" / "bench" / "e2e" / "peers"
@@ -240,8 +240,8 @@ def test_peer_scripts_do_not_use_jaxmlp_and_import_jaxmlp_stays_light():
 
 
 def test_pytorch_cases_skipped_with_a_note_without_torch(tmp_path, monkeypatch, capsys):
-    import jaxmlp.bench.inproc
-    monkeypatch.setattr(jaxmlp.bench.inproc, "torch_available",
+    import jaxmlp.bench.machine
+    monkeypatch.setattr(jaxmlp.bench.machine, "torch_available",
                         lambda: (False, "torch is not installed in this Python"))
     rc = harness.main(["--quick", "--cases", "train/pytorch,train/floor", "--out", str(tmp_path)])
     assert rc == 0

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -42,6 +44,23 @@ def write(path, text: str):
 
 def test_registry_covers_expected_names():
     assert set(DATASETS) == set(EXPECTED)
+
+
+def test_catalog_names_are_the_table_without_aliases():
+    from jaxmlp.data.catalog import ALIASES, NAMES
+    assert set(NAMES) | set(ALIASES) == set(DATASETS) and not set(NAMES) & set(ALIASES)
+    assert list(NAMES) == [n for n in DATASETS if n in NAMES]  # table order
+    for alias, name in ALIASES.items():
+        assert DATASETS[alias] is DATASETS[name]
+
+
+def test_names_import_without_numpy_and_data_loads_without_jax():
+    code = ("import sys; from jaxmlp.data.catalog import NAMES; print('numpy' in sys.modules); "
+            "import jaxmlp.data; from jaxmlp.config import DataConfig; "
+            "s = jaxmlp.data.load_splits(DataConfig(dataset='xor')); "
+            "print(s.n_train, 'jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "4", "False"]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

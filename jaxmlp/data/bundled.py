@@ -5,6 +5,7 @@ files in ``sklearn/datasets/data``. This module finds that folder without import
 scikit-learn (``importlib.util.find_spec`` of the top-level package only locates it) and parses
 the files the way scikit-learn's loaders do, so the arrays are the ones ``load_digits()`` &c.
 return (``tests/test_bundled.py`` compares them). No network: the files come with the package.
+:func:`bundled_dataset` wraps them as a :class:`~jaxmlp.data.dataset.Dataset`.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxmlp.data.dataset import Dataset
 from jaxmlp.errors import DataError
 
 _BREAST_CANCER_BASE = ("radius", "texture", "perimeter", "area", "smoothness", "compactness",
@@ -81,3 +83,31 @@ def load_bundled(name: str) -> tuple[np.ndarray, np.ndarray]:
         X = (X - X.mean(axis=0)) / X.std(axis=0)
         return X / X.shape[0] ** 0.5, y
     raise DataError(f"no bundled data set {name!r}")
+
+
+def bundled_dataset(name: str, task: str, n_samples: int | None = None) -> Dataset:
+    """The bundled set ``name`` as a Dataset (X float32; y int32 labels or ``(n, 1)`` float32
+    targets), with a seeded random subset of ``n_samples`` rows when that is fewer than all."""
+    X, y = load_bundled(name)
+    X = np.asarray(X, dtype=np.float32)
+    if task == "classification":
+        y = np.asarray(y, dtype=np.int32)
+        ds = Dataset(X=X, y=y, task=task, n_classes=int(y.max()) + 1, name=name,
+                     feature_names=FEATURE_NAMES[name])
+    else:
+        y = np.asarray(y, dtype=np.float32).reshape(len(X), -1)
+        ds = Dataset(X=X, y=y, task=task, n_classes=None, name=name,
+                     feature_names=FEATURE_NAMES[name])
+    return _subsample(ds, n_samples)
+
+
+def _subsample(ds: Dataset, n_samples: int | None) -> Dataset:
+    """Keep a seeded (seed 0) random subset of ``n_samples`` rows, if fewer than ``n``."""
+    if n_samples is None or n_samples >= ds.n_samples:
+        return ds
+    idx = np.sort(np.random.default_rng(0).choice(ds.n_samples, n_samples, replace=False))
+    X, y = ds.X[idx], ds.y[idx]
+    if ds.task == "classification" and len(np.unique(y)) < 2:
+        raise DataError(f"{ds.name}: n_samples={n_samples} keeps only one class")
+    return Dataset(X=X, y=y, task=ds.task, n_classes=ds.n_classes, name=ds.name,
+                   feature_names=ds.feature_names)

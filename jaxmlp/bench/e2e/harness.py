@@ -158,8 +158,8 @@ def _show(tag: str, key: str, rec: dict) -> None:
 
 
 def parse_args(argv):
-    from jaxmlp.bench.inproc import _OneLineParser
-    p = _OneLineParser(prog="jaxmlp bench --e2e", allow_abbrev=False,
+    from jaxmlp.bench.args import OneLineParser
+    p = OneLineParser(prog="jaxmlp bench --e2e", allow_abbrev=False,
                        description="Time to result of whole commands (fresh processes, "
                                    "interleaved rounds) against peers doing the same job.")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3; "
@@ -177,7 +177,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     """Run the benchmark; 0 when every run of every case succeeded (and, outside --quick, the
     accuracies agree), 1 otherwise, 2 for bad arguments."""
-    from jaxmlp.bench.inproc import machine_info, torch_available
+    from jaxmlp.bench.machine import torch_available
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parse_args(argv)
     rounds = a.rounds if a.rounds is not None else (1 if a.quick else 3)
@@ -200,45 +200,13 @@ def main(argv=None) -> int:
             keys = [k for k in keys if specs[k]["framework"] != "pytorch"]
             notes.append(f"PyTorch cases skipped: {torch_msg}")
             print(f"note: PyTorch cases skipped: {torch_msg}")
-    report = {"meta": {
-        "argv": argv, "quick": a.quick, "rounds": rounds, "epochs": epochs, "cpu_count": cores,
-        "python": sys.executable, "machine": machine_info(), "torch": torch_msg,
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "jobs": {"train": f"digits 64-128-10 tanh, cross-entropy, SGD lr 0.1, batch 128, "
-                          f"{epochs['train']} epochs, 70/10/20 split",
-                 "sweep": f"64 models on digits (widths 16,32,64,128 x lr 0.03,0.1,0.3,1 x 4 "
-                          f"seeds), SGD, batch 128, {epochs['sweep']} epochs"},
-        "method": "fresh process per run, wall time from spawn to exit; one untimed warm-up "
-                  "run of every case, then interleaved rounds in a fixed case order; ratios "
-                  "are jaxmlp wall / peer wall (ratio of medians; range of per-round ratios)",
-        "placeholders": {"{python}": sys.executable, "{peers}": str(PEERS),
-                         "{out}": "a new path per run (jaxmlp: run folder; peers: JSON file)"},
-        "jaxmlp_under_test": str(REPO),  # first on the jaxmlp cases' PYTHONPATH if a checkout
-        "notes": notes},
-        "cases": {k: {**specs[k], "command": command_line(specs[k]), "warmup": None,
-                      "rounds": []} for k in keys}}
+    report = {"meta": _meta(argv, a.quick, rounds, epochs, cores, torch_msg, notes),
+              "cases": {k: {**specs[k], "command": command_line(specs[k]), "warmup": None,
+                            "rounds": []} for k in keys}}
     print(f"jaxmlp bench --e2e: {len(keys)} cases, 1 warm-up + {rounds} round(s)"
           f"{' (quick)' if a.quick else ''}", flush=True)
     t_start = time.time()
-    with tempfile.TemporaryDirectory(prefix="jaxmlp_e2e_") as td:
-        work = Path(td)
-        for k in keys:
-            rec = run_once(specs[k], work, "warmup", a.timeout)
-            report["cases"][k]["warmup"] = {x: rec.get(x) for x in ("ok", "wall_s", "rc", "error")
-                                            if x in rec}
-            _show("warm-up", k, rec)
-        for job in JOBS:
-            if f"{job}/jaxmlp_warm" in keys:
-                n = sum(1 for _ in (work / "caches" / f"{job}_warm").rglob("*") if _.is_file())
-                report["meta"].setdefault("warm_cache_files", {})[job] = n
-                if n == 0:
-                    notes.append(f"{job}: the warm compile cache is empty after the warm-up run "
-                                 "(jaxmlp_warm then measures a cold start)")
-        for r in range(1, rounds + 1):
-            for k in keys:
-                rec = {"round": r, **run_once(specs[k], work, f"r{r}", a.timeout)}
-                report["cases"][k]["rounds"].append(rec)
-                _show(f"round {r}", k, rec)
+    _run_cases(report, specs, keys, rounds, a.timeout, notes)
     report["meta"]["elapsed_s"] = time.time() - t_start
     results.analyse(report)
     print()
@@ -253,3 +221,46 @@ def main(argv=None) -> int:
                   for c in report["cases"].values())
     agree = all(c["passed"] for c in report["accuracy_checks"] if c["counted"])
     return 0 if all_ran and agree else 1
+
+
+def _meta(argv, quick, rounds, epochs, cores, torch_msg, notes) -> dict:
+    """The report's ``meta``: arguments, machine, what the jobs are and how they are timed."""
+    from jaxmlp.bench.machine import machine_info
+    return {
+        "argv": argv, "quick": quick, "rounds": rounds, "epochs": epochs, "cpu_count": cores,
+        "python": sys.executable, "machine": machine_info(), "torch": torch_msg,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "jobs": {"train": f"digits 64-128-10 tanh, cross-entropy, SGD lr 0.1, batch 128, "
+                          f"{epochs['train']} epochs, 70/10/20 split",
+                 "sweep": f"64 models on digits (widths 16,32,64,128 x lr 0.03,0.1,0.3,1 x 4 "
+                          f"seeds), SGD, batch 128, {epochs['sweep']} epochs"},
+        "method": "fresh process per run, wall time from spawn to exit; one untimed warm-up "
+                  "run of every case, then interleaved rounds in a fixed case order; ratios "
+                  "are jaxmlp wall / peer wall (ratio of medians; range of per-round ratios)",
+        "placeholders": {"{python}": sys.executable, "{peers}": str(PEERS),
+                         "{out}": "a new path per run (jaxmlp: run folder; peers: JSON file)"},
+        "jaxmlp_under_test": str(REPO),  # first on the jaxmlp cases' PYTHONPATH if a checkout
+        "notes": notes}
+
+
+def _run_cases(report, specs, keys, rounds, timeout, notes) -> None:
+    """One untimed warm-up run of every case, then the interleaved rounds, into ``report``."""
+    with tempfile.TemporaryDirectory(prefix="jaxmlp_e2e_") as td:
+        work = Path(td)
+        for k in keys:
+            rec = run_once(specs[k], work, "warmup", timeout)
+            report["cases"][k]["warmup"] = {x: rec.get(x) for x in ("ok", "wall_s", "rc", "error")
+                                            if x in rec}
+            _show("warm-up", k, rec)
+        for job in JOBS:
+            if f"{job}/jaxmlp_warm" in keys:
+                n = sum(1 for _ in (work / "caches" / f"{job}_warm").rglob("*") if _.is_file())
+                report["meta"].setdefault("warm_cache_files", {})[job] = n
+                if n == 0:
+                    notes.append(f"{job}: the warm compile cache is empty after the warm-up run "
+                                 "(jaxmlp_warm then measures a cold start)")
+        for r in range(1, rounds + 1):
+            for k in keys:
+                rec = {"round": r, **run_once(specs[k], work, f"r{r}", timeout)}
+                report["cases"][k]["rounds"].append(rec)
+                _show(f"round {r}", k, rec)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import statistics
 from pathlib import Path
+
+from jaxmlp.bench.stats import summary
 
 #: timing.json keys (written last by ``jaxmlp train``/``sweep``), in table order.
 TIMING_KEYS = ("import_s", "data_s", "compile_s", "train_s", "write_s", "plot_s", "total_s")
@@ -35,15 +36,6 @@ MINE = ("jaxmlp_cold", "jaxmlp_warm")
 
 
 # ------------------------------------------------------------------------------ statistics
-def summary(values) -> dict | None:
-    """``{"median", "min", "max", "n", "values"}`` of the finite values (None if there are none)."""
-    xs = [float(x) for x in values if x is not None and math.isfinite(x)]
-    if not xs:
-        return None
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs),
-            "values": xs}
-
-
 def ratio(num_rounds: list[dict], den_rounds: list[dict]) -> dict | None:
     """jaxmlp's wall time over a peer's: the ratio of the medians over the rounds both ran, and
     the range and list of the per-round ratios (rounds paired by their number)."""

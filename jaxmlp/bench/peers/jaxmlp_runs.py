@@ -1,0 +1,47 @@
+"""jaxmlp's child runner: ``jaxmlp.fit`` from the shared initial weights, timed by ``fit``
+itself (compile and train apart)."""
+from __future__ import annotations
+
+import os
+import time
+
+from jaxmlp.bench.machine import thread_env
+from jaxmlp.bench.peers.common import load_task, save_params
+
+
+def run_jaxmlp(task, out_npz):
+    """W1/W2/W4 (and G's grad modes): ``jaxmlp.fit`` from the shared weights; compile and
+    train seconds as ``fit`` reports them."""
+    import jax
+    import jaxmlp
+    from jaxmlp.config import ModelConfig, TrainConfig
+
+    X, y, _, params = load_task(task)
+    cfg = task["config"]
+    # fit() donates the train state, including the params passed in: build fresh device
+    # arrays for every call.
+    init = lambda: [{"W": jax.numpy.array(W), "b": jax.numpy.array(b)} for W, b in params]
+    model = ModelConfig(hidden=tuple(cfg["hidden"]), activation="tanh")
+    train = TrainConfig(lr=cfg["lr"], batch_size=cfg["batch_size"], epochs=cfg["epochs"],
+                        seed=cfg["seed"], grad=task.get("grad", "autodiff"))
+    t0 = time.perf_counter()
+    p, hist = jaxmlp.fit((X, y), model=model, train=train, params=init())
+    jax.block_until_ready(p)
+    wall = time.perf_counter() - t0
+    fin = hist["final"]
+    res = {"compile_s": fin["compile_s"], "train_s": fin["train_s"], "fit_wall_s": wall,
+           "samples_per_s_reported": fin["samples_per_s"],
+           "running_loss_last_epoch": float(hist["train_loss"][-1]),
+           "diverged": fin["diverged"], "epochs_run": fin["epochs_run"],
+           "threads": {"jax_devices": [str(d) for d in jax.devices()],
+                       "cpu_count": os.cpu_count(), "env": thread_env()},
+           "versions": {"jax": jax.__version__, "jaxlib": jax.lib.__version__
+                        if hasattr(jax.lib, "__version__") else None}}
+    save_params(out_npz, [(l["W"], l["b"]) for l in p])
+    if task.get("epoch1_check"):
+        # Untimed: one epoch from the same initial weights (same compiled program, the epoch
+        # count is a traced value), to compare with sklearn run on the same order.
+        p1, _ = jaxmlp.fit((X, y), model=model, train=train.replace(epochs=1), params=init())
+        save_params(out_npz.replace(".npz", "_epoch1.npz"), [(l["W"], l["b"]) for l in p1])
+        res["epoch1_params"] = out_npz.replace(".npz", "_epoch1.npz")
+    return res
