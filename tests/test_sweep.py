@@ -37,7 +37,7 @@ def test_grid_expansion_and_buckets():
     assert width_buckets([16, 32, 64, 128], 4.0) == [[16, 32, 64], [128]]
     assert width_buckets([16, 32, 64, 128], float("inf")) == [[16, 32, 64, 128]]
     with pytest.raises(ConfigError, match="unknown sweep axis"):
-        expand_grid({"depth": [1]})
+        expand_grid({"dept": [1]})
     with pytest.raises(ConfigError, match="learning rate"):
         expand_grid({"lr": [0.1, -1.0]})
 
