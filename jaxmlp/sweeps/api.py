@@ -211,7 +211,7 @@ def _train_program(prog, ctx: _Context, saved: dict | None, progress):
     ``ctx.snapshot`` after every chunk. Returns ``(state, history, stats, final metrics)``: the
     final group states, ``run_program``'s history, timings and settings, and per group the
     final metrics of every model (host arrays)."""
-    start = saved["epoch"] if saved else 0
+    start = int(saved["epoch"]) if saved else 0   # int: run_program counts it up
     streams = streams_for(prog)
     hps = stream_hparams(prog, streams)
     short, compiling = _start_compile(prog, ctx, hps[0], streams, start)
@@ -255,7 +255,7 @@ def _first_state(prog, saved: dict | None):
     if not saved:
         return prog.init(), {"epoch": 0, "chunks": [], "compile_s": 0.0, "run_s": 0.0}
     state = shard_models(restore_program_state(prog.abstract, saved["state"]), prog.mesh)
-    return state, {"epoch": saved["epoch"], "chunks": list(saved["chunks"]),
+    return state, {"epoch": int(saved["epoch"]), "chunks": list(saved["chunks"]),
                    "compile_s": saved["compile_s"], "run_s": saved["run_s"]}
 
 
