@@ -165,3 +165,13 @@ def test_a_sweep_of_several_depths_resumes_bit_identically(small):
                                    dict(leaves["programs"][1], state=leaves["programs"][1]["state"][1:])])
     with pytest.raises(CheckpointError, match="arrays"):
         sweep(small, resume=wrong, **kw)
+
+
+def test_a_model_of_unequal_widths_without_shape_axes_trains_at_its_own_sizes(small):
+    """(Before the table, the sweep trained every hidden layer at the model's last width.)"""
+    model, train = ModelConfig(hidden=(12, 6)), TrainConfig(epochs=2, batch_size=64)
+    res = sweep(small, model=model, train=train, grid={"lr": [0.1, 0.3]})
+    assert [(r["width"], r["depth"]) for r in res.rows] == [(None, 2)] * 2
+    p, _ = jm.fit(small, model=model, train=train.replace(lr=0.3))
+    assert [l["W"].shape for l in res.params(1)] == [(64, 12), (12, 6), (6, 10)]
+    assert _max_diff(p, res.params(1)) < 2e-5
