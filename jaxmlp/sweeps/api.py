@@ -41,7 +41,8 @@ class SweepResult:
     """A sweep's outcome.
 
     Attributes:
-        rows: one dict per model: hyperparameters, final/best metrics, epochs_run, diverged,
+        rows: one dict per model: "model" (its index), every axis of ``GRID_AXES`` (width and
+            depth as trained: ``jaxmlp.sweeps.axes.row_values``), final/best metrics, epochs_run, diverged,
             wall_s (the wall time of the program the model was trained in), program index,
             flop_efficiency (matmul FLOPs at its true width / FLOPs computed for it).
         histories: metric name -> (n_models, epochs) array, NaN where a model did not run.
