@@ -37,7 +37,7 @@ def test_grid_expansion_and_buckets():
     assert width_buckets([16, 32, 64, 128], 4.0) == [[16, 32, 64], [128]]
     assert width_buckets([16, 32, 64, 128], float("inf")) == [[16, 32, 64, 128]]
     with pytest.raises(ConfigError, match="unknown sweep axis"):
-        expand_grid({"depth": [1]})
+        expand_grid({"dept": [1]})
     with pytest.raises(ConfigError, match="learning rate"):
         expand_grid({"lr": [0.1, -1.0]})
 
@@ -278,18 +278,19 @@ def test_sweep_initialises_every_model_as_fit(partitionable, parametrization):
     zeros."""
     from jaxmlp.sweeps.plan import pad_layout
     from jaxmlp.sweeps.program import build_program, model_mesh
-    from jaxmlp.training import fast_jit, init_key, init_model, model_sizes
+    from jaxmlp.sweeps.axes import member_sizes
+    from jaxmlp.training import fast_jit, init_key, init_model
     s = load_splits(DataConfig(dataset="digits", n_samples=200))
     model = ModelConfig(hidden=(32, 32), parametrization=parametrization, base_width=8)
     members = expand_grid({"width": [4, 16, 32], "lr": [0.1]}, 2, TrainConfig(), model)
-    sizes = tuple(tuple(model_sizes(model.replace(hidden=(m["width"],) * 2), s.n_features,
-                                    s.n_outputs)) for m in members)
+    sizes = tuple(member_sizes(model, m, s.n_features, s.n_outputs) for m in members)
+    assert [sz[1:3] for sz in sizes[::2]] == [(4, 4), (16, 16), (32, 32)]
     with jax.threefry_partitionable(partitionable):
         prog = build_program(s, model, TrainConfig(epochs=1), members, sizes,
                              pad_layout(members, sizes, 1, 1), model_mesh(1)[0])
         params = jax.device_get(prog.init()[0]["params"])
         for i, m in enumerate(members):
-            sizes = model_sizes(model.replace(hidden=(m["width"],) * 2), s.n_features, s.n_outputs)
+            sizes = list(member_sizes(model, m, s.n_features, s.n_outputs))
             ref = jax.device_get(fast_jit(lambda k: init_model(k, model, sizes), once=True)(
                 init_key(m["seed"])))   # as fit's initial-state program computes it
             for l, layer in enumerate(ref):

@@ -16,7 +16,7 @@ from jaxmlp.data import load_splits
 from jaxmlp.errors import ConfigError
 from jaxmlp.sweeps import expand_grid, sweep
 from jaxmlp.sweeps import plan as P
-from jaxmlp.training import model_sizes
+from jaxmlp.sweeps.axes import member_sizes
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def _max_diff(a, b):
 def _members(widths, lrs, seeds, hidden=1):
     model = ModelConfig(hidden=(max(widths),) * hidden)
     members = expand_grid({"width": widths, "lr": lrs}, seeds, TrainConfig(), model)
-    sizes = [tuple(model_sizes(model.replace(hidden=(m["width"],) * hidden), 64, 10)) for m in members]
+    sizes = [member_sizes(model, m, 64, 10) for m in members]
     return members, sizes
 
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import jax
 import numpy as np
 
+from jaxmlp.errors import CheckpointError
 from jaxmlp.parallel import to_host
 from jaxmlp.sweeps.program import Program, compile_chunk, on_groups, replicate, shard_models
 from jaxmlp.training import _models_input, chunk_orders
@@ -124,3 +125,19 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
     run_s = time.perf_counter() - t0
     hist = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, :epochs] for k in chunks[0]}
     return state, hist, compile_s, run_s
+
+
+def restore_program_state(template, saved):
+    """A program's saved state (a resumed snapshot's: the state itself or the list of its
+    leaves) as host arrays in the structure of ``template`` (the program's ``abstract``
+    state); ``CheckpointError`` if the leaves' number, shapes or dtypes differ from it."""
+    expected, treedef = jax.tree.flatten(template)
+    leaves = [np.asarray(a) for a in jax.tree.leaves(saved)]
+    if len(leaves) != len(expected):
+        raise CheckpointError(f"the saved sweep program has {len(leaves)} arrays, its "
+                              f"program expects {len(expected)}")
+    for i, (t, a) in enumerate(zip(expected, leaves)):
+        if tuple(t.shape) != a.shape or np.dtype(t.dtype) != a.dtype:
+            raise CheckpointError(f"saved sweep array {i} is {a.dtype}{list(a.shape)}, its "
+                                  f"program expects {np.dtype(t.dtype)}{list(t.shape)}")
+    return jax.tree.unflatten(treedef, leaves)

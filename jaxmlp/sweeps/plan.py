@@ -172,20 +172,66 @@ def flop_efficiency(layout: Layout, member_sizes: list) -> tuple[list[float], fl
 class Plan(NamedTuple):
     """A sweep's programs: per program the member indices (grid order, seeds side by side)
     and their ``Layout``; the strategy's name; how the packing was chosen (``choice["plan"]``:
-    "pad" or the packed groups' widths, what a resumed sweep passes as ``packing``)."""
+    "pad" or the packed groups' widths, per depth when the sweep has several: what a resumed
+    sweep passes as ``packing``)."""
     programs: list
     strategy: str
     choice: dict
 
 
+def depth_of(sizes) -> int:
+    """The number of hidden layers of layer sizes ``(d_in, h_1, ..., d_out)``."""
+    return len(sizes) - 2
+
+
+def width_of(sizes):
+    """The width a plan buckets and packs a model by: its first hidden size (None without
+    hidden layers)."""
+    return sizes[1] if len(sizes) > 2 else None
+
+
 def plan_programs(members: list[dict], member_sizes: list, *, packing, max_pad_ratio: float,
                   n_dev: int, data_devices: int, n_train: int, epochs: int,
                   batches: int = 1, cached: bool = False) -> Plan:
-    """Which models share a program and how (module docstring). ``packing``: "pad" (padded
-    programs, widths bucketed by ``max_pad_ratio``), "pack" (one packed program, one group
-    per width), "auto" (``choose_packing``: the cheaper of the padded programs and the packed
-    programs that group neighbouring widths; ``batches``: optimizer steps per epoch,
-    ``cached``: a persistent compile cache is on), or the packed groups as lists of widths."""
+    """Which models share a program and how (module docstring). Models of different depths
+    never share a program: each depth is planned on its own (strategy "depth" when there are
+    several; ``packing`` may then map ``str(depth)`` to each depth's packing, as a resumed
+    sweep's ``choice["plan"]`` does). ``packing``: "pad" (padded programs, widths bucketed by
+    ``max_pad_ratio``), "pack" (one packed program, one group per width), "auto"
+    (``choose_packing``: the cheaper of the padded programs and the packed programs that group
+    neighbouring widths; ``batches``: optimizer steps per epoch, ``cached``: a persistent
+    compile cache is on), or the packed groups as lists of widths."""
+    by_depth: dict[int, list[int]] = {}
+    for i, sz in enumerate(member_sizes):
+        by_depth.setdefault(depth_of(sz), []).append(i)
+    kw = dict(max_pad_ratio=max_pad_ratio, n_dev=n_dev, data_devices=data_devices,
+              n_train=n_train, epochs=epochs, batches=batches, cached=cached)
+    plans = {d: _plan_depth([members[i] for i in idx], [member_sizes[i] for i in idx],
+                            packing=_packing_for(packing, d), **kw)
+             for d, idx in sorted(by_depth.items())}
+    if len(plans) == 1:
+        return next(iter(plans.values()))
+    programs = [([by_depth[d][j] for j in idx], lay)
+                for d, p in plans.items() for idx, lay in p.programs]
+    choice = {"packing": packing if isinstance(packing, str) else "groups",
+              "plan": {str(d): p.choice["plan"] for d, p in plans.items()},
+              "by_depth": {str(d): p.choice for d, p in plans.items()}}
+    return Plan(programs, "depth", choice)
+
+
+def _packing_for(packing, depth: int):
+    """The packing of one depth: ``packing`` itself, or its entry for the depth (a mapping)."""
+    if not isinstance(packing, dict):
+        return packing
+    if str(depth) not in packing:
+        raise ConfigError(f"packing {packing!r} has no entry for depth {depth}")
+    return packing[str(depth)]
+
+
+def _plan_depth(members: list[dict], member_sizes: list, *, packing, max_pad_ratio: float,
+                n_dev: int, data_devices: int, n_train: int, epochs: int, batches: int,
+                cached: bool) -> Plan:
+    """``plan_programs`` for models of one depth."""
     explicit = not isinstance(packing, str)
     if not explicit and packing not in PACKINGS:
         raise ConfigError(f"packing must be one of {', '.join(PACKINGS)}, got {packing!r}")
@@ -196,7 +242,7 @@ def plan_programs(members: list[dict], member_sizes: list, *, packing, max_pad_r
     by_seed = lambda ids: sorted(ids, key=lambda i: rank[members[i]["seed"]])  # stable
     layout_of = lambda make, idx, *a: make([members[i] for i in idx],
                                            [member_sizes[i] for i in idx], n_dev, data_devices, *a)
-    widths = [m["width"] for m in members]
+    widths = [width_of(sz) for sz in member_sizes]
     buckets = [[None]] if widths[0] is None else width_buckets(widths, max_pad_ratio)
     pad = [(idx, layout_of(pad_layout, idx)) for idx in
            (by_seed([i for i, w in enumerate(widths) if w in b]) for b in buckets)]
@@ -204,10 +250,10 @@ def plan_programs(members: list[dict], member_sizes: list, *, packing, max_pad_r
     choice: dict = {"packing": packing if not explicit else "groups"}
     packed = None
     if explicit and len(packing) == 1:  # one group: one padded program
-        _sizes_of_groups(packing, members, member_sizes)
+        _sizes_of_groups(packing, member_sizes)
         pad = [(everyone, layout_of(pad_layout, everyone))]
     elif explicit:
-        packed = layout_of(pack_layout, everyone, _sizes_of_groups(packing, members, member_sizes))
+        packed = layout_of(pack_layout, everyone, _sizes_of_groups(packing, member_sizes))
     elif packing == "pack":
         packed = layout_of(pack_layout, everyone)
     elif packing == "auto" and data_devices == 1:
@@ -226,9 +272,9 @@ def plan_programs(members: list[dict], member_sizes: list, *, packing, max_pad_r
     return Plan(pad, name, choice)
 
 
-def _sizes_of_groups(groups, members: list[dict], member_sizes: list) -> list:
+def _sizes_of_groups(groups, member_sizes: list) -> list:
     """Packed groups given as lists of widths, as lists of member sizes (each width once)."""
-    size_of = {m["width"]: sz for m, sz in zip(members, member_sizes)}
+    size_of = {width_of(sz): sz for sz in member_sizes}
     flat = [w for g in groups for w in g]
     if (any(not isinstance(g, (list, tuple)) or not g for g in groups)
             or sorted(flat, key=str) != sorted(size_of, key=str)):

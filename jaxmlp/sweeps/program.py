@@ -19,6 +19,7 @@ from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError
 from jaxmlp.nn import init_stds, mup_multipliers, standard_normals
 from jaxmlp.parallel import DATA, MODELS, mesh_for, rows_sharding
+from jaxmlp.sweeps.axes import train_for
 from jaxmlp.sweeps.plan import Layout, masked, training_flops_estimate
 from jaxmlp.training import (Spec, _models_input, _signature, _size, best_params, compiler_options,
                     device_data, effective_momentum, fast_jit, get_executable, host_input,
@@ -136,8 +137,9 @@ class Program(NamedTuple):
 
 def _hparams(spec: Spec, model: ModelConfig, train: TrainConfig, members: list[dict],
              member_sizes: tuple, layout: Layout) -> tuple:
-    """Per group, the stacked hyperparameters of its models (host arrays); a padded program's
-    models carry unit masks of their own widths."""
+    """Per group, the stacked hyperparameters of its models (host arrays): each model's traced
+    axes (``jaxmlp.sweeps.axes.train_for``); a padded program's models carry unit masks of
+    their own widths."""
     group_of = layout.group_of()
     hps = []
     for i, (m, sizes) in enumerate(zip(members, member_sizes)):
@@ -146,10 +148,8 @@ def _hparams(spec: Spec, model: ModelConfig, train: TrainConfig, members: list[d
             wide = layout.sizes[group_of[i]]
             masks = [np.asarray(np.arange(wide[l + 1]) < sizes[l + 1], np.float32)
                      for l in range(len(sizes) - 2)]
-        tc = train.replace(lr=float(m["lr"]), temperature=float(m["temperature"]), l2=float(m["l2"]),
-                           momentum=float(m["momentum"]), seed=int(m["seed"]))
-        hps.append(make_hparams(tc, spec, masks=masks, layer_lr=layer_lr_multipliers(model, sizes),
-                                as_numpy=True))
+        hps.append(make_hparams(train_for(train, m), spec, masks=masks,
+                                layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True))
     return tuple(jax.tree.map(lambda *xs: np.stack(xs), *[hps[i] for i in take])
                  for take in layout.takes)
 
@@ -158,16 +158,16 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
                   member_sizes: tuple, layout: Layout, mesh, data_devices: int = 1) -> Program:
     """One program's inputs for ``members`` (same depth; ``member_sizes`` their layer sizes)
     placed as ``layout`` says, on ``mesh`` (``model_mesh``)."""
-    use_momentum = train.optimizer in ("momentum", "nesterov") or train.nesterov or any(
-        m["momentum"] > 0 for m in members)
+    momenta = np.asarray([effective_momentum(train.optimizer, float(m["momentum"])) for m in members],
+                         np.float32)
+    # one program for all: a momentum trace if any model has momentum
+    use_momentum = train.nesterov or bool(np.any(momenta > 0))
     spec = make_spec(model, train, task=splits.task,
                      n_train=_size(splits.X_train), has_val=_size(splits.X_val) > 0,
                      has_test=_size(splits.X_test) > 0,
                      masked=masked(layout, member_sizes),
                      use_momentum=use_momentum, use_l2=any(m["l2"] > 0 for m in members),
                      n_features=splits.n_features, mesh=mesh if data_devices > 1 else None)
-    momenta = np.asarray([effective_momentum(train.optimizer, float(m["momentum"])) for m in members],
-                         np.float32)
     seeds = np.asarray([int(m["seed"]) for m in members], np.uint32)
 
     def init():
