@@ -30,6 +30,7 @@ import jax
 
 from jaxmlp.bench.peers.sweep_runs import w3_splits, w3_sweep
 from jaxmlp.bench.workloads import workload_configs
+from jaxmlp.sweeps.plan import training_flops_estimate
 
 S = importlib.import_module("jaxmlp.sweeps.api")  # sweep, metrics_executable (patched below)
 SP = importlib.import_module("jaxmlp.sweeps.program")
@@ -75,7 +76,7 @@ def _one_short_run_case(name, fast):
     r = S.sweep(data, fast_compile=fast, packing="pad", **kw)
     total = time.perf_counter() - t0
     sizes = [data.n_features, *r.info["programs"][0]["padded_to"], data.n_outputs]
-    flops = S.training_flops_estimate(sizes, len(data.X_train), kw["train"].epochs,
+    flops = training_flops_estimate(sizes, len(data.X_train), kw["train"].epochs,
                                       r.info["n_models"])
     print(json.dumps({"total": total, "compile": r.info["compile_s"], "run": r.info["run_s"],
                       "flops": flops}))
