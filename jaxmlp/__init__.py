@@ -9,9 +9,9 @@ answers at once, and a command can start its figure worker before JAX loads.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import TYPE_CHECKING
+
+from jaxmlp.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -35,22 +35,7 @@ _EXPORTS = {
 }
 
 __all__ = [*_EXPORTS, "__version__"]
-
-
-def __getattr__(name: str):
-    """Load a public name (or a submodule, ``jaxmlp.nn`` &c.) on first access."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .training.compile_cache import use_compile_cache  # noqa: F401

@@ -25,13 +25,6 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
-def _float_list(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
 def _positive_int(text: str) -> int:
     try:
         n = int(text)
@@ -77,6 +70,15 @@ def _default_text(v) -> str:
     return f" (default: {v})"
 
 
+def _help(f: dataclasses.Field) -> str:
+    """A field's help; ``{datasets}`` lists the built-in data sets (``jaxmlp.data.catalog``)."""
+    text = f.metadata["help"]
+    if "{datasets}" in text:
+        from jaxmlp.data.catalog import NAMES  # the one table of data set names (no numpy)
+        text = text.replace("{datasets}", ", ".join(NAMES))
+    return text
+
+
 def add_config_flags(p, cls, title: str, *, only=None, skip=(), defaults=None) -> None:
     """One flag per field of config section ``cls`` (``only`` those named, none in ``skip``),
     with the field's default (or one from ``defaults``), type, choices and help."""
@@ -87,7 +89,7 @@ def add_config_flags(p, cls, title: str, *, only=None, skip=(), defaults=None) -
         if (only is not None and f.name not in only) or f.name in skip:
             continue
         default = defaults.get(f.name, f.default)
-        kw = dict(dest=f.name, default=default, help=f.metadata["help"] + _default_text(default))
+        kw = dict(dest=f.name, default=default, help=_help(f) + _default_text(default))
         kind = f.type.replace(" | None", "")
         if kind == "bool":
             kw["action"] = "store_true" if not default else argparse.BooleanOptionalAction
@@ -142,28 +144,41 @@ def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
 
 # --------------------------------------------------------------------------- sweep axes
 #: TrainConfig fields that are sweep axes: ``jaxmlp sweep`` takes comma lists for them.
-SWEEP_AXIS_FIELDS = ("lr", "temperature", "l2", "momentum")
+def _comma_list(typ):
+    """An argparse type: a comma list of ``typ`` values (one sweep axis)."""
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(typ(v) for v in text.split(","))
+        except ValueError:
+            kind = "integers" if typ is int else "numbers"
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind}, got {text!r}") from None
+    return parse
+
+
+def _cli_axes() -> list:
+    from jaxmlp.sweeps.axes import cli_axes  # the table of sweep axes (no JAX)
+    return list(cli_axes())
+
+
+#: Traced sweep axes that are also train flags: the sweep takes them as comma lists instead.
+SWEEP_AXIS_FIELDS = tuple(name for name, _, _ in _cli_axes()
+                          if name not in ("width", "depth"))
 
 
 def add_sweep_axis_flags(p: argparse.ArgumentParser) -> None:
-    """The sweep's axes: ``--width`` and the ``SWEEP_AXIS_FIELDS`` take comma lists (the help
-    is the config field's), ``--seeds N`` models per configuration."""
-    from jaxmlp.config import TrainConfig
+    """The sweep's axes (``jaxmlp.sweeps.axes``): one comma-list flag per axis, ``--seeds N``
+    models per configuration."""
     g = p.add_argument_group("sweep axes (comma lists)")
-    g.add_argument("--width", dest="axis_width", type=_int_list, default=None, metavar="WIDTH",
-                   help="hidden widths, e.g. 16,32,64,128 (every hidden layer takes each)")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in SWEEP_AXIS_FIELDS:
-            g.add_argument(flag_name(f), dest=f"axis_{f.name}", type=_float_list, default=None,
-                           metavar=f.name.upper(),
-                           help=f"{f.metadata['help']}, one model per value{_default_text(f.default)}")
+    for name, typ, help_ in _cli_axes():
+        g.add_argument(f"--{name}", dest=f"axis_{name}", type=_comma_list(typ), default=None,
+                       metavar=name.upper(), help=f"{help_}, one model per value")
     g.add_argument("--seeds", type=int, default=1, help="number of seeds per configuration")
 
 
 def grid_from_args(a: argparse.Namespace) -> dict:
     """The axes given as flags: ``{axis: [values]}``."""
-    return {axis: list(getattr(a, f"axis_{axis}")) for axis in ("width", *SWEEP_AXIS_FIELDS)
-            if getattr(a, f"axis_{axis}", None) is not None}
+    return {name: list(getattr(a, f"axis_{name}")) for name, _, _ in _cli_axes()
+            if getattr(a, f"axis_{name}", None) is not None}
 
 
 # --------------------------------------------------------------------------- the other commands

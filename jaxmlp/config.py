@@ -112,8 +112,7 @@ class DataConfig(_Base):
     "classification" or "regression" for user files ("auto" infers it). ``n_samples`` and
     ``noise`` size the synthetic sets.
     """
-    dataset: str = setting("digits", "built-in name (digits, iris, wine, breast_cancer, diabetes, "
-                           "xor, and, or, x2, spirals, car_sensor, teacher) or a .csv/.npz file")
+    dataset: str = setting("digits", "built-in name ({datasets}) or a .csv/.npz file")
     target: str | None = setting(None, "CSV target column (default: the last)")
     task: str = setting("auto", "the task of a user file (auto: inferred from its labels)",
                         choices=TASK_NAMES)

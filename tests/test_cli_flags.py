@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import jaxmlp.registry as registry
 from jaxmlp.cli import _UsageError, build_parser, config_from_args
-from jaxmlp.cli_flags import SWEEP_AXIS_FIELDS, cli_fields, flag_name, grid_from_args
+from jaxmlp.cli_flags import SWEEP_AXIS_FIELDS, _help, cli_fields, flag_name, grid_from_args
 from jaxmlp.config import SECTIONS, ModelConfig, RunConfig, TrainConfig, choices_of
 from jaxmlp.errors import ConfigError
 
@@ -47,7 +47,8 @@ def test_each_field_has_a_flag_with_the_configs_default_and_choices(command):
         assert act.dest == f.name and act.default == f.default, f.name
         choices = choices_of(f)
         assert (tuple(act.choices) if act.choices else None) == choices, f.name
-        assert f.metadata["help"] in act.help
+        assert _help(f) in act.help
+    assert "spirals, car_sensor" in flags["--dataset"].help  # the names come from the catalog
 
 
 def test_no_flags_is_the_python_default_config():
@@ -97,6 +98,11 @@ def test_sweep_axis_flags_give_the_grid_and_the_base_config():
     base = config_from_args(a, lr=0.05, l2=0.1)
     assert base.train == TrainConfig(lr=0.05, l2=0.1, epochs=4)
     assert grid_from_args(build_parser().parse_args(["sweep"])) == {}
+    a = build_parser().parse_args(["sweep", "--depth", "1,3", "--width", "16"])
+    assert grid_from_args(a) == {"width": [16], "depth": [1, 3]}  # every axis of the table
+    for bad in (["--depth", "1.5"], ["--width", "a"]):
+        with pytest.raises(_UsageError, match="expected comma-separated integers"):
+            build_parser().parse_args(["sweep", *bad])
     with pytest.raises(TypeError, match="no config field named width"):
         config_from_args(a, width=8)
 

@@ -19,8 +19,7 @@ The names below are loaded on first use (PEP 562), as in ``jaxmlp/__init__.py``,
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
+from jaxmlp.lazy import lazy_exports
 
 # public name -> the module of this package defining it
 _EXPORTS = {
@@ -35,19 +34,4 @@ _EXPORTS = {
 }
 
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    """Load a public name (or a submodule, ``jaxmlp.data.bundled`` &c.) on first access."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

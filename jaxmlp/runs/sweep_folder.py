@@ -35,6 +35,7 @@ from jaxmlp.runs.checkpoint import has_checkpoint, load_checkpoint, save_checkpo
 from jaxmlp.runs.lifecycle import Interrupted, check_fresh_run_dir, stop_on_signals
 from jaxmlp.runs.plotter import Plotter
 from jaxmlp.sweeps import GRID_AXES, SweepResult, expand_grid, sweep
+from jaxmlp.sweeps.axes import AXES
 from jaxmlp.sweeps.program import model_mesh
 from jaxmlp.timing import Clock
 
@@ -257,8 +258,10 @@ def sweep_setup(cfg: RunConfig, grid: dict, seeds, *, max_pad_ratio: float = 8.0
         if not isinstance(v, list):
             raise ConfigError(f"grid axis {axis} must be a list of values")
     grid = dict(grid)
-    if "width" in grid:
-        grid["width"] = [int(w) if float(w).is_integer() else w for w in grid["width"]]
+    for name, axis in AXES.items():  # int axes from a grid file may hold 16.0
+        if axis.type is int and name in grid:
+            grid[name] = [int(v) if isinstance(v, float) and v.is_integer() else v
+                          for v in grid[name]]
     if not isinstance(seeds, (int, list)) or isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
         raise ConfigError(f"seeds must be a positive integer or a list, got {seeds!r}")
     if heatmap and len(heatmap.split(",")) != 2:

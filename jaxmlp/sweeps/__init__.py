@@ -4,9 +4,19 @@
 entry point (``sweep``, ``SweepResult``), ``plan`` groups models into programs (width padding
 or packing; one set of programs per depth), ``program`` builds and compiles a program's state
 and chunk, ``execute`` runs a compiled program in chunks over the data streams.
-"""
-from jaxmlp.sweeps.api import SweepResult, sweep
-from jaxmlp.sweeps.axes import GRID_AXES, expand_grid
-from jaxmlp.sweeps.plan import width_buckets
 
-__all__ = ["GRID_AXES", "SweepResult", "expand_grid", "sweep", "width_buckets"]
+The names below load on first use, so ``jaxmlp.sweeps.axes`` (the CLI's sweep flags) imports
+without JAX.
+"""
+from __future__ import annotations
+
+from jaxmlp.lazy import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(["SweepResult", "sweep"], "api"),
+    **dict.fromkeys(["GRID_AXES", "expand_grid"], "axes"),
+    **dict.fromkeys(["width_buckets"], "plan"),
+}
+
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
