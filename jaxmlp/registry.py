@@ -323,8 +323,3 @@ def resolve_loss(name: str, task: str) -> str:
         raise ConfigError(f"{name} is a {entry.task} loss but the data set is {task}; "
                           f"use --loss {other}")
     return name
-
-
-# Kept for readers of the stub's names.
-ACTIVATION_NAMES = activation_names()
-LOSS_NAMES = loss_names()
