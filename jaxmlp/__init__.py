@@ -23,7 +23,7 @@ _EXPORTS = {
                      "validate_arrays"], "data"),
     **dict.fromkeys(["CheckpointError", "ConfigError", "DataError", "DivergenceError",
                      "JaxmlpError"], "errors"),
-    **dict.fromkeys(["batch_loss", "per_example_grad_norms", "per_example_grads",
+    **dict.fromkeys(["batch_loss", "loss_and_grad", "per_example_grad_norms", "per_example_grads",
                      "value_and_grad"], "objective"),
     **dict.fromkeys(["accuracy", "cross_entropy", "cross_entropy_bits",
                      "cross_entropy_per_example", "distillation_loss", "entropy", "entropy_bits",
@@ -44,8 +44,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
                        validate_arrays)
     from .errors import (CheckpointError, ConfigError, DataError, DivergenceError,  # noqa: F401
                          JaxmlpError)
-    from .objective import (batch_loss, per_example_grad_norms, per_example_grads,  # noqa: F401
-                        value_and_grad)
+    from .objective import (batch_loss, loss_and_grad, per_example_grad_norms,  # noqa: F401
+                            per_example_grads, value_and_grad)
     from .losses import (accuracy, cross_entropy, cross_entropy_bits,  # noqa: F401
                          cross_entropy_per_example, distillation_loss, entropy, entropy_bits,
                          entropy_from_logits, kl_divergence, log_softmax, mse, mse_per_example,

@@ -3,9 +3,9 @@ layer by layer. Run in float64 (``jax_enable_x64``) for meaningful tolerances.""
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import registry
 from jaxmlp.backprop import mlp_value_and_grad
 from jaxmlp.objective import batch_loss
 
@@ -21,7 +21,8 @@ def gradcheck(params, x, y, *, activation="tanh", loss="ce", temperature=1.0, n_
     """Compare gradients three ways for every layer's W and b.
 
     Args:
-        params, x, y, activation, loss, temperature: as ``jaxmlp.objective.batch_loss``.
+        params, x, y, activation, loss, temperature: as ``jaxmlp.objective.batch_loss``
+            (any ``jaxmlp.registry`` activation and loss; "auto" is resolved by the caller).
         n_fd: entries per parameter array checked by central finite differences
             (randomly chosen with ``key``); all entries are compared manual vs autodiff.
         eps: finite-difference step.
@@ -30,6 +31,8 @@ def gradcheck(params, x, y, *, activation="tanh", loss="ce", temperature=1.0, n_
         One dict per (layer, param): ``layer``, ``param``, ``shape``, ``max_abs_manual_vs_autodiff``,
         ``max_rel_manual_vs_autodiff``, ``max_abs_manual_vs_fd``, ``max_rel_manual_vs_fd``.
     """
+    registry.activation(activation)  # a ConfigError for unknown names
+    registry.loss(loss)
     kw = dict(activation=activation, loss=loss, temperature=temperature)
     key = jax.random.PRNGKey(0) if key is None else key
     _, manual = mlp_value_and_grad(params, x, y, **kw)

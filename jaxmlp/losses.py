@@ -1,5 +1,9 @@
 """Losses and probability functions, written per example and reduced where called.
 
+The training losses themselves (per-example value, manual gradient, task) are entries of
+``jaxmlp.registry``; this module reduces them over a batch and adds the probability maths
+around them (softmax at a temperature, entropies, KL, distillation, accuracy).
+
 All take scores (logits) and apply the temperature as ``log_softmax(logits / T)``, which is
 stable for extreme logits and temperatures (never ``log(softmax(...))``). Natural logarithms
 unless the name says ``bits``.
@@ -11,7 +15,14 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxmlp import registry
+
 LN2 = math.log(2.0)
+
+# The training losses' per-example values, defined once in the registry.
+mse_per_example = registry.mse_per_example
+huber_per_example = registry.huber_per_example
+cross_entropy_per_example = registry.cross_entropy_per_example
 
 
 def softmax(z: jax.Array, temperature=1.0, axis: int = -1) -> jax.Array:
@@ -32,37 +43,9 @@ def _reduce(per_example: jax.Array, weights: jax.Array | None) -> jax.Array:
     return jnp.sum(per_example * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
-def mse_per_example(pred: jax.Array, target: jax.Array) -> jax.Array:
-    """E = (1/k) sum_j (o_j - t_j)^2 for each example: (B, k) -> (B,)."""
-    return jnp.mean(jnp.square(pred - target), axis=-1)
-
-
 def mse(pred: jax.Array, target: jax.Array, weights: jax.Array | None = None) -> jax.Array:
     """The seed's MSE: mean over outputs, then over the batch. (B, k), (B, k) -> ()."""
     return _reduce(mse_per_example(pred, target), weights)
-
-
-def cross_entropy_per_example(logits: jax.Array, labels: jax.Array, temperature=1.0) -> jax.Array:
-    """l = -sum_j t_j log q_j with q = softmax(logits / T), per example.
-
-    Args:
-        logits: (B, K) scores.
-        labels: (B,) integer class indices, or (B, K) one-hot / soft target probabilities.
-        temperature: T > 0 (scalar or traced array).
-
-    Returns:
-        (B,) losses in nats.
-    """
-    logp = log_softmax(logits, temperature)
-    if jnp.issubdtype(labels.dtype, jnp.integer):
-        # the label's log-probability picked by a one-hot select, not a gather: the same value
-        # (one term plus exact zeros) and an elementwise gradient instead of a scatter-add,
-        # which XLA:CPU compiles and runs slower (BENCHMARKS.md)
-        classes = jnp.arange(logp.shape[-1], dtype=labels.dtype).reshape(
-            (1,) * labels.ndim + logp.shape[-1:])
-        hit = labels[..., None] == classes
-        return -jnp.sum(jnp.where(hit, logp, 0.0), axis=-1)
-    return -jnp.sum(labels * logp, axis=-1)
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, temperature=1.0,
@@ -122,9 +105,12 @@ def accuracy(logits: jax.Array, labels: jax.Array, weights: jax.Array | None = N
 
 
 def loss_per_example(kind: str, outputs: jax.Array, targets: jax.Array, temperature=1.0):
-    """Per-example loss by name: "ce" (cross-entropy at temperature T) or "mse"."""
-    if kind == "ce":
-        return cross_entropy_per_example(outputs, targets, temperature)
-    if kind == "mse":
-        return mse_per_example(outputs, targets)
-    raise ValueError(f"unknown loss {kind!r}")
+    """Per-example loss (B,) by registry name ("ce" at temperature T, "mse", "huber", ...).
+
+    A regression loss needs targets shaped like the outputs (a classification data set's
+    labels are a ``ConfigError``, not a broadcasting error); "auto" is resolved by the caller
+    (``jaxmlp.registry.resolve_loss``).
+    """
+    entry = registry.loss(kind)
+    entry.check_targets(outputs, targets)
+    return entry.per_example(outputs, targets, temperature)

@@ -12,22 +12,16 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
+from jaxmlp import registry
 from jaxmlp.errors import ConfigError
 
 Params = list  # list[dict[str, jax.Array]]
 
+identity = registry.identity  # the identity activation, o = s (public here since the first layout)
 
-def identity(s: jax.Array) -> jax.Array:
-    """The identity activation, o = s."""
-    return s
-
-
+# name -> activation function, a view of the registry (``jaxmlp.registry.ACTIVATIONS``).
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "tanh": jnp.tanh,
-    "relu": jax.nn.relu,
-    "sigmoid": jax.nn.sigmoid,
-    "identity": identity,
-}
+    name: a.forward for name, a in registry.ACTIVATIONS.items()}
 
 # Initialisation variance per scheme, as a function of (fan_in, fan_out).
 _INIT_VARIANCE: dict[str, Callable[[int, int], float]] = {
@@ -35,26 +29,21 @@ _INIT_VARIANCE: dict[str, Callable[[int, int], float]] = {
     "glorot": lambda fi, fo: 2.0 / (fi + fo),
     "he": lambda fi, fo: 2.0 / fi,
 }
-# The scheme each activation gets under init="auto".
-_AUTO_INIT = {"tanh": "glorot", "sigmoid": "glorot", "relu": "he", "identity": "lecun"}
+# The scheme each activation gets under init="auto" (the registry's ``init`` field).
+_AUTO_INIT = {name: a.init for name, a in registry.ACTIVATIONS.items()}
 
 INIT_SCHEMES = ("auto", *_INIT_VARIANCE)
 
 
 def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:
-    """Return the activation function called ``name`` (tanh, relu, sigmoid, identity)."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None
+    """Return the activation function called ``name`` (see ``jaxmlp.registry.ACTIVATIONS``)."""
+    return registry.activation(name).forward
 
 
 def resolve_init(init: str, activation: str) -> str:
     """The concrete init scheme ("lecun", "glorot", "he") that ``init`` means for ``activation``."""
     if init == "auto":
-        get_activation(activation)
-        return _AUTO_INIT[activation]
+        return registry.activation(activation).init
     if init not in _INIT_VARIANCE:
         raise ConfigError(f"unknown init {init!r}; choose one of {', '.join(INIT_SCHEMES)}")
     return init
@@ -92,9 +81,9 @@ def init_mlp(key: jax.Array, sizes: Sequence[int], *, init: str = "auto",
     """Initialise an MLP with layer sizes ``sizes = (d_in, h_1, ..., h_k, d_out)``.
 
     Weights are ``std * standard_normals(key, sizes)`` with var = 1/fan_in (LeCun),
-    2/(fan_in+fan_out) (Glorot) or 2/fan_in (He); ``init="auto"`` picks Glorot for
-    tanh/sigmoid, He for ReLU, LeCun for identity. Biases start at zero. The draws are nested
-    across widths (see ``standard_normals``).
+    2/(fan_in+fan_out) (Glorot) or 2/fan_in (He); ``init="auto"`` picks the activation's
+    registry default (Glorot for tanh/sigmoid, He for ReLU/GELU/SiLU, LeCun for identity).
+    Biases start at zero. The draws are nested across widths (see ``standard_normals``).
 
     Args:
         key: PRNG key.

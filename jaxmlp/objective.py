@@ -16,10 +16,12 @@ def batch_loss(params, x, y, *, activation: str = "tanh", loss: str = "ce", temp
     Args:
         params: MLP params.
         x: (B, d_in) inputs.
-        y: (B,) integer labels / (B, K) soft targets for ``loss="ce"``; (B, k) targets for "mse".
-        activation: hidden activation.
-        loss: "ce" (cross-entropy on softmax(logits / temperature)) or "mse".
-        temperature: softmax temperature T (ignored by "mse").
+        y: (B,) integer labels / (B, K) soft targets for ``loss="ce"``; (B, k) targets for a
+            regression loss ("mse", "huber").
+        activation: hidden activation (a ``jaxmlp.registry.ACTIVATIONS`` name).
+        loss: a ``jaxmlp.registry.LOSSES`` name: "ce" (cross-entropy on
+            softmax(logits / temperature)), "mse", "huber", ...
+        temperature: softmax temperature T (ignored by the regression losses).
         weights: optional (B,) example weights; padded examples carry 0.
         masks: optional hidden-unit masks (see ``jaxmlp.nn.forward``).
 
@@ -30,9 +32,16 @@ def batch_loss(params, x, y, *, activation: str = "tanh", loss: str = "ce", temp
     return _reduce(loss_per_example(loss, out, y, temperature), weights)
 
 
-def value_and_grad(params, x, y, **kwargs):
-    """``(loss, grads)`` of ``batch_loss``; grads is a pytree shaped like ``params``."""
+def loss_and_grad(params, x, y, **kwargs):
+    """``(loss, grads)`` of ``batch_loss`` by autodiff; grads is a pytree shaped like
+    ``params``. Keyword arguments as ``batch_loss``; the hand-derived counterpart is
+    ``jaxmlp.backprop.mlp_value_and_grad``."""
     return jax.value_and_grad(batch_loss)(params, x, y, **kwargs)
+
+
+def value_and_grad(params, x, y, **kwargs):
+    """Deprecated alias of ``loss_and_grad`` (this name shadows ``jax.value_and_grad``)."""
+    return loss_and_grad(params, x, y, **kwargs)
 
 
 def per_example_grads(params, x, y, *, activation="tanh", loss="ce", temperature=1.0):

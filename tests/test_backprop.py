@@ -15,13 +15,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jaxmlp import backprop as bp
-from jaxmlp import losses
+from jaxmlp import losses, registry
 from jaxmlp.errors import ConfigError
 from jaxmlp.objective import batch_loss
 
 RTOL = 1e-10
 ATOL = 1e-12
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
+ACTIVATIONS = registry.activation_names()   # every registry entry is checked
+LOSSES = tuple(registry.LOSSES)
+REGRESSION = tuple(n for n, entry in registry.LOSSES.items() if entry.task == "regression")
+# Reference activations, written independently of the registry (a new entry needs one here).
+REFERENCE_ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid,
+                         "identity": lambda v: v,
+                         "gelu": lambda v: jax.nn.gelu(v, approximate=False),
+                         "silu": jax.nn.silu}
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +58,9 @@ def make_problem(seed, sizes, *, batch, loss, activation="tanh", soft=False, wei
         if activation != "relu" or _min_abs_preact(params, x) > 1e-6:
             break
     k = sizes[-1]
-    if loss == "mse":
+    if loss == "huber":  # residuals on both sides of delta = 1
+        y = jnp.asarray(2.0 * rng.normal(size=(batch, k)), dtype)
+    elif loss in REGRESSION:
         y = jnp.asarray(rng.normal(size=(batch, k)), dtype)
     elif soft:
         y = jnp.asarray(rng.dirichlet(np.ones(k), size=batch), dtype)
@@ -205,6 +214,8 @@ def test_unreached_nodes_have_no_grad():
     ("ce", False, "sigmoid", 0.5),
     ("ce", True, "relu", 2.0),
     ("ce", True, "identity", 1.0),
+    ("huber", False, "gelu", 1.0),
+    ("ce", True, "silu", 0.5),
 ])
 def test_mlp_graph_matches_batch_loss(loss, fused, activation, T):
     params, x, y, _, _ = make_problem(3, (4, 5, 3, 3), batch=6, loss=loss, activation=activation,
@@ -289,9 +300,12 @@ def test_activation_gates(name, shape):
     (s,) = _rng_arrays(4, shape)
     s = jnp.where(jnp.abs(s) < 1e-3, 0.5, s)  # stay off the ReLU kink
     gate = bp.GATES_BY_ACTIVATION[name]()
-    fn = {"tanh": jnp.tanh, "relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid,
-          "identity": lambda v: v}[name]
-    _check_gate(gate, fn, [s], (0,))
+    _check_gate(gate, REFERENCE_ACTIVATIONS[name], [s], (0,))
+
+
+def test_every_registry_activation_has_a_reference_and_a_gate():
+    assert set(REFERENCE_ACTIVATIONS) == set(ACTIVATIONS) == set(bp.GATES_BY_ACTIVATION)
+    assert {"gelu", "silu"} <= set(ACTIVATIONS) and "huber" in LOSSES
 
 
 def test_activation_gates_on_python_floats():
@@ -307,10 +321,18 @@ def test_activation_gates_on_python_floats():
 def test_activation_derivatives_from_output():
     s = jnp.linspace(-3.0, 3.0, 13) + 0.01
     for name, fn in [("tanh", jnp.tanh), ("relu", jax.nn.relu), ("sigmoid", jax.nn.sigmoid)]:
+        assert registry.ACTIVATIONS[name].grad_from == "output"
         want = jax.vmap(jax.grad(fn))(s)
         np.testing.assert_allclose(bp.ACTIVATION_GRADS[name](fn(s)), want, rtol=1e-12)
         np.testing.assert_allclose(bp.ACTIVATION_BACKWARDS[name](2.0 * jnp.ones_like(s), fn(s)),
                                    2.0 * want, rtol=1e-12)
+    for name in ("gelu", "silu"):  # not invertible from the output: phi' from s
+        assert registry.ACTIVATIONS[name].grad_from == "preact"
+        want = jax.vmap(jax.grad(REFERENCE_ACTIVATIONS[name]))(s)
+        np.testing.assert_allclose(bp.ACTIVATION_GRADS[name](s), want, rtol=1e-12)
+        np.testing.assert_allclose(bp.ACTIVATION_BACKWARDS[name](2.0 * jnp.ones_like(s), s),
+                                   2.0 * want, rtol=1e-12)
+    assert bp.ACTIVATION_GRADS["identity"] is None and bp.ACTIVATION_BACKWARDS["identity"] is None
     # ReLU at exactly 0: derivative 0, as jax.nn.relu
     assert float(bp.relu_grad_from_output(jnp.zeros(()))) == float(jax.grad(jax.nn.relu)(0.0))
 
@@ -346,6 +368,32 @@ def test_sq_err_gate(shape, weighted):
         B = o.shape[0] if o.ndim == 2 else 1
         np.testing.assert_allclose(gate.backward(1.0)[0], 2 * (o - t) / (o.shape[-1] * B),
                                    rtol=1e-13)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(6, 3), (4,)])
+def test_huber_loss_gate(shape, weighted):
+    (o,) = _rng_arrays(12, shape)
+    r = np.resize([0.4, -2.5, 1.7, -0.2, 3.1, -0.7], shape)  # both sides of delta = 1
+    t = o - jnp.asarray(r)
+
+    def ref(a, b, weights=None):
+        r = jnp.abs(a - b)
+        h = jnp.where(r <= 1.0, 0.5 * r * r, r - 0.5).mean(-1)
+        if a.ndim == 1:
+            return h
+        return losses._reduce(h, weights)
+    if weighted and len(shape) == 2:
+        w = jnp.asarray(np.random.default_rng(1).integers(0, 3, size=shape[0]), jnp.float64)
+        _check_gate(bp.LossGate("huber"), ref, [o, t], (0, 1), weights=w)
+    else:
+        _check_gate(bp.LossGate("huber"), ref, [o, t], (0, 1))
+    gate = bp.LossGate("huber")
+    gate.forward(o, t)
+    B = o.shape[0] if o.ndim == 2 else 1
+    if not weighted:  # dE/do = clip(o - t, -1, 1) / (k B)
+        np.testing.assert_allclose(gate.backward(1.0)[0],
+                                   np.clip(o - t, -1, 1) / (o.shape[-1] * B), rtol=1e-13)
 
 
 @pytest.mark.parametrize("labels", ["int", "soft"])
@@ -413,7 +461,7 @@ _DEFAULT = dict(sizes=(5, 8, 3), activation="tanh", loss="ce", T=1.0, batch=7, w
 _AXES = dict(
     sizes=[(5, 3), (5, 8, 3), (4, 16, 8, 3), (6, 9, 7, 5, 4), (3, 1, 2), (2, 32, 1)],
     activation=list(ACTIVATIONS),
-    loss=["ce", "mse"],
+    loss=list(LOSSES),
     T=[0.1, 1.0, 10.0],
     batch=[1, 7, 128],
     weights=[False, True],
@@ -506,6 +554,10 @@ def test_mlp_rejects_bad_names():
         bp.mlp_value_and_grad(params, x, y, loss="hinge")
     with pytest.raises(ConfigError):
         bp.mlp_value_and_grad([], x, y)
+    with pytest.raises(ConfigError, match="regression loss"):  # class labels, not targets
+        bp.mlp_value_and_grad(params, x, y, loss="huber")
+    with pytest.raises(ConfigError):
+        bp.mlp_graph(params, x, y, activation="swish")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,6 +568,10 @@ def test_mlp_rejects_bad_names():
     ("tanh", "ce", False, True),
     ("sigmoid", "ce", True, False),
     ("relu", "mse", False, True),
+    ("gelu", "huber", False, True),
+    ("silu", "ce", False, False),
+    ("silu", "huber", False, False),
+    ("gelu", "ce", True, True),
 ])
 def test_mlp_vs_central_finite_differences(activation, loss, soft, weights):
     params, x, y, w, _ = make_problem(31, (3, 5, 4, 3), batch=5, loss=loss, soft=soft,
@@ -548,7 +604,7 @@ def test_mlp_vs_central_finite_differences(activation, loss, soft, weights):
     widths=st.lists(st.integers(1, 6), min_size=2, max_size=5),
     batch=st.integers(1, 9),
     activation=st.sampled_from(ACTIVATIONS),
-    loss=st.sampled_from(["ce", "mse"]),
+    loss=st.sampled_from(LOSSES),
     temperature=st.floats(0.05, 20.0),
     scale=st.floats(0.1, 4.0),
     soft=st.booleans(),
@@ -621,7 +677,10 @@ def test_same_flops_as_autodiff():
     with jax.enable_x64(False):
         params, x, y, _, _ = make_problem(70, (64, 128, 64, 10), batch=256, loss="ce",
                                           dtype=np.float32)
-        for act in ("tanh", "relu", "sigmoid"):
+        # GELU: XLA computes erfc for the forward and again for phi'(s) in the manual backward
+        # (~10% more FLOPs on this net; autodiff reuses its forward residual)
+        for act, slack in (("tanh", 1.01), ("relu", 1.01), ("sigmoid", 1.01), ("silu", 1.01),
+                           ("gelu", 1.15)):
             def manual(p, x, y):
                 return bp.mlp_value_and_grad(p, x, y, activation=act, temperature=2.0)
 
@@ -634,4 +693,4 @@ def test_same_flops_as_autodiff():
                 flops.append(cost.get("flops") if cost else None)
             if None in flops:
                 pytest.skip("XLA cost analysis unavailable")
-            assert flops[0] <= 1.01 * flops[1], (act, flops)
+            assert flops[0] <= slack * flops[1], (act, flops)

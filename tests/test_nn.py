@@ -53,7 +53,9 @@ def test_bad_sizes_and_names():
     with pytest.raises(ConfigError):
         jm.init_mlp(jax.random.PRNGKey(0), [3, 0, 2])
     with pytest.raises(ConfigError):
-        jm.forward(jm.init_mlp(jax.random.PRNGKey(0), [2, 2]), jnp.ones((1, 2)), activation="gelu")
+        jm.forward(jm.init_mlp(jax.random.PRNGKey(0), [2, 2]), jnp.ones((1, 2)), activation="elu")
+    with pytest.raises(ConfigError):
+        jm.init_mlp(jax.random.PRNGKey(0), [2, 2], activation="elu")
 
 
 def test_linear_layers_collapse_to_one_linear_map():
