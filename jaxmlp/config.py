@@ -22,7 +22,6 @@ from jaxmlp.errors import ConfigError
 import jaxmlp.registry as registry
 
 TASK_NAMES = ("auto", "classification", "regression")
-INIT_NAMES = ("auto", "lecun", "glorot", "he")
 PARAMETRIZATION_NAMES = ("sp", "mup")
 SCHEDULE_NAMES = ("constant", "cosine", "step", "warmup_cosine")
 GRAD_NAMES = ("autodiff", "manual")
@@ -153,7 +152,7 @@ class ModelConfig(_Base):
     activation: str = setting("tanh", "hidden-layer activation",
                               choices=lambda: registry.activation_names())
     init: str = setting("auto", "weight initialisation (auto: the activation's own)",
-                        choices=INIT_NAMES)
+                        choices=lambda: registry.init_names())
     parametrization: str = setting("sp", "standard, or maximal update parametrisation (muP) "
                                    "relative to --base-width", choices=PARAMETRIZATION_NAMES)
     base_width: int = setting(64, "muP base width")

@@ -23,16 +23,12 @@ identity = registry.identity  # the identity activation, o = s (public here sinc
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     name: a.forward for name, a in registry.ACTIVATIONS.items()}
 
-# Initialisation variance per scheme, as a function of (fan_in, fan_out).
-_INIT_VARIANCE: dict[str, Callable[[int, int], float]] = {
-    "lecun": lambda fi, fo: 1.0 / fi,
-    "glorot": lambda fi, fo: 2.0 / (fi + fo),
-    "he": lambda fi, fo: 2.0 / fi,
-}
+# Initialisation variance per scheme, as a function of (fan_in, fan_out) (the registry's).
+_INIT_VARIANCE = registry.INIT_VARIANCE
 # The scheme each activation gets under init="auto" (the registry's ``init`` field).
 _AUTO_INIT = {name: a.init for name, a in registry.ACTIVATIONS.items()}
 
-INIT_SCHEMES = ("auto", *_INIT_VARIANCE)
+INIT_SCHEMES = registry.init_names()
 
 
 def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:

@@ -151,6 +151,20 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
 )}
 
 
+#: Initialisation schemes: the weight variance as a function of (fan_in, fan_out). An
+#: activation's ``init`` names its default; ``init="auto"`` means that default.
+INIT_VARIANCE: dict[str, Callable[[int, int], float]] = {
+    "lecun": lambda fi, fo: 1.0 / fi,
+    "glorot": lambda fi, fo: 2.0 / (fi + fo),
+    "he": lambda fi, fo: 2.0 / fi,
+}
+
+
+def init_names() -> tuple[str, ...]:
+    """Init names a config accepts ("auto": the activation's own)."""
+    return ("auto", *INIT_VARIANCE)
+
+
 # ---------------------------------------------------------------------------------------------
 # Losses
 # ---------------------------------------------------------------------------------------------

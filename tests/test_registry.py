@@ -298,3 +298,13 @@ def test_cli_train_silu_and_huber_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error:") and "huber" in err
     assert not (tmp_path / "bad" / "checkpoint.npz").exists()
+
+
+def test_every_activation_default_init_is_a_registered_scheme():
+    from jaxmlp import config, nn, registry
+    assert set(registry.init_names()) == {"auto", *registry.INIT_VARIANCE}
+    for a in registry.ACTIVATIONS.values():
+        assert a.init in registry.INIT_VARIANCE, a.name
+        assert nn.resolve_init("auto", a.name) == a.init
+    assert config.choices_of(next(f for f in config.dataclasses.fields(config.ModelConfig)
+                                  if f.name == "init")) == registry.init_names()
