@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jaxmlp.atomic import atomic_write_text
 from jaxmlp.runs import checkpoint as ckpt
 import jaxmlp.training as T
 from jaxmlp.cli import _UsageError, build_parser, config_from_args, main
@@ -394,13 +395,13 @@ def test_checkpoint_every_n_epochs_and_contents(tmp_path, capsys, monkeypatch):
 
 def test_failed_atomic_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     p = tmp_path / "f.txt"
-    ckpt.atomic_write_text(p, "old")
+    atomic_write_text(p, "old")
 
     def boom(*a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
-        ckpt.atomic_write_text(p, "new")
+        atomic_write_text(p, "new")
     assert p.read_text() == "old"
     assert [x.name for x in tmp_path.iterdir()] == ["f.txt"]
 

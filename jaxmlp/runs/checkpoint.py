@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxmlp.atomic import atomic_write_bytes, atomic_write_text  # noqa: F401 (re-exported)
+from jaxmlp.atomic import atomic_write_bytes
 from jaxmlp.errors import CheckpointError
 
 FORMAT_VERSION = 1

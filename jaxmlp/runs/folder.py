@@ -27,6 +27,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxmlp.atomic import atomic_write_text
 from jaxmlp.runs import checkpoint as ckpt
 from jaxmlp.config import RunConfig
 from jaxmlp.data import load_splits
@@ -71,7 +72,7 @@ def metrics_csv(rows: list[dict]) -> str:
 
 
 def write_json(path, obj) -> None:
-    ckpt.atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 class Progress:
@@ -108,7 +109,7 @@ class Progress:
 
 def _write_progress(out: Path, cfg: RunConfig, state, history: dict, extra: dict) -> None:
     rows = history_rows(history)
-    ckpt.atomic_write_text(out / "metrics.jsonl", metrics_jsonl(rows))
+    atomic_write_text(out / "metrics.jsonl", metrics_jsonl(rows))
     ckpt.save_checkpoint(out / ckpt.CHECKPOINT_NAME, state, config=cfg.to_dict(),
                          epoch=int(state["epoch"]), history=history, extra=extra)
 
@@ -288,7 +289,7 @@ def _write_results(state, history: dict, result: dict, saves: _Checkpoints) -> N
     if _saveable(state) or (saves.last is None and _params_finite(state)):
         saves.save(state, history)
     else:  # diverged: keep the last good checkpoint, record what happened
-        ckpt.atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history_rows(history)))
+        atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history_rows(history)))
     result["final"]["checkpoint_epoch"] = saves.last
-    ckpt.atomic_write_text(out / "metrics.csv", metrics_csv(history_rows(result)))
+    atomic_write_text(out / "metrics.csv", metrics_csv(history_rows(result)))
     write_json(out / "summary.json", result["final"])

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 from jaxmlp.config import RunConfig
 from jaxmlp.data import load_splits
 from jaxmlp.gradcheck import gradcheck
-from jaxmlp.training import init_key, init_model, model_sizes, resolve_loss
+from jaxmlp.registry import resolve_loss
+from jaxmlp.training import init_key, init_model, model_sizes
 
 
 def check_gradients(cfg: RunConfig, *, n_fd: int = 12) -> dict:
@@ -27,7 +28,7 @@ def check_gradients(cfg: RunConfig, *, n_fd: int = 12) -> dict:
         sizes = model_sizes(cfg.model, splits.n_features, splits.n_outputs)
         n = min(cfg.train.batch_size, len(splits.X_train))
         x = jnp.asarray(splits.X_train[:n], jnp.float64)
-        y = jnp.asarray(splits.y_train[:n], jnp.int32 if loss == "ce" else jnp.float64)
+        y = jnp.asarray(splits.y_train[:n], jnp.int32 if splits.task == "classification" else jnp.float64)
         params = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64),
                               init_model(init_key(cfg.train.seed), cfg.model, sizes))
         rows = gradcheck(params, x, y, activation=cfg.model.activation, loss=loss,

@@ -58,12 +58,13 @@ def _normalized(ds, norm: dict):
 def score_run(run_dir, dataset: str | None = None, target: str | None = None) -> dict:
     """Score a data set (default: the run's own, all of it) with a run folder's trained params:
     ``{"loss", "accuracy" | "mse", "n"}`` as plain numbers."""
+    from jaxmlp.registry import resolve_loss
     from jaxmlp.training import evaluate
     cfg, params, norm = params_from_run(run_dir)
     ds = load_dataset(DataConfig(dataset=dataset or cfg.data.dataset,
                                  target=target or cfg.data.target, task=norm["task"]))
     X, y = _normalized(ds, norm)
-    loss = "ce" if norm["task"] == "classification" else "mse"
+    loss = resolve_loss(cfg.train.loss, norm["task"])  # the loss it was trained with
     res = evaluate({"activation": cfg.model.activation, "loss": loss,
                     "temperature": cfg.train.temperature}, params, X, y)
     return {**{k: float(v) for k, v in res.items()}, "n": int(len(X))}
