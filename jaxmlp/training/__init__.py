@@ -2,7 +2,8 @@
 
 The package's modules, each with one job, in the order data flows through them:
 
-- ``optim``: the optimizer by name, the momentum a config means, learning-rate schedules.
+- ``optim``: the update rule (``optax.chain``: L2, the optimizer by name, muP per-layer
+  learning rates), the momentum a config means, learning-rate schedules.
 - ``spec``: the static ``Spec`` of a program and a run's traced hyperparameters.
 - ``init``: layer sizes, initialisation key, initial params and train state.
 - ``metrics``: the loss a spec means; loss and accuracy/MSE of params on a split.

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from jaxmlp.config import ModelConfig
 from jaxmlp.nn import init_mlp, mup_multipliers, scale_layers
-from jaxmlp.training.optim import optimizer_for
+from jaxmlp.training.optim import training_optimizer
 from jaxmlp.training.spec import Spec
 
 
@@ -61,7 +61,7 @@ def init_state(spec: Spec, params, *, momentum: float = 0.0) -> dict:
     host, so the state holds no RNG key)."""
     state = {
         "params": params,
-        "opt_state": optimizer_for(spec, momentum=momentum).init(params),
+        "opt_state": training_optimizer(spec, momentum=momentum).init(params),
         "step": jnp.zeros((), jnp.int32),
         "epoch": jnp.zeros((), jnp.int32),
         "best_loss": jnp.full((), jnp.inf, jnp.float32),

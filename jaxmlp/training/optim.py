@@ -1,9 +1,12 @@
-"""The optimizer of a run: an Optax transformation by name, the momentum a config means, and
-the learning-rate schedules.
+"""The update rule of a run: ``optax.chain`` of the L2 penalty on weights, an Optax optimizer by
+name and muP's per-layer learning rates (``training_optimizer``), the momentum a config means,
+and the learning-rate schedules.
 
 Hyperparameters that vary per model (learning rate, momentum) are injected as traced values
-(``optax.inject_hyperparams``), so runs and sweep members that differ only in them share one
-compiled program.
+(``optax.inject_hyperparams``; the schedule sets the injected learning rate every step), L2
+strength and per-layer multipliers are traced values the chain closes over, so runs and sweep
+members that differ only in them share one compiled program. The chain's state holds exactly
+the optimizer's arrays (the other links are stateless).
 """
 from __future__ import annotations
 
@@ -68,6 +71,53 @@ def optimizer_for(spec: Spec, momentum=0.0) -> optax.GradientTransformation:
     momentum value its state starts with; the update reads it from the state)."""
     return make_optimizer(spec.optimizer, momentum=momentum, nesterov=spec.nesterov,
                           use_momentum=spec.use_momentum)
+
+
+def l2_on_weights(l2) -> optax.GradientTransformation:
+    """g_W += l2 * W on weights (not biases): the gradient of (l2/2) ||W||^2."""
+    return optax.add_decayed_weights(l2, mask=lambda params: [{"W": True, "b": False}
+                                                              for _ in params])
+
+
+def scale_by_layer(multipliers) -> optax.GradientTransformation:
+    """Each layer's updates times its multiplier (``multipliers``: one per layer, e.g. muP's
+    per-layer learning rates, traced or not)."""
+    def update(updates, state, params=None):
+        del params
+        return [jax.tree.map(lambda u, m=multipliers[i]: u * m, upd)
+                for i, upd in enumerate(updates)], state
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+# Where the optimizer's own state sits in ``training_optimizer``'s chain state.
+OPTIMIZER_LINK = 1
+
+
+def training_optimizer(spec: Spec, hp: dict | None = None, *,
+                       momentum=0.0) -> optax.GradientTransformation:
+    """The update rule of programs of ``spec``: ``optax.chain`` of the L2 penalty on weights
+    (``spec.use_l2``), the optimizer (``optimizer_for``) and the per-layer learning-rate
+    multipliers (``spec.per_layer_lr``); links a spec leaves out are ``optax.identity()``, so
+    the optimizer's state is always at ``OPTIMIZER_LINK``. ``hp`` holds the traced L2 strength
+    and multipliers; without it (to ``init`` a state, which does not depend on their values)
+    they are placeholders."""
+    l2 = l2_on_weights(0.0 if hp is None else hp["l2"]) if spec.use_l2 else optax.identity()
+    per_layer = (scale_by_layer(None if hp is None else hp["layer_lr"]) if spec.per_layer_lr
+                 else optax.identity())
+    return optax.chain(l2, optimizer_for(spec, momentum=momentum), per_layer)
+
+
+def with_learning_rate(opt_state: tuple, lr) -> tuple:
+    """``training_optimizer``'s state with the optimizer's injected learning rate set to ``lr``."""
+    inner = opt_state[OPTIMIZER_LINK]
+    inner = inner._replace(hyperparams={**inner.hyperparams, "learning_rate": lr})
+    return (*opt_state[:OPTIMIZER_LINK], inner, *opt_state[OPTIMIZER_LINK + 1:])
+
+
+def learning_rate(kind: str, hp: dict):
+    """The schedule (``step -> learning rate``, an ``optax.Schedule``) of ``hp["lr"]`` under
+    schedule ``kind``."""
+    return lambda step: hp["lr"] * schedule_factor(kind, step, hp)
 
 
 def schedule_factor(kind: str, step, hp) -> jax.Array:

@@ -23,7 +23,7 @@ import optax
 from jaxmlp.objective import batch_loss
 from jaxmlp.parallel import rows_sharding
 from jaxmlp.training.metrics import evaluate, loss_kwargs
-from jaxmlp.training.optim import optimizer_for, schedule_factor
+from jaxmlp.training.optim import learning_rate, training_optimizer, with_learning_rate
 from jaxmlp.training.spec import Spec
 
 _TRACES = {"count": 0}
@@ -41,11 +41,6 @@ def _grad_fn(spec: Spec):
     return jax.value_and_grad(batch_loss)
 
 
-def _add_l2(grads, params, l2):
-    """g_W += l2 * W on weights (not biases): the gradient of (l2/2) ||W||^2."""
-    return [{"W": g["W"] + l2 * p["W"], "b": g["b"]} for g, p in zip(grads, params)]
-
-
 def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
     """One optimizer step on a mini-batch. ``wb`` weights examples (0 = padding).
 
@@ -60,15 +55,10 @@ def train_step(spec: Spec, state: dict, hp: dict, xb, yb, wb):
         if wb is not None:
             wb = jax.lax.with_sharding_constraint(wb, rows_sharding(spec.mesh))
     loss, grads = _grad_fn(spec)(params, xb, yb, weights=wb, **kw)
-    if spec.use_l2:
-        grads = _add_l2(grads, params, hp["l2"])
-    lr = hp["lr"] * schedule_factor(spec.schedule, state["step"], hp)
-    opt_state = opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr})
+    lr = learning_rate(spec.schedule, hp)(state["step"])
+    opt_state = with_learning_rate(opt_state, lr)
     with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 counts with floats
-        updates, new_opt = optimizer_for(spec).update(grads, opt_state, params)
-    if spec.per_layer_lr:
-        updates = [jax.tree.map(lambda u, m=hp["layer_lr"][i]: u * m, upd)
-                   for i, upd in enumerate(updates)]
+        updates, new_opt = training_optimizer(spec, hp).update(grads, opt_state, params)
     state = dict(state, params=optax.apply_updates(params, updates), opt_state=new_opt,
                  step=state["step"] + 1)
     return state, loss, lr
