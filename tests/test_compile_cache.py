@@ -39,6 +39,15 @@ def _params(out):
     return [ck[k] for k in sorted(ck.files) if k.startswith("leaf")]
 
 
+def test_source_digest_covers_the_whole_package():
+    import jaxmlp
+    pkg, paths = cc.source_files()
+    assert pkg == Path(jaxmlp.__file__).resolve().parent
+    names = {p.relative_to(pkg).as_posix() for p in paths}
+    assert {"__init__.py", "nn.py", "training/program.py", "training/compile_cache.py"} <= names
+    assert {"training", "sweeps", "runs", "data", "backprop"} <= {n.split("/")[0] for n in names}
+
+
 def test_resolve_order(monkeypatch, tmp_path):
     monkeypatch.delenv(cc.ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -259,7 +259,9 @@ def test_probability_targets_with_ce(digits):
 def test_per_step_gather_for_large_sets_gives_the_same_run(digits, monkeypatch):
     kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, seed=2))
     a, ha = jm.fit(digits, **kw)
-    monkeypatch.setattr(T, "GATHER_PER_STEP_ABOVE", 0)  # treat digits as a large set
+    monkeypatch.setattr("jaxmlp.training.spec.GATHER_PER_STEP_ABOVE", 0)  # digits is large now
+    assert T.make_spec(kw["model"], kw["train"], task="classification", n_train=10, has_val=False,
+                       has_test=False, n_features=1).gather_per_step
     b, hb = jm.fit(digits, **kw)
     np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-6)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):

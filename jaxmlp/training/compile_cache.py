@@ -88,11 +88,17 @@ def _max_bytes() -> int:
 
 
 @lru_cache(maxsize=1)
+def source_files() -> tuple[Path, list[Path]]:
+    """The jaxmlp package folder and every Python file in it, sub-packages included."""
+    pkg = Path(__file__).resolve().parents[1]  # jaxmlp/training/compile_cache.py -> jaxmlp
+    return pkg, sorted(pkg.rglob("*.py"))
+
+
 def source_digest() -> str:
     """A digest of every Python file of this package: another jaxmlp is another cache."""
     h = hashlib.sha256()
-    pkg = Path(__file__).resolve().parents[1]  # the jaxmlp package
-    for path in sorted(pkg.rglob("*.py")):
+    pkg, paths = source_files()
+    for path in paths:
         h.update(str(path.relative_to(pkg)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()

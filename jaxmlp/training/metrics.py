@@ -1,0 +1,55 @@
+"""A model's metrics: the loss a spec means (``loss_kwargs``), and full-batch loss and
+accuracy (classification) or MSE (regression) on one split or on every split (traceable).
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from jaxmlp import losses as L
+from jaxmlp.nn import forward
+from jaxmlp.training.spec import Spec
+
+
+def _compute_dtype(spec: Spec):
+    return None if spec.compute_dtype == "float32" else jnp.dtype(spec.compute_dtype)
+
+
+def loss_kwargs(spec: Spec, hp) -> dict:
+    """The keyword arguments of ``batch_loss`` / ``forward`` for programs of ``spec`` with
+    hyperparameters ``hp`` (activation, loss, temperature, masks, compute dtype)."""
+    kw = dict(activation=spec.activation, loss=spec.loss, temperature=hp["temperature"])
+    if spec.masked:
+        kw["masks"] = hp["masks"]
+    if spec.compute_dtype != "float32":
+        kw["compute_dtype"] = _compute_dtype(spec)
+    return kw
+
+
+def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
+    """Full-batch loss and accuracy (classification) or MSE (regression)."""
+    if isinstance(spec_or_kw, Spec):
+        kw = loss_kwargs(spec_or_kw, hp)
+    else:
+        kw = dict(spec_or_kw)
+    loss_name = kw.pop("loss")
+    temperature = kw.pop("temperature", 1.0)
+    out = forward(params, X, **kw)
+    res = {"loss": jnp.mean(L.loss_per_example(loss_name, out, y, temperature))}
+    if loss_name == "ce" or jnp.issubdtype(y.dtype, jnp.integer):
+        res["accuracy"] = L.accuracy(out, y)
+    else:
+        res["mse"] = jnp.mean(L.mse_per_example(out, y))
+    return res
+
+
+def split_metrics(spec: Spec, params, hp: dict, data: dict) -> dict:
+    """Loss and accuracy/MSE of ``params`` on every split present in ``data`` (traceable)."""
+    out = {}
+    for split in ("train", "val", "test"):
+        if f"X_{split}" in data:
+            X, y = data[f"X_{split}"], data[f"y_{split}"]
+            if split == "train":  # data-parallel runs pad the training rows
+                X, y = X[:spec.n_train], y[:spec.n_train]
+            ev = evaluate(spec, params, X, y, hp)
+            out.update({f"{split}_{k}": v for k, v in ev.items()})
+    return out

@@ -1,0 +1,64 @@
+"""Where a program's inputs live: a run's splits moved to the device once (sharded over a
+data-parallel mesh), and host arrays placed as program inputs (replicated, or split over a
+sweep's model axis).
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmlp.parallel import DATA, MODELS, pad_rows, put_global, replicated, rows_sharding
+from jaxmlp.training.spec import Spec
+
+
+def device_data(splits, spec: Spec) -> dict:
+    """Move the splits to the device once (labels int32 for CE, targets float32 for MSE).
+
+    Data-parallel runs shard the training rows over the mesh (zero rows pad them to a multiple
+    of the device count; the data order never indexes them) and replicate validation/test.
+    """
+    if spec.mesh is not None:
+        return _sharded_data(splits, spec)
+    ydt = _label_dtype(splits, spec)
+    data = {"X_train": jnp.asarray(splits.X_train, jnp.float32),
+            "y_train": jnp.asarray(splits.y_train, ydt)}
+    if spec.has_val:
+        data["X_val"] = jnp.asarray(splits.X_val, jnp.float32)
+        data["y_val"] = jnp.asarray(splits.y_val, ydt)
+    if spec.has_test:
+        data["X_test"] = jnp.asarray(splits.X_test, jnp.float32)
+        data["y_test"] = jnp.asarray(splits.y_test, ydt)
+    return data
+
+
+def _label_dtype(splits, spec: Spec):
+    """int32 class indices, or float32 regression / probability targets."""
+    labels = spec.classification and np.issubdtype(np.asarray(splits.y_train).dtype, np.integer)
+    return np.int32 if labels else np.float32
+
+
+def _sharded_data(splits, spec: Spec) -> dict:
+    ydt = _label_dtype(splits, spec)
+    n_dev = spec.mesh.shape[DATA]
+    rows, rep = rows_sharding(spec.mesh), replicated(spec.mesh)
+    data = {"X_train": put_global(pad_rows(np.asarray(splits.X_train, np.float32), n_dev), rows),
+            "y_train": put_global(pad_rows(np.asarray(splits.y_train, ydt), n_dev), rows)}
+    for split, flag in (("val", spec.has_val), ("test", spec.has_test)):
+        if flag:
+            data[f"X_{split}"] = put_global(np.asarray(getattr(splits, f"X_{split}"), np.float32), rep)
+            data[f"y_{split}"] = put_global(np.asarray(getattr(splits, f"y_{split}"), ydt), rep)
+    return data
+
+
+def host_input(mesh, x):
+    """A host array every process holds identically, as a (replicated) program input."""
+    if mesh is None:
+        return x
+    return put_global(np.asarray(x), replicated(mesh))
+
+
+def models_input(mesh, x):
+    """A host array with a leading model axis, split over the mesh's "models" axis."""
+    if mesh is None:
+        return x
+    return put_global(x, rows_sharding(mesh, MODELS))
