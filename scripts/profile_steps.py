@@ -66,37 +66,37 @@ def guard_cost(reps=3):
     """W1's per-step cost with jaxmlp's step (unguarded steps, one divergence check per epoch),
     with the earlier design's per-step guard (finite-check and select of every parameter after
     every step, same Optax update), and with a bare SGD update instead of Optax."""
-    import jaxmlp.training as T
+    from jaxmlp.training import compile as C, metrics as M, program as P
     s = load_splits(DataConfig(dataset="digits", val_fraction=0.0, test_fraction=0.0))
-    original = T.train_step
+    original = P.train_step
 
     def per_step_guard(spec, state, hp, xb, yb, wb):
         new, loss, lr = original(spec, state, hp, xb, yb, wb)
-        ok = jnp.isfinite(loss) & T._all_finite(new["params"])
+        ok = jnp.isfinite(loss) & P._all_finite(new["params"])
         keep = lambda a, b: jax.tree.map(lambda u, v: jnp.where(ok, u, v), a, b)
         return dict(new, params=keep(new["params"], state["params"]),
                     opt_state=keep(new["opt_state"], state["opt_state"])), loss, lr
 
     def bare_sgd(spec, state, hp, xb, yb, wb):
         params = state["params"]
-        loss, grads = T._grad_fn(spec)(params, xb, yb, weights=wb, **T._loss_kwargs(spec, hp))
+        loss, grads = P._grad_fn(spec)(params, xb, yb, weights=wb, **M.loss_kwargs(spec, hp))
         return dict(state, params=jax.tree.map(lambda p, g: p - hp["lr"] * g, params, grads),
                     step=state["step"] + 1), loss, hp["lr"]
     try:
         for name, step in (("jaxmlp (epoch-level guard)", original),
                            ("per-step guard (earlier design)", per_step_guard),
                            ("bare SGD, epoch-level guard", bare_sgd)):
-            T.train_step = step
-            T._EXECUTABLES.clear()
-            T.compiled_chunk.cache_clear()
+            P.train_step = step  # the chunk calls program.train_step at trace time
+            C._EXECUTABLES.clear()
+            C.jit_chunk.cache_clear()
             best = min(jm.fit(s, model=ModelConfig(hidden=(128,)),
                               train=TrainConfig(epochs=100, seed=r))[1]["final"]["train_s"]
                        for r in range(reps))
             print(f"W1 step, {name}: {best / 1500 * 1e6:.1f} us/step")
     finally:
-        T.train_step = original
-        T._EXECUTABLES.clear()
-        T.compiled_chunk.cache_clear()
+        P.train_step = original
+        C._EXECUTABLES.clear()
+        C.jit_chunk.cache_clear()
 
 
 def _best_us(f, *args, runs=3, calls=1, per=1):

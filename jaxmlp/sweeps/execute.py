@@ -12,7 +12,7 @@ import numpy as np
 from jaxmlp.errors import CheckpointError
 from jaxmlp.parallel import to_host
 from jaxmlp.sweeps.program import Program, compile_chunk, on_groups, replicate, shard_models
-from jaxmlp.training import _models_input, chunk_orders
+from jaxmlp.training import models_input, chunk_orders
 
 # At most this many streams (``streams_for``): two were measured (on 2 cores); many small
 # parts would each lose the batching of the models into wide products.
@@ -98,7 +98,7 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
         def run_part(i, ep):
             orders = np.stack([chunk_orders(prog.spec, sd, ep, epochs) for sd in part_seeds[i]])
             st, metrics = exe(parts[i], hps[i], prog.data, *replicate((ep, ep < epochs), mesh),
-                              _models_input(mesh, orders))
+                              models_input(mesh, orders))
             return st, to_host(metrics)  # one host sync per chunk
         pool = ThreadPoolExecutor(max_workers=streams) if streams > 1 else None
         try:

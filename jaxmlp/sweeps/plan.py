@@ -51,7 +51,7 @@ def order_share(members: list[dict], n_dev: int, data_devices: int) -> int:
 
     Models with the same seed train on the same batches. When ``members`` come in equal runs
     of one seed (``sweep`` puts the seed axis outermost), each run is split into as few
-    groups as lets the groups divide over the devices (``compiled_chunk``); otherwise 1
+    groups as lets the groups divide over the devices (``jaxmlp.training.jit_chunk``); otherwise 1
     (every model gets its own order, the model axis padded to the devices).
     """
     seeds = [int(m["seed"]) for m in members]
@@ -60,6 +60,11 @@ def order_share(members: list[dict], n_dev: int, data_devices: int) -> int:
     if data_devices > 1 or any(r != k for r in runs) or len(set(seeds)) != len(runs):
         return 1
     return next((s for s in range(k, 1, -1) if k % s == 0 and (len(runs) * k // s) % n_dev == 0), 1)
+
+
+def widest(sizes: Sequence[tuple]) -> tuple:
+    """Layer by layer, the largest of several models' layer sizes (same depth)."""
+    return tuple(max(s[l] for s in sizes) for l in range(len(sizes[0])))
 
 
 class Layout(NamedTuple):
@@ -71,8 +76,8 @@ class Layout(NamedTuple):
             slot-major (``ks[g]`` consecutive entries per slot); slots added to divide the
             devices repeat the last real ones.
         ks: per group, models per slot (the models of a slot share one data order).
-        packed: one group per width stepping together (``compiled_chunk`` with a tuple), or
-            one padded group (``compiled_chunk`` with an int).
+        packed: one group per width stepping together (``jaxmlp.training.jit_chunk`` with a tuple), or
+            one padded group (``jaxmlp.training.jit_chunk`` with an int).
     """
     sizes: tuple
     takes: tuple
@@ -80,12 +85,17 @@ class Layout(NamedTuple):
     packed: bool
 
     @property
+    def widest(self) -> tuple:
+        """Layer by layer, the largest size of any group (the shape every model is drawn at)."""
+        return widest(self.sizes)
+
+    @property
     def n_slots(self) -> int:
         return len(self.takes[0]) // self.ks[0]
 
     @property
     def vmapped(self):
-        """``compiled_chunk``'s ``vmapped`` argument for this layout."""
+        """``jaxmlp.training.jit_chunk``'s ``vmapped`` argument for this layout."""
         return self.ks if self.packed else self.ks[0]
 
     def slots(self) -> list[tuple[int, int]]:
@@ -113,7 +123,7 @@ def pad_layout(members: list[dict], member_sizes: list, n_dev: int, data_devices
     n = len(members)
     share = order_share(members, n_dev, data_devices)
     take = tuple(range(n)) + (n - 1,) * ((-n) % n_dev)
-    sizes = tuple(max(s[l] for s in member_sizes) for l in range(len(member_sizes[0])))
+    sizes = widest(member_sizes)
     return Layout((sizes,), (take,), (share,), False)
 
 

@@ -17,14 +17,15 @@ import numpy as np
 from jaxmlp.training import aot_cache
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError
-from jaxmlp.nn import init_stds, mup_multipliers, standard_normals
+from jaxmlp.nn import init_stds, standard_normals
 from jaxmlp.parallel import DATA, MODELS, mesh_for, rows_sharding
 from jaxmlp.sweeps.axes import train_for
 from jaxmlp.sweeps.plan import Layout, masked, training_flops_estimate
-from jaxmlp.training import (Spec, _models_input, _signature, _size, best_params, compiler_options,
-                    device_data, effective_momentum, fast_jit, get_executable, host_input,
-                    init_key, init_model, init_state, layer_lr_multipliers, make_hparams,
-                    make_spec, split_metrics)
+from jaxmlp.training import (Spec, best_params, chunk_executable, compiler_options, device_data,
+                             effective_momentum, fast_jit, host_input, init_key, init_model,
+                             init_multipliers, init_state, layer_lr_multipliers, make_hparams,
+                             make_spec, models_input, n_rows, signature, split_metrics,
+                             uses_momentum)
 
 # A program's estimated training FLOPs up to which ``sweep`` compiles it for a short run. The
 # chunk compiles ~0.35-0.5 s faster whatever the program; its steps run 0-20% slower (least
@@ -49,7 +50,7 @@ def model_mesh(n_devices: int | None, data_devices: int = 1):
 
 def shard_models(tree, mesh):
     """Host arrays with a leading model axis, split over the mesh's model axis."""
-    return jax.tree.map(lambda a: _models_input(mesh, np.asarray(a)), tree)
+    return jax.tree.map(lambda a: models_input(mesh, np.asarray(a)), tree)
 
 
 def replicate(tree, mesh):
@@ -84,8 +85,8 @@ def _init_params(model: ModelConfig, member_sizes: tuple, sizes_max: tuple, take
     # per model and layer, as init_model: W = (std * Z) * muP multiplier
     stds = np.asarray([init_stds(sz, init=model.init, activation=model.activation)
                        for sz in sizes], np.float32)
-    mults = (np.asarray([mup_multipliers(sz, model.base_width)[0] for sz in sizes], np.float32)
-             if model.parametrization == "mup" else None)
+    mults = [init_multipliers(model, sz) for sz in sizes]              # None: no muP
+    mults = None if mults[0] is None else np.asarray(mults, np.float32)
     params = []
     for l, z in enumerate(Z):
         W = stds[:, l, None, None] * z
@@ -102,8 +103,7 @@ def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, layout: La
                  momenta) -> tuple:
     """The stacked initial train states of a program's groups, in one compiled call: every
     model drawn at the widest sizes (``_init_params``), each group cut to its own sizes."""
-    sizes_max = tuple(max(s[l] for s in layout.sizes) for l in range(len(layout.sizes[0])))
-    params = _init_params(model, member_sizes, sizes_max, np.concatenate(layout.takes), seeds)
+    params = _init_params(model, member_sizes, layout.widest, np.concatenate(layout.takes), seeds)
     states, at = [], 0
     for take, sz in zip(layout.takes, layout.sizes):
         n = len(take)
@@ -161,10 +161,10 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
     momenta = np.asarray([effective_momentum(train.optimizer, float(m["momentum"])) for m in members],
                          np.float32)
     # one program for all: a momentum trace if any model has momentum
-    use_momentum = train.nesterov or bool(np.any(momenta > 0))
+    use_momentum = uses_momentum(train.optimizer, float(momenta.max()), train.nesterov)
     spec = make_spec(model, train, task=splits.task,
-                     n_train=_size(splits.X_train), has_val=_size(splits.X_val) > 0,
-                     has_test=_size(splits.X_test) > 0,
+                     n_train=n_rows(splits.X_train), has_val=n_rows(splits.X_val) > 0,
+                     has_test=n_rows(splits.X_test) > 0,
                      masked=masked(layout, member_sizes),
                      use_momentum=use_momentum, use_l2=any(m["l2"] > 0 for m in members),
                      n_features=splits.n_features, mesh=mesh if data_devices > 1 else None)
@@ -173,7 +173,7 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
     def init():
         static = (spec, model, member_sizes, layout)
         exe = aot_cache.load_or_compile(
-            "sweep_init", (*static, _signature((seeds, momenta)), compiler_options(once=True)),
+            "sweep_init", (*static, signature((seeds, momenta)), compiler_options(once=True)),
             lambda: init_states_jit().lower(*static, seeds, momenta))
         return shard_models(exe(seeds, momenta), mesh)
     hp = shard_models(_hparams(spec, model, train, members, member_sizes, layout), mesh)
@@ -207,10 +207,10 @@ def short_run(prog: Program, train: TrainConfig) -> bool:
 
 def compile_chunk(prog: Program, abstract: tuple, hp: tuple, executor=None,
                   short_run: bool = False):
-    """``get_executable`` of ``prog``'s training chunk for states shaped like ``abstract`` (a
+    """``chunk_executable`` of ``prog``'s training chunk for states shaped like ``abstract`` (a
     tuple of groups); the executable (or the future of it) is wrapped by ``on_groups``."""
     one = (lambda t: t) if prog.layout.packed else (lambda t: t[0])
-    return get_executable(prog.spec, one(abstract), one(hp), prog.data, prog.spec.chunk_epochs,
+    return chunk_executable(prog.spec, one(abstract), one(hp), prog.data, prog.spec.chunk_epochs,
                           vmapped=prog.layout.vmapped, mesh=prog.mesh, executor=executor,
                           short_run=short_run)
 
@@ -234,6 +234,6 @@ def metrics_executable(spec: Spec, abstract_state: tuple, hp: tuple, data):
     per_group = jax.vmap(lambda p, h, d: split_metrics(spec, p, h, d), in_axes=(0, 0, None))
     fn = lambda ps, hs, d: tuple(per_group(p, h, d) for p, h in zip(ps, hs))
     params = tuple(best_params(spec, a) for a in abstract_state)
-    key = (spec, _signature(params), _signature(hp), _signature(data), compiler_options(once=True))
+    key = (spec, signature(params), signature(hp), signature(data), compiler_options(once=True))
     return aot_cache.load_or_compile("sweep_metrics", key,
                                      lambda: fast_jit(fn, once=True).lower(params, hp, data))

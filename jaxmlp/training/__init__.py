@@ -14,8 +14,7 @@ The package's modules, each with one job, in the order data flows through them:
 - ``fitting``: ``prepare``, ``train_loop``, ``summarize``, ``fit``, ``predict``.
 - ``aot_cache`` / ``compile_cache``: jaxmlp's executables on disk; JAX's persistent cache.
 
-The names below are this package's interface (``from jaxmlp.training import ...``); the
-underscored and older ones are kept for the modules and scripts that use them.
+The names below are this package's interface (``from jaxmlp.training import ...``).
 """
 from jaxmlp.training.optim import (effective_momentum, make_optimizer, optimizer_for,
                                    schedule_factor, uses_momentum)
@@ -36,17 +35,6 @@ from jaxmlp.training.inputs import ArraySplits, as_splits, n_rows
 from jaxmlp.training.fitting import (FINAL_IN_CHUNK_MACS, Run, divergence_message, final_metrics,
                                      fit, predict, prepare, summarize, train_loop)
 
-# Earlier names, still used outside this package (jaxmlp.sweeps, scripts/profile_steps.py).
-from jaxmlp.training import compile as _compile, program as _program
-_EXECUTABLES = _compile._EXECUTABLES
-_all_finite, _grad_fn = _program._all_finite, _program._grad_fn
-compiled_chunk = jit_chunk
-get_executable = chunk_executable
-_loss_kwargs = loss_kwargs
-_models_input = models_input
-_signature = signature
-_size = n_rows
-
 # The public functions say where users find them (``jaxmlp.fit`` &c. re-export them).
 for _f in (evaluate, fit, predict, trace_count):
     _f.__module__ = __name__
@@ -64,5 +52,4 @@ __all__ = [
     "compiler_options", "fast_jit", "jit_chunk", "signature", "split_metrics_jit",
     "ArraySplits", "as_splits", "n_rows", "FINAL_IN_CHUNK_MACS", "Run", "divergence_message",
     "final_metrics", "fit", "predict", "prepare", "summarize", "train_loop",
-    "compiled_chunk", "get_executable",
 ]

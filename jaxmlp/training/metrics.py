@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jaxmlp import losses as L
+from jaxmlp import registry
 from jaxmlp.nn import forward
 from jaxmlp.training.spec import Spec
 
@@ -35,7 +36,7 @@ def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
     temperature = kw.pop("temperature", 1.0)
     out = forward(params, X, **kw)
     res = {"loss": jnp.mean(L.loss_per_example(loss_name, out, y, temperature))}
-    if loss_name == "ce" or jnp.issubdtype(y.dtype, jnp.integer):
+    if registry.loss(loss_name).task == "classification" or jnp.issubdtype(y.dtype, jnp.integer):
         res["accuracy"] = L.accuracy(out, y)
     else:
         res["mse"] = jnp.mean(L.mse_per_example(out, y))

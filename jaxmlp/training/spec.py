@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import registry
 from jaxmlp.config import INT32_MAX, ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError
 from jaxmlp.parallel import DATA
@@ -30,7 +31,7 @@ MAX_CHUNK_EPOCHS = 256
 class Spec(NamedTuple):
     """The static (compile-time) description of a training program. Hashable."""
     activation: str
-    loss: str                 # "ce" | "mse"
+    loss: str                 # a registry loss name ("ce", "mse", "huber", ...)
     optimizer: str
     nesterov: bool
     use_momentum: bool        # sgd with a momentum trace (per-model momentum in sweeps)
@@ -56,12 +57,9 @@ class Spec(NamedTuple):
 
 
 def resolve_loss(loss: str, task: str) -> str:
-    """"auto" -> "ce" for classification, "mse" for regression."""
-    if loss == "auto":
-        return "ce" if task == "classification" else "mse"
-    if loss == "ce" and task != "classification":
-        raise ConfigError("cross-entropy loss needs a classification data set; use --loss mse")
-    return loss
+    """The loss a config's ``loss`` means on a data set of ``task`` ("auto": the registry's
+    loss for the task); ``ConfigError`` for a loss of the other task."""
+    return registry.resolve_loss(loss, task)
 
 
 def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 0) -> int:
@@ -118,7 +116,7 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
                 grad=train.grad, batch_size=B, n_batches=n_batches, drop_last=train.drop_last,
                 n_train=n_train, has_val=has_val, has_test=has_test, keep_best=train.patience > 0,
                 chunk_epochs=chunk_epochs, compute_dtype=train.compute_dtype,
-                classification=loss == "ce", masked=masked,
+                classification=registry.loss(loss).task == "classification", masked=masked,
                 per_layer_lr=model.parametrization == "mup", mesh=mesh,
                 use_l2=train.l2 > 0 if use_l2 is None else use_l2,
                 weighted=not train.drop_last and n_train % B != 0,
