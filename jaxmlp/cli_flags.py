@@ -36,15 +36,8 @@ def _positive_int(text: str) -> int:
 
 
 def _devices(text: str):
-    if text == "auto":
-        return "auto"
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a device count or 'auto', got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"device count must be >= 1, got {n}")
-    return n
+    """A device count (>= 1) or "auto"."""
+    return "auto" if text == "auto" else _positive_int(text)
 
 
 # --------------------------------------------------------------------------- flags from the config

@@ -182,12 +182,14 @@ class Loss:
             hand-derived backward, with ``delta`` = d(sum_i scale_i l_i)/d(out), (B, k);
             ``scale`` is the batch reduction's dLoss/dl_i: a float (1/B) or a (B, 1) array.
         auto_for: the task for which ``loss="auto"`` picks this loss (``None``: never).
+        title: what the loss is called in words (error messages).
     """
     name: str
     task: str
     per_example: Callable
     value_and_grad: Callable
     auto_for: str | None = None
+    title: str = ""
 
     def check_targets(self, out, y) -> None:
         """``ConfigError`` unless a regression loss's targets are shaped like the outputs
@@ -280,11 +282,11 @@ def _ce_value_and_grad(z, t, temperature, scale):
 
 LOSSES: dict[str, Loss] = {l.name: l for l in (
     Loss("ce", "classification", cross_entropy_per_example, _ce_value_and_grad,
-         auto_for="classification"),
+         auto_for="classification", title="cross-entropy"),
     Loss("mse", "regression", lambda o, t, temperature=1.0: mse_per_example(o, t),
-         _mse_value_and_grad, auto_for="regression"),
+         _mse_value_and_grad, auto_for="regression", title="mean squared error"),
     Loss("huber", "regression", lambda o, t, temperature=1.0: huber_per_example(o, t),
-         _huber_value_and_grad),
+         _huber_value_and_grad, title="Huber loss, delta 1"),
 )}
 
 
@@ -334,6 +336,6 @@ def resolve_loss(name: str, task: str) -> str:
     entry = loss(name)
     if entry.task != task:
         other = ", ".join(l.name for l in LOSSES.values() if l.task == task)
-        raise ConfigError(f"{name} is a {entry.task} loss but the data set is {task}; "
-                          f"use --loss {other}")
+        raise ConfigError(f"{name} ({entry.title}) is a {entry.task} loss but the data set "
+                          f"is {task}; use --loss {other}")
     return name

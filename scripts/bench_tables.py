@@ -3,6 +3,7 @@
 docs is generated from a results file.
 
     python scripts/bench_tables.py --e2e path/to/e2e.json     # jaxmlp bench --e2e's tables
+    python scripts/bench_tables.py --ab path/to/ab.json       # scripts/ab_bench.py's table
 
 Recomputes the statistics, ratios and targets from the per-round values in the file (the
 same code as ``jaxmlp bench --e2e``) and prints markdown on stdout. Exit 2 on a missing or
@@ -18,10 +19,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from jaxmlp.bench.e2e import results  # noqa: E402  (pure: no JAX import)
 
 
+def ab_table(report: dict) -> str:
+    """The A/B of the compiled loop (``scripts/ab_bench.py``): medians [min-max] of train_s per
+    side, the ratio of medians, compile, and whether the final losses agree."""
+    m = report["meta"]
+    lines = [f"base `{m['base'][:7]}` vs head `{m['head'][:7]}`"
+             f"{' (uncommitted changes)' if m['head_dirty'] else ''}; {m['rounds']} rounds x "
+             f"{m['reps']} timed fits per side, alternating; {m['cpu_model']}, {m['cpu_count']} "
+             f"cores; `{m['command']}`", "",
+             "| workload | base train s | head train s | head/base | compile s (base, head) | "
+             "final train loss |", "|---|---|---|---|---|---|"]
+    for w, r in report["workloads"].items():
+        b, h = r["base"], r["head"]
+        rng = lambda s: f"{s['train_s_median']:.4f} [{s['train_s_min']:.4f}–{s['train_s_max']:.4f}]"
+        same = "identical" if b["train_loss"] == h["train_loss"] else (
+            f"differ: {b['train_loss']} vs {h['train_loss']}")
+        lines.append(f"| {w} {r['name']} | {rng(b)} | {rng(h)} | "
+                     f"{h['train_s_median'] / b['train_s_median']:.3f} | "
+                     f"{b['compile_s_median']:.2f}, {h['compile_s_median']:.2f} | {same} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench_tables.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--e2e", required=True, metavar="E2E_JSON", help="an e2e.json to render")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--e2e", metavar="E2E_JSON", help="an e2e.json to render")
+    g.add_argument("--ab", metavar="AB_JSON", help="an ab_bench.py result to render")
     a = p.parse_args(argv)
+    if a.ab:
+        try:
+            print(ab_table(json.loads(Path(a.ab).read_text())), end="")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"error: {a.ab}: not a readable ab_bench.py result ({type(e).__name__})",
+                  file=sys.stderr)
+            return 2
+        return 0
     try:
         report = json.loads(Path(a.e2e).read_text())
         report["cases"]

@@ -202,6 +202,24 @@ def test_bench_tables_script_renders_a_committed_json(tmp_path):
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_bench_tables_renders_an_ab_result(tmp_path):
+    side = lambda t, loss: {"train_s_median": t, "train_s_min": t - 0.01, "train_s_max": t + 0.01,
+                            "n": 9, "compile_s_median": 0.5, "train_loss": [loss]}
+    rep = {"meta": {"base": "a" * 40, "head": "b" * 40, "head_dirty": False, "rounds": 3,
+                    "reps": 3, "cpu_model": "CPU", "cpu_count": 2, "command": "ab"},
+           "workloads": {"W1": {"name": "w1", "base": side(0.05, 0.25), "head": side(0.055, 0.25)},
+                         "W4": {"name": "w4", "base": side(0.1, 0.5), "head": side(0.1, 0.75)}}}
+    path = tmp_path / "ab.json"
+    path.write_text(json.dumps(rep))
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_tables.py"), "--ab",
+                        str(path)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    rows = [ln for ln in p.stdout.splitlines() if ln.startswith("| W")]
+    assert rows[0] == ("| W1 w1 | 0.0500 [0.0400–0.0600] | 0.0550 [0.0450–0.0650] | 1.100 | "
+                       "0.50, 0.50 | identical |")
+    assert rows[1].endswith("| 1.000 | 0.50, 0.50 | differ: [0.5] vs [0.75] |")
+
+
 # ------------------------------------------------------------------------------ cases and CLI
 def test_case_selection():
     specs = harness.case_specs({"train": 50, "sweep": 50}, cores=4)

@@ -22,7 +22,7 @@ def test_sweep_cli_writes_the_folder(tmp_path, capsys):
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert len(rows) == 16
     # the best model is chosen on validation accuracy (the first of equals), its test accuracy shown
-    m = re.search(r"best by val_accuracy: test_accuracy=(\d\.\d{4}) \(width=(\d+), lr=(\S+), "
+    m = re.search(r"best by val_accuracy: test_accuracy=(\d\.\d{4}) \(width=(\d+), depth=1, lr=(\S+), "
                   r"temperature=(\S+), l2=\S+, momentum=\S+, seed=(\d)\)", line)
     assert m, line
     val = [float(r["val_accuracy"]) for r in rows]

@@ -207,7 +207,7 @@ import json, numpy as np, jax
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
 from jaxmlp.sweeps import sweep
-import jaxmlp.training as T
+import jaxmlp.training.compile as T
 s = load_splits(DataConfig(dataset="digits", n_samples=300))
 kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=32),
           grid={"width": [8, 16], "lr": [0.05, 0.1, 0.2]}, seeds=2)
