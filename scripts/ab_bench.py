@@ -10,6 +10,12 @@ as in ``jaxmlp bench``). The final training losses of the two sides are compared
 refactor that leaves the programs alone gives the same numbers.
 
     python scripts/ab_bench.py --base e906d43 --out docs/bench/ab_e906d43.json
+    python scripts/ab_bench.py --base e906d43 --commands --out docs/bench/ab_cmd_e906d43.json
+
+``--commands`` compares whole commands instead, in fresh processes: the README's default
+``jaxmlp train`` and the W3 ``jaxmlp sweep`` of ``jaxmlp bench --e2e``; each round, per side
+and command, one run with an empty compile cache then one with the cache it filled, alternating
+sides; figures from each run's ``timing.json`` and its wall time.
     python scripts/bench_tables.py --ab docs/bench/ab_e906d43.json   # the markdown table
 
 The base side is checked out with ``git worktree`` into a temporary folder (removed at the end).
@@ -24,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +83,51 @@ def _child(src: Path, workload: dict, reps: int, cache: Path) -> dict:
     return res
 
 
+def _argv(job: str) -> list[str]:
+    from jaxmlp.bench.e2e.harness import SWEEP_GRID  # the e2e benchmark's W3 grid
+    return ["train"] if job == "train" else ["sweep", *SWEEP_GRID, "--epochs", "50"]
+
+
+def _command(src: Path, work: Path, job: str) -> dict:
+    """``jaxmlp JOB`` from ``src`` with an empty compile cache, then with the cache it filled."""
+    env = {**os.environ, "PYTHONPATH": str(src), "JAXMLP_COMPILE_CACHE": str(work / "cache")}
+    env.pop("XLA_FLAGS", None)
+    out = {}
+    for mode in ("cold", "warm"):
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "jaxmlp.cli", *_argv(job), "--quiet", "--out",
+                            str(work / mode)], env=env, cwd=work, capture_output=True,
+                           text=True, timeout=600)
+        wall = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise SystemExit(f"jaxmlp {job} failed ({src}):\n{p.stderr[-3000:]}")
+        timing = json.loads((work / mode / "timing.json").read_text())
+        out[mode] = {"wall_s": wall, **{k: timing[k] for k in
+                                        ("import_s", "compile_s", "train_s", "plot_s",
+                                         "total_s", "compiled")}}
+    return out
+
+
+def _commands(sides: dict, rounds: int, tmp: Path) -> dict:
+    out = {}
+    for job in ("train", "sweep"):
+        raw = {s: [] for s in sides}
+        for r in range(rounds):
+            for s in (["base", "head"] if r % 2 == 0 else ["head", "base"]):
+                work = tmp / f"{job}_{s}_{r}"
+                work.mkdir()
+                raw[s].append(_command(sides[s], work, job))
+                print(f"round {r + 1} {job} {s}: " + ", ".join(
+                    f"{m} wall {v['wall_s']:.3f} s (compile {v['compile_s']:.3f})"
+                    for m, v in raw[s][-1].items()), flush=True)
+        med = lambda s, m, k: statistics.median(x[m][k] for x in raw[s])
+        out[job] = {"raw": raw, "median": {
+            s: {m: {k: med(s, m, k) for k in ("wall_s", "import_s", "compile_s", "train_s",
+                                              "plot_s", "total_s")} for m in ("cold", "warm")}
+            for s in sides}}
+    return out
+
+
 def _summary(runs: list[dict]) -> dict:
     times = [t for r in runs for t in r["train_s"]]
     return {"train_s_median": statistics.median(times), "train_s_min": min(times),
@@ -90,6 +142,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workloads", default="W1,W2,W4")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=3, help="timed fits per child process")
+    ap.add_argument("--commands", action="store_true",
+                    help="compare whole `jaxmlp train` commands (cold and warm) instead")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -103,6 +157,9 @@ def main(argv=None) -> int:
         _git("worktree", "add", "--detach", str(base_src), base_rev)
         try:
             sides = {"base": base_src, "head": ROOT}
+            if a.commands:
+                commands = _commands(sides, a.rounds, Path(tmp))
+                names = []
             raw = {w: {s: [] for s in sides} for w in names}
             for r in range(a.rounds):
                 order = ["base", "head"] if r % 2 == 0 else ["head", "base"]
@@ -122,8 +179,14 @@ def main(argv=None) -> int:
               "workloads": {w: {"name": configs[w]["name"], "raw": raw[w],
                                 "base": _summary(raw[w]["base"]),
                                 "head": _summary(raw[w]["head"])} for w in names}}
+    if a.commands:
+        report["commands"] = commands
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(report, indent=1) + "\n")
+    for job, res in (commands.items() if a.commands else ()):
+        for m in ("cold", "warm"):
+            b, h = (res["median"][s][m]["wall_s"] for s in ("base", "head"))
+            print(f"jaxmlp {job}, {m}: base {b:.3f} s, head {h:.3f} s (head/base {h / b:.3f})")
     for w in names:
         b, h = report["workloads"][w]["base"], report["workloads"][w]["head"]
         print(f"{w}: base {b['train_s_median']:.4f} s, head {h['train_s_median']:.4f} s "

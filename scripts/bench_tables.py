@@ -25,10 +25,20 @@ def ab_table(report: dict) -> str:
     m = report["meta"]
     lines = [f"base `{m['base'][:7]}` vs head `{m['head'][:7]}`"
              f"{' (uncommitted changes)' if m['head_dirty'] else ''}; {m['rounds']} rounds x "
-             f"{m['reps']} timed fits per side, alternating; {m['cpu_model']}, {m['cpu_count']} "
+             f"{m['reps']} timed fits per side (or one command pair), alternating; {m['cpu_model']}, {m['cpu_count']} "
              f"cores; `{m['command']}`", "",
              "| workload | base train s | head train s | head/base | compile s (base, head) | "
              "final train loss |", "|---|---|---|---|---|---|"]
+    if report.get("commands"):
+        lines[2:] = ["| command | base wall s | head wall s | head/base | compile s (base, head) | "
+                     "import s (base, head) |", "|---|---|---|---|---|---|"]
+        for job, res in report["commands"].items():
+            for m in ("cold", "warm"):
+                b, h = res["median"]["base"][m], res["median"]["head"][m]
+                lines.append(f"| `jaxmlp {job}`, {'empty' if m == 'cold' else 'filled'} compile "
+                             f"cache | {b['wall_s']:.3f} | {h['wall_s']:.3f} | "
+                             f"{h['wall_s'] / b['wall_s']:.3f} | {b['compile_s']:.3f}, "
+                             f"{h['compile_s']:.3f} | {b['import_s']:.3f}, {h['import_s']:.3f} |")
     for w, r in report["workloads"].items():
         b, h = r["base"], r["head"]
         rng = lambda s: f"{s['train_s_median']:.4f} [{s['train_s_min']:.4f}–{s['train_s_max']:.4f}]"

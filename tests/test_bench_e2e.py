@@ -218,6 +218,15 @@ def test_bench_tables_renders_an_ab_result(tmp_path):
     assert rows[0] == ("| W1 w1 | 0.0500 [0.0400–0.0600] | 0.0550 [0.0450–0.0650] | 1.100 | "
                        "0.50, 0.50 | identical |")
     assert rows[1].endswith("| 1.000 | 0.50, 0.50 | differ: [0.5] vs [0.75] |")
+    cmd = lambda w: {m: {"wall_s": w * (1 if m == "cold" else 0.5), "compile_s": 1.0,
+                         "import_s": 0.8} for m in ("cold", "warm")}
+    rep["commands"] = {"train": {"median": {"base": cmd(2.0), "head": cmd(2.2)}}}
+    path.write_text(json.dumps(rep))
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_tables.py"), "--ab",
+                        str(path)], capture_output=True, text=True, timeout=60)
+    rows = [ln for ln in p.stdout.splitlines() if ln.startswith("| `jaxmlp")]
+    assert rows == ["| `jaxmlp train`, empty compile cache | 2.000 | 2.200 | 1.100 | 1.000, 1.000 | 0.800, 0.800 |",
+                    "| `jaxmlp train`, filled compile cache | 1.000 | 1.100 | 1.100 | 1.000, 1.000 | 0.800, 0.800 |"]
 
 
 # ------------------------------------------------------------------------------ cases and CLI
