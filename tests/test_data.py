@@ -275,7 +275,9 @@ def test_constant_columns_get_unit_std():
 
 
 def test_tiny_dataset_uses_all_rows_everywhere():
-    s = load_splits(DataConfig(dataset="xor"))
+    from jaxmlp.data.splits import UnsplitDataWarning
+    with pytest.warns(UnsplitDataWarning):
+        s = load_splits(DataConfig(dataset="xor"))
     for X, y in ((s.X_train, s.y_train), (s.X_val, s.y_val), (s.X_test, s.y_test)):
         np.testing.assert_array_equal(y, [0, 1, 1, 0])
         np.testing.assert_allclose(X, (make_logic("xor").X - 0.5) / 0.5)

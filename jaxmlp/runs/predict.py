@@ -83,8 +83,8 @@ def training_class_ids(ds, norm: dict) -> np.ndarray:
         shown = ", ".join(f"{v:g}" for v in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
         classes = run_classes(norm)
         listed = ", ".join(map(str, classes[:10])) + (", ..." if len(classes) > 10 else "")
-        raise DataError(f"{ds.name}: label(s) {shown} not among the model's training classes "
-                        f"({listed})")
+        raise DataError(f"{ds.name}: label(s) {shown} out of range: not among the model's "
+                        f"training classes ({listed})")
     lut = np.array([known[v] for v in present.tolist()], dtype=np.int32)
     return lut[np.searchsorted(present, values)]
 
