@@ -291,9 +291,10 @@ def test_sweep_learns_with_new_entries():
 
 
 def test_ce_on_regression_is_a_config_error():
+    # one target column (a float (n, K >= 2) y with ce would be probability targets)
+    data = [a[:, :1] if i % 2 else a for i, a in enumerate(_square())]
     with pytest.raises(ConfigError, match="classification loss"):
-        jm.fit(_square(), model=ModelConfig(hidden=(4,)), train=TrainConfig(loss="ce",
-                                                                            epochs=1))
+        jm.fit(data, model=ModelConfig(hidden=(4,)), train=TrainConfig(loss="ce", epochs=1))
 
 
 def test_cli_train_silu_and_ce_on_regression_error(tmp_path, capsys):
