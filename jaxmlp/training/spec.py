@@ -52,7 +52,7 @@ class Spec(NamedTuple):
     keep_best: bool
     chunk_epochs: int
     compute_dtype: str
-    classification: bool
+    classification: bool      # classification data (int labels, accuracy), whatever the loss
     masked: bool              # hidden-unit masks present (sweeps with padded widths)
     per_layer_lr: bool        # per-layer learning-rate multipliers (muP)
     mesh: Any = None          # data-parallel mesh (axis "data"): batch sharded, state replicated
@@ -64,7 +64,7 @@ class Spec(NamedTuple):
 
 def resolve_loss(loss: str, task: str) -> str:
     """The loss a config's ``loss`` means on a data set of ``task`` ("auto": the registry's
-    loss for the task); ``ConfigError`` for a loss of the other task."""
+    loss for the task); ``ConfigError`` for a loss that does not apply to the task."""
     return registry.resolve_loss(loss, task)
 
 
@@ -126,7 +126,7 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
                 grad=train.grad, batch_size=B, n_batches=n_batches, drop_last=train.drop_last,
                 n_train=n_train, has_val=has_val, has_test=has_test, keep_best=train.patience > 0,
                 chunk_epochs=chunk_epochs, compute_dtype=train.compute_dtype,
-                classification=registry.loss(loss).task == "classification", masked=masked,
+                classification=task == "classification", masked=masked,
                 per_layer_lr=model.parametrization == "mup", mesh=mesh,
                 use_l2=train.l2 > 0 if use_l2 is None else use_l2,
                 weighted=not train.drop_last and n_train % B != 0,
