@@ -91,6 +91,18 @@ def _show_progress(a) -> bool:
     return not a.quiet and sys.stderr.isatty()
 
 
+#: Flags naming a path or names: an empty value would silently mean "not given".
+_NON_EMPTY = ("out", "resume", "grid", "run", "heatmap", "coordinator", "compile_cache", "target")
+
+
+def _reject_empty(a) -> None:
+    from jaxmlp.errors import ConfigError
+    for dest in _NON_EMPTY:
+        v = getattr(a, dest, None)
+        if isinstance(v, str) and v.strip() == "":
+            raise ConfigError(f"--{dest.replace('_', '-')} needs a value, got {v!r}")
+
+
 def _reject_with_resume(a, allowed: set, why: str) -> None:
     """A resumed run takes its config from its folder: other flags would be silently ignored."""
     from jaxmlp.errors import ConfigError
@@ -106,8 +118,6 @@ def _out_folder(out: str | None, command: str) -> Path:
     from jaxmlp.runs.lifecycle import new_run_dir
     if out is None:
         return new_run_dir(command)
-    if out.strip() == "":
-        raise ConfigError("--out must be a folder path, got ''")
     path = Path(out)
     above = next((p for p in path.parents if p.exists()), Path("."))
     if not above.is_dir():
@@ -312,6 +322,7 @@ def _main(argv=None) -> int:
             a.clock = Clock(_START)
             a.plotter = Plotter()  # first: it imports matplotlib while this process loads JAX
             _start_jax(a)
+        _reject_empty(a)
         from jaxmlp.training.compile_cache import enable_for_command
         enable_for_command(getattr(a, "compile_cache", None), getattr(a, "no_compile_cache", False))
         return a.func(a)

@@ -145,8 +145,8 @@ class DataConfig(_Base):
         _check(self.val_fraction + self.test_fraction < 1.0,
                "val_fraction + test_fraction must be below 1")
         _check(_is_int(self.split_seed), f"split_seed must be an integer, got {self.split_seed!r}")
-        _check(self.n_samples is None or (_is_int(self.n_samples) and self.n_samples >= 1),
-               f"n_samples must be a positive integer, got {self.n_samples!r}")
+        _check(self.n_samples is None or (_is_int(self.n_samples) and 1 <= self.n_samples <= INT32_MAX),
+               f"n_samples must be a positive integer below 2**31, got {self.n_samples!r}")
         _check(self.noise is None or (_is_num(self.noise) and self.noise >= 0),
                f"noise must be a non-negative number, got {self.noise!r}")
         _check(isinstance(self.standardize, bool), "standardize must be true or false")
@@ -174,7 +174,7 @@ class ModelConfig(_Base):
                and all(_is_int(h) and 1 <= h <= INT32_MAX for h in self.hidden),
                f"hidden sizes must be positive integers, got {self.hidden!r}")
         self._check_choices()
-        _check(_is_int(self.base_width) and self.base_width >= 1, "base_width must be >= 1")
+        _check_int(self, "base_width", 1, "base_width must be >= 1 (and below 2**31)")
 
 
 @dataclass(frozen=True)
@@ -223,8 +223,7 @@ class TrainConfig(_Base):
         _check_int(self, "warmup_epochs", 0, "warmup_epochs must be >= 0")
         _check_int(self, "step_every", 1, "step_every must be >= 1")
         _check_f32(self, "step_gamma", "step_gamma must be > 0")
-        _check(_is_int(self.batch_size) and self.batch_size >= 1,
-               f"batch size must be >= 1, got {self.batch_size!r}")
+        _check_int(self, "batch_size", 1, "batch size must be >= 1 (and below 2**31)")
         _check_int(self, "epochs", 1, "epochs must be >= 1 (and below 2**31)")
         _check(_is_int(self.seed) and 0 <= self.seed < 2**32,
                f"seed must be an integer in [0, 2**32), got {self.seed!r}")

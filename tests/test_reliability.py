@@ -214,7 +214,16 @@ BAD = [
     ("step-gamma-below-float32", "train --schedule step --step-gamma 1e-320 --out {o}", "float32"),
     # --out that cannot become a run folder
     ("out-under-a-file", "train --dataset iris --out {f}/good.csv/run", "is not a folder"),
-    ("out-empty", ["train", "--dataset", "iris", "--out", ""], "--out must be a folder"),
+    ("out-empty", ["train", "--dataset", "iris", "--out", ""], "--out needs a value"),
+    ("resume-empty", ["train", "--resume", ""], "--resume needs a value"),
+    ("sweep-grid-empty", ["sweep", "--grid", "", "--out", "{o}"], "--grid needs a value"),
+    ("sweep-heatmap-empty", ["sweep", "--heatmap", "", "--out", "{o}"], "--heatmap needs a value"),
+    ("predict-run-empty", ["predict", "--run", ""], "--run needs a value"),
+    ("target-empty", ["train", "--dataset", "{f}/good.csv", "--target", "", "--out", "{o}"],
+     "--target needs a value"),
+    ("batch-size-huge", "train --batch-size 99999999999999999999 --out {o}", "batch size"),
+    ("base-width-huge", "train --base-width 99999999999999999999 --out {o}", "base_width"),
+    ("n-samples-huge", "train --dataset spirals --n-samples 99999999999999999999 --out {o}", "n_samples"),
     # sweeps: flags and grid files
     ("sweep-grid-width-word", "sweep --grid {f}/width_word.json --out {o}", "width: values must be positive integers, got 'wide'"),
     ("sweep-grid-lr-null", "sweep --grid {f}/lr_null.json --out {o}", "lr: values must be floats, got none"),
@@ -242,6 +251,9 @@ BAD = [
     ("sweep-heatmap-not-swept", "sweep --lr 0.1,0.2 --heatmap lr,width --out {o}", "not swept"),
     ("sweep-heatmap-same-axis", "sweep --lr 0.1,0.2 --heatmap lr,lr --out {o}", "different axes"),
     ("sweep-heatmap-one-axis", "sweep --lr 0.1,0.2 --heatmap lr --out {o}", "two axis"),
+    ("sweep-depth-huge", "sweep --depth 99999999999999999999 --out {o}", "at most 1024 hidden layers"),
+    ("sweep-seeds-huge", "sweep --seeds 99999999999999999999 --out {o}", "at most 1000000 seeds"),
+    ("sweep-too-many-models", "sweep --lr 0.1,0.2 --seeds 600000 --out {o}", "1200000 models"),
     ("sweep-resume-with-other-flags", "sweep --resume {r}/good --lr 0.5", "--lr cannot be combined"),
 ]
 
