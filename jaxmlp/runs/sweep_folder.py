@@ -36,6 +36,7 @@ from jaxmlp.runs.lifecycle import Interrupted, check_fresh_run_dir, stop_on_sign
 from jaxmlp.runs.plotter import Plotter
 from jaxmlp.sweeps import GRID_AXES, SweepResult, expand_grid, sweep
 from jaxmlp.sweeps.axes import AXES
+from jaxmlp.training.optim import make_optimizer
 from jaxmlp.sweeps.program import model_mesh
 from jaxmlp.timing import Clock
 
@@ -286,6 +287,7 @@ def sweep_setup(cfg: RunConfig, grid: dict, seeds, *, max_pad_ratio: float = 8.0
     if not isinstance(seeds, (int, list)) or isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
         raise ConfigError(f"seeds must be a positive integer or a list, got {seeds!r}")
     expand_grid(grid, seeds, cfg.train, cfg.model)  # validate every model's values
+    make_optimizer(cfg.train.optimizer)  # an optimizer name the step can use
     _check_heatmap(heatmap, grid)
     if data_devices < 1:
         raise ConfigError(f"data_devices must be >= 1, got {data_devices}")
