@@ -78,8 +78,8 @@ def _check_plain_update(name: str) -> None:
     opt = optax.inject_hyperparams(getattr(optax, name))(learning_rate=0.1)
     params = {"W": jnp.ones((2, 2)), "b": jnp.zeros(2)}
     try:
-        with warnings.catch_warnings():  # e.g. noisy_sgd's "specifying a key will be required"
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), jax.numpy_dtype_promotion("standard"):
+            warnings.simplefilter("ignore")  # e.g. noisy_sgd's "specifying a key will be required"
             state = jax.eval_shape(lambda p: opt.update(p, opt.init(p), p)[1], params)
     except Exception as e:  # noqa: BLE001 - any failure means the step cannot use it
         raise ConfigError(f"optimizer {name!r} cannot be used here: its update needs more than "
