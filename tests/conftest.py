@@ -11,3 +11,14 @@ import jax  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small():
+    """400 rows of digits (split 70/10/20): quick, still a real task (the sweep tests)."""
+    from jaxmlp.config import DataConfig
+    from jaxmlp.data import load_splits
+    return load_splits(DataConfig(dataset="digits", n_samples=400))

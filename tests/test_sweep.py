@@ -14,18 +14,7 @@ from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
 from jaxmlp.sweeps import expand_grid, sweep, width_buckets
 from jaxmlp.errors import ConfigError
-
-
-@pytest.fixture(scope="module")
-def small():
-    """A 300-example slice of digits: quick, still a real task."""
-    s = load_splits(DataConfig(dataset="digits", n_samples=400))
-    return s
-
-
-def _max_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
-               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+from helpers import max_abs_diff as _max_diff
 
 
 def test_grid_expansion_and_buckets():

@@ -6,21 +6,11 @@ import numpy as np
 import pytest
 
 import jaxmlp as jm
-from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
-from jaxmlp.data import load_splits
+from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import CheckpointError, ConfigError
 from jaxmlp.sweeps import GRID_AXES, expand_grid, sweep
 from jaxmlp.sweeps import axes as A
-
-
-@pytest.fixture(scope="module")
-def small():
-    return load_splits(DataConfig(dataset="digits", n_samples=400))
-
-
-def _max_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
-               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+from helpers import max_abs_diff as _max_diff
 
 
 def test_the_table_names_every_axis_once():

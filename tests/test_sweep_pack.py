@@ -11,22 +11,12 @@ import numpy as np
 import pytest
 
 import jaxmlp as jm
-from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
-from jaxmlp.data import load_splits
+from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError
+from helpers import max_abs_diff as _max_diff
 from jaxmlp.sweeps import expand_grid, sweep
 from jaxmlp.sweeps import plan as P
 from jaxmlp.sweeps.axes import member_sizes
-
-
-@pytest.fixture(scope="module")
-def small():
-    return load_splits(DataConfig(dataset="digits", n_samples=400))
-
-
-def _max_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
-               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 def _members(widths, lrs, seeds, hidden=1):
