@@ -12,17 +12,26 @@ import dataclasses
 
 
 # --------------------------------------------------------------------------- value parsers
+def _comma_list(typ):
+    """An argparse type: a comma list of ``typ`` values (a sweep axis; hidden sizes)."""
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(typ(v) for v in text.split(","))
+        except ValueError:
+            kind = "integers" if typ is int else "numbers"
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind}, got {text!r}") from None
+    return parse
+
+
 def _int_list(text: str) -> tuple[int, ...]:
+    """Hidden sizes: a comma list of integers, or 'none' for no hidden layer."""
     text = text.strip()
     if text == "":
         raise argparse.ArgumentTypeError("empty hidden sizes; give widths like 128,64 (or 'none' "
                                          "for a model without hidden layers)")
     if text.lower() == "none":
         return ()
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    return _comma_list(int)(text)
 
 
 def _positive_int(text: str) -> int:
@@ -137,17 +146,6 @@ def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
 
 # --------------------------------------------------------------------------- sweep axes
 #: TrainConfig fields that are sweep axes: ``jaxmlp sweep`` takes comma lists for them.
-def _comma_list(typ):
-    """An argparse type: a comma list of ``typ`` values (one sweep axis)."""
-    def parse(text: str) -> tuple:
-        try:
-            return tuple(typ(v) for v in text.split(","))
-        except ValueError:
-            kind = "integers" if typ is int else "numbers"
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind}, got {text!r}") from None
-    return parse
-
-
 def _cli_axes() -> list:
     from jaxmlp.sweeps.axes import cli_axes  # the table of sweep axes (no JAX)
     return list(cli_axes())

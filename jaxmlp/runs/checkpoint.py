@@ -24,6 +24,7 @@ import numpy as np
 
 from jaxmlp.atomic import atomic_write_bytes
 from jaxmlp.errors import CheckpointError
+from jaxmlp.training.init import restore_leaves
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -122,14 +123,5 @@ class CheckpointFallbackWarning(UserWarning):
 
 def restore_state(template: Any, leaves: list[np.ndarray]) -> Any:
     """Put saved ``leaves`` into the structure of ``template`` (a freshly built state of the same
-    config), checking count, shapes and dtypes."""
-    tmpl_leaves, treedef = jax.tree.flatten(template)
-    if len(tmpl_leaves) != len(leaves):
-        raise CheckpointError(f"checkpoint has {len(leaves)} arrays, the config expects {len(tmpl_leaves)}")
-    for i, (t, a) in enumerate(zip(tmpl_leaves, leaves)):
-        if tuple(np.shape(t)) != tuple(a.shape):
-            raise CheckpointError(f"checkpoint array {i} has shape {a.shape}, expected {np.shape(t)}")
-        if np.dtype(t.dtype) != a.dtype:
-            raise CheckpointError(f"checkpoint array {i} has dtype {a.dtype}, expected {t.dtype}")
-    out = [jax.numpy.asarray(a, dtype=t.dtype) for t, a in zip(tmpl_leaves, leaves)]
-    return jax.tree.unflatten(treedef, out)
+    config), checking count, shapes and dtypes, as device arrays."""
+    return jax.tree.map(jax.numpy.asarray, restore_leaves(template, leaves))

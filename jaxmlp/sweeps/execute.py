@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import jax
 import numpy as np
 
-from jaxmlp.errors import CheckpointError
 from jaxmlp.parallel import to_host
 from jaxmlp.sweeps.program import Program, compile_chunk, on_groups, replicate, shard_models
-from jaxmlp.training import models_input, chunk_orders
+from jaxmlp.training import chunk_orders, models_input
+from jaxmlp.training.init import restore_leaves
 
 # At most this many streams (``streams_for``): two were measured (on 2 cores); many small
 # parts would each lose the batching of the models into wide products.
@@ -131,13 +131,4 @@ def restore_program_state(template, saved):
     """A program's saved state (a resumed snapshot's: the state itself or the list of its
     leaves) as host arrays in the structure of ``template`` (the program's ``abstract``
     state); ``CheckpointError`` if the leaves' number, shapes or dtypes differ from it."""
-    expected, treedef = jax.tree.flatten(template)
-    leaves = [np.asarray(a) for a in jax.tree.leaves(saved)]
-    if len(leaves) != len(expected):
-        raise CheckpointError(f"the saved sweep program has {len(leaves)} arrays, its "
-                              f"program expects {len(expected)}")
-    for i, (t, a) in enumerate(zip(expected, leaves)):
-        if tuple(t.shape) != a.shape or np.dtype(t.dtype) != a.dtype:
-            raise CheckpointError(f"saved sweep array {i} is {a.dtype}{list(a.shape)}, its "
-                                  f"program expects {np.dtype(t.dtype)}{list(t.shape)}")
-    return jax.tree.unflatten(treedef, leaves)
+    return restore_leaves(template, jax.tree.leaves(saved), "the saved sweep program")

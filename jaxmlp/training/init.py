@@ -1,5 +1,6 @@
 """A run's starting point: its layer sizes, the parameter-initialisation key, the initial
-params (muP rescaling included) and the initial train state around them.
+params (muP rescaling included) and the initial train state around them, or a saved state put
+back into that structure (``restore_leaves``).
 
 Sweeps build their members from these same functions (a member of width ``w`` has the sizes
 ``model_sizes(model, d_in, d_out, width=w)``), so a sweep's model starts exactly where
@@ -12,7 +13,10 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
+import numpy as np
+
 from jaxmlp.config import ModelConfig
+from jaxmlp.errors import CheckpointError
 from jaxmlp.nn import init_mlp, mup_multipliers, scale_layers
 from jaxmlp.training.optim import training_optimizer
 from jaxmlp.training.spec import Spec
@@ -75,3 +79,18 @@ def init_state(spec: Spec, params, *, momentum: float = 0.0) -> dict:
         state["best_params"] = jax.tree.map(jnp.copy, params)
     return state
 
+
+def restore_leaves(template, leaves, what: str = "checkpoint"):
+    """Saved ``leaves`` (host arrays in ``jax.tree`` order) as a tree shaped like ``template``
+    (a state of the same config, concrete or abstract), still host arrays;
+    ``CheckpointError`` naming ``what`` if their number, a shape or a dtype differs."""
+    expected, treedef = jax.tree.flatten(template)
+    leaves = [np.asarray(a) for a in leaves]
+    if len(leaves) != len(expected):
+        raise CheckpointError(f"{what} has {len(leaves)} arrays, the config expects {len(expected)}")
+    for i, (t, a) in enumerate(zip(expected, leaves)):
+        if tuple(np.shape(t)) != a.shape:
+            raise CheckpointError(f"{what} array {i} has shape {a.shape}, expected {np.shape(t)}")
+        if np.dtype(t.dtype) != a.dtype:
+            raise CheckpointError(f"{what} array {i} has dtype {a.dtype}, expected {t.dtype}")
+    return jax.tree.unflatten(treedef, leaves)
