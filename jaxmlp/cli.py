@@ -91,12 +91,40 @@ def _show_progress(a) -> bool:
     return not a.quiet and sys.stderr.isatty()
 
 
+#: Flags naming a path or names: an empty value would silently mean "not given".
+_NON_EMPTY = ("out", "resume", "grid", "run", "heatmap", "coordinator", "compile_cache", "target")
+
+
+def _reject_empty(a) -> None:
+    from jaxmlp.errors import ConfigError
+    for dest in _NON_EMPTY:
+        v = getattr(a, dest, None)
+        if isinstance(v, str) and v.strip() == "":
+            raise ConfigError(f"--{dest.replace('_', '-')} needs a value, got {v!r}")
+
+
 def _reject_with_resume(a, allowed: set, why: str) -> None:
     """A resumed run takes its config from its folder: other flags would be silently ignored."""
     from jaxmlp.errors import ConfigError
     ignored = sorted(getattr(a, "given_flags", set()) - allowed - {"--resume"})
     if ignored:
         raise ConfigError(f"{', '.join(ignored)} cannot be combined with --resume ({why})")
+
+
+def _out_folder(out: str | None, command: str) -> Path:
+    """``--out``, checked before any work (default: a new ``runs/<command>-<time>``): its
+    nearest existing ancestor must be a writable folder."""
+    from jaxmlp.errors import ConfigError
+    from jaxmlp.runs.lifecycle import new_run_dir
+    if out is None:
+        return new_run_dir(command)
+    path = Path(out)
+    above = next((p for p in path.parents if p.exists()), Path("."))
+    if not above.is_dir():
+        raise ConfigError(f"--out {out}: {above} is not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: folder {above} is not writable")
+    return path
 
 
 def _fmt_final(final: dict) -> str:
@@ -111,7 +139,6 @@ def _fmt_final(final: dict) -> str:
 
 def cmd_train(a) -> int:
     from jaxmlp.runs.folder import load_run_config, train_run
-    from jaxmlp.runs.lifecycle import new_run_dir
     if a.resume:
         _reject_with_resume(a, {"--epochs", "--quiet", "--devices", "--coordinator",
                                 "--num-processes", "--process-id", "--peer-timeout",
@@ -120,7 +147,7 @@ def cmd_train(a) -> int:
         cfg, out = load_run_config(a.resume), Path(a.resume)
         epochs = a.epochs if a.epochs_given else None
     else:
-        cfg, out, epochs = config_from_args(a), Path(a.out) if a.out else new_run_dir("train"), None
+        cfg, out, epochs = config_from_args(a), _out_folder(a.out, "train"), None
     devices = start_processes(a)
     run, _, result = train_run(cfg, out, resume=bool(a.resume), progress=_show_progress(a),
                                epochs=epochs, devices=devices, peer_timeout_s=a.peer_timeout,
@@ -173,14 +200,13 @@ def _sweep_line(result, out: Path) -> str:
 
 
 def cmd_sweep(a) -> int:
-    from jaxmlp.runs.lifecycle import new_run_dir
     from jaxmlp.runs.sweep_folder import load_sweep_setup, sweep_run
     if a.resume:
         _reject_with_resume(a, {"--quiet", "--devices", "--compile-cache", "--no-compile-cache"},
                             "the sweep's config.json is used")
         setup, out = load_sweep_setup(a.resume), Path(a.resume)
     else:
-        setup, out = _sweep_setup(a), Path(a.out) if a.out else new_run_dir("sweep")
+        setup, out = _sweep_setup(a), _out_folder(a.out, "sweep")
     devices = start_processes(a)
     result = sweep_run(setup, out, resume=bool(a.resume), devices=devices,
                        progress=_show_progress(a), clock=a.clock, plotter=a.plotter)
@@ -296,6 +322,7 @@ def _main(argv=None) -> int:
             a.clock = Clock(_START)
             a.plotter = Plotter()  # first: it imports matplotlib while this process loads JAX
             _start_jax(a)
+        _reject_empty(a)
         from jaxmlp.training.compile_cache import enable_for_command
         enable_for_command(getattr(a, "compile_cache", None), getattr(a, "no_compile_cache", False))
         return a.func(a)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 
 
 # --------------------------------------------------------------------------- value parsers
@@ -34,19 +35,50 @@ def _int_list(text: str) -> tuple[int, ...]:
     return _comma_list(int)(text)
 
 
-def _positive_int(text: str) -> int:
+def _int_at_least(text: str, lo: int) -> int:
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    if n < lo:
+        raise argparse.ArgumentTypeError(f"must be >= {lo}, got {n}")
     return n
+
+
+def _positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _number(lo: float, *, above: bool, hi: float | None = None):
+    """An argparse type: a finite number ``> lo`` (``above``) or ``>= lo``, at most ``hi``
+    (nan, inf and words are rejected with the flag's name)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if v < lo or (above and v == lo) or (hi is not None and v > hi):
+            bound = f"> {lo:g}" if above else f">= {lo:g}"
+            raise argparse.ArgumentTypeError(
+                f"must be {bound}{f' and <= {hi:g}' if hi is not None else ''}, got {text!r}")
+        return v
+    return parse
 
 
 def _devices(text: str):
     """A device count (>= 1) or "auto"."""
     return "auto" if text == "auto" else _positive_int(text)
+
+
+#: Largest --peer-timeout (seconds, one week): the heartbeat timeout derived from it is an
+#: integer number of seconds in jax.distributed.
+PEER_TIMEOUT_MAX = 7 * 24 * 3600.0
 
 
 # --------------------------------------------------------------------------- flags from the config
@@ -130,9 +162,10 @@ def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
                                                  "global batch, split evenly over them"))
     d.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="jax.distributed coordinator (or JAX_COORDINATOR_ADDRESS)")
-    d.add_argument("--num-processes", type=int, default=None, help="(or JAX_NUM_PROCESSES)")
-    d.add_argument("--process-id", type=int, default=None, help="(or JAX_PROCESS_ID)")
-    d.add_argument("--peer-timeout", type=float, default=60.0,
+    d.add_argument("--num-processes", type=_positive_int, default=None,
+                   help="(or JAX_NUM_PROCESSES)")
+    d.add_argument("--process-id", type=_non_negative_int, default=None, help="(or JAX_PROCESS_ID)")
+    d.add_argument("--peer-timeout", type=_number(0.0, above=True, hi=PEER_TIMEOUT_MAX), default=60.0,
                    help="multi-process: seconds without progress before giving up on peers")
     o = p.add_argument_group("output")
     o.add_argument("--out", default=None, help="run folder (default: runs/<command>-<time>)")
@@ -163,7 +196,7 @@ def add_sweep_axis_flags(p: argparse.ArgumentParser) -> None:
     for name, typ, help_ in _cli_axes():
         g.add_argument(f"--{name}", dest=f"axis_{name}", type=_comma_list(typ), default=None,
                        metavar=name.upper(), help=f"{help_}, one model per value")
-    g.add_argument("--seeds", type=int, default=1, help="number of seeds per configuration")
+    g.add_argument("--seeds", type=_positive_int, default=1, help="number of seeds per configuration")
 
 
 def grid_from_args(a: argparse.Namespace) -> dict:
@@ -180,7 +213,7 @@ def add_sweep_flags(p: argparse.ArgumentParser) -> None:
     add_sweep_axis_flags(p)
     g = p.add_argument_group("grid")
     g.add_argument("--grid", default=None, help="JSON/TOML grid file (axis -> list, 'seeds')")
-    g.add_argument("--max-pad-ratio", type=float, default=8.0,
+    g.add_argument("--max-pad-ratio", type=_number(1.0, above=False), default=8.0,
                    help="widths within this ratio share one padded program (1 = one per width)")
     g.add_argument("--packing", default="auto", choices=list(PACKING_NAMES),
                    help="mixed widths: pad every model to the widest (one program per "
@@ -214,5 +247,7 @@ def add_gradcheck_flags(p: argparse.ArgumentParser) -> None:
                      defaults={"hidden": (32,)})
     add_config_flags(p, TrainConfig, "loss and batch",
                      only=("loss", "temperature", "batch_size", "seed"), defaults={"batch_size": 16})
-    p.add_argument("--n-fd", type=int, default=12, help="finite-difference entries per array")
-    p.add_argument("--tol", type=float, default=1e-6, help="max relative/abs error allowed")
+    p.add_argument("--n-fd", type=_positive_int, default=12,
+                   help="finite-difference entries per array")
+    p.add_argument("--tol", type=_number(0.0, above=False), default=1e-6,
+                   help="max relative/abs error allowed")

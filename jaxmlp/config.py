@@ -30,6 +30,10 @@ PACKING_NAMES = ("auto", "pad", "pack")   # sweeps: how widths share a program (
 
 #: Largest value of integer settings that end up in int32 device arrays (steps, epochs, ...).
 INT32_MAX = 2**31 - 1
+#: The range of a float32 (the dtype of the traced hyperparameters): a value outside it would
+#: silently become inf, or 0 for a positive one below the smallest normal float32.
+F32_MAX = 3.4028234663852886e38
+F32_TINY = 1.1754943508222875e-38
 
 
 def setting(default, help: str, *, choices: tuple | Callable[[], tuple] | None = None,
@@ -63,6 +67,14 @@ def _is_num(v) -> bool:
         return math.isfinite(v)
     except OverflowError:  # an int too large for a float
         return False
+
+
+def _check_f32(obj, name: str, msg: str, *, zero: bool = False) -> None:
+    """A positive float setting (``zero``: or 0) that a float32 holds as it is."""
+    v = getattr(obj, name)
+    ok = _is_num(v) and ((zero and v == 0) or F32_TINY <= v <= F32_MAX)
+    _check(ok, f"{msg}, got {v!r}" if not (_is_num(v) and v > 0)
+           else f"{msg} and within float32's range [{F32_TINY:.4g}, {F32_MAX:.4g}], got {v!r}")
 
 
 def _check_int(obj, name: str, lo: int, msg: str) -> None:
@@ -133,8 +145,8 @@ class DataConfig(_Base):
         _check(self.val_fraction + self.test_fraction < 1.0,
                "val_fraction + test_fraction must be below 1")
         _check(_is_int(self.split_seed), f"split_seed must be an integer, got {self.split_seed!r}")
-        _check(self.n_samples is None or (_is_int(self.n_samples) and self.n_samples >= 1),
-               f"n_samples must be a positive integer, got {self.n_samples!r}")
+        _check(self.n_samples is None or (_is_int(self.n_samples) and 1 <= self.n_samples <= INT32_MAX),
+               f"n_samples must be a positive integer below 2**31, got {self.n_samples!r}")
         _check(self.noise is None or (_is_num(self.noise) and self.noise >= 0),
                f"noise must be a non-negative number, got {self.noise!r}")
         _check(isinstance(self.standardize, bool), "standardize must be true or false")
@@ -162,7 +174,7 @@ class ModelConfig(_Base):
                and all(_is_int(h) and 1 <= h <= INT32_MAX for h in self.hidden),
                f"hidden sizes must be positive integers, got {self.hidden!r}")
         self._check_choices()
-        _check(_is_int(self.base_width) and self.base_width >= 1, "base_width must be >= 1")
+        _check_int(self, "base_width", 1, "base_width must be >= 1 (and below 2**31)")
 
 
 @dataclass(frozen=True)
@@ -201,19 +213,17 @@ class TrainConfig(_Base):
 
     def __post_init__(self):
         self._check_choices()
-        _check(_is_num(self.temperature) and self.temperature > 0,
-               f"temperature must be > 0, got {self.temperature!r}")
+        _check_f32(self, "temperature", "temperature must be > 0")
         _check(isinstance(self.optimizer, str) and self.optimizer != "", "optimizer must be a name")
-        _check(_is_num(self.lr) and self.lr > 0, f"learning rate must be > 0, got {self.lr!r}")
+        _check_f32(self, "lr", "learning rate must be > 0")
         _check(_is_num(self.momentum) and 0 <= self.momentum < 1,
                f"momentum must be in [0, 1), got {self.momentum!r}")
         _check(isinstance(self.nesterov, bool), "nesterov must be true or false")
-        _check(_is_num(self.l2) and self.l2 >= 0, f"l2 must be >= 0, got {self.l2!r}")
+        _check_f32(self, "l2", "l2 must be >= 0", zero=True)
         _check_int(self, "warmup_epochs", 0, "warmup_epochs must be >= 0")
         _check_int(self, "step_every", 1, "step_every must be >= 1")
-        _check(_is_num(self.step_gamma) and self.step_gamma > 0, "step_gamma must be > 0")
-        _check(_is_int(self.batch_size) and self.batch_size >= 1,
-               f"batch size must be >= 1, got {self.batch_size!r}")
+        _check_f32(self, "step_gamma", "step_gamma must be > 0")
+        _check_int(self, "batch_size", 1, "batch size must be >= 1 (and below 2**31)")
         _check_int(self, "epochs", 1, "epochs must be >= 1 (and below 2**31)")
         _check(_is_int(self.seed) and 0 <= self.seed < 2**32,
                f"seed must be an integer in [0, 2**32), got {self.seed!r}")

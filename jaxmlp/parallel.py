@@ -128,6 +128,9 @@ def initialize(cfg: DistributedConfig) -> None:
     training loop's ``Watchdog`` (``peer_timeout_s`` without progress) exits with a one-line error.
     """
     if not cfg.enabled:
+        if cfg.process_id not in (None, 0):  # not silently a single-process run
+            raise ConfigError(f"process id {cfg.process_id} given without a multi-process job "
+                              "(--coordinator HOST:PORT and --num-processes N)")
         return
     if cfg.coordinator is None or cfg.num_processes is None or cfg.process_id is None:
         raise ConfigError("multi-process runs need --coordinator HOST:PORT, --num-processes N and "

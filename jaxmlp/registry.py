@@ -175,39 +175,73 @@ class Loss:
 
     Attributes:
         name: the name configs and the CLI use.
-        task: "classification" (outputs are logits, targets integer labels (B,) or
-            probabilities (B, K)) or "regression" (targets shaped like the outputs (B, k)).
+        tasks: the data tasks it applies to. "classification": outputs are logits, targets
+            integer labels (B,) (or, for ``soft_targets`` losses, probabilities (B, K));
+            "regression": targets shaped like the outputs (B, k). A residual loss (mse, huber:
+            a function of o - t) applies to both: on integer labels it compares the outputs
+            with the labels' one-hot, built inside ``per_example`` / ``value_and_grad`` (the
+            data keep their int labels).
         per_example: ``(out, y, temperature) -> (B,)`` losses (autodiff differentiates this).
         value_and_grad: ``(out, y, temperature, scale) -> (per_example, delta)`` for the
             hand-derived backward, with ``delta`` = d(sum_i scale_i l_i)/d(out), (B, k);
             ``scale`` is the batch reduction's dLoss/dl_i: a float (1/B) or a (B, 1) array.
         auto_for: the task for which ``loss="auto"`` picks this loss (``None``: never).
         title: what the loss is called in words (error messages).
+        soft_targets: float (B, K) targets are class probabilities (cross-entropy; also means
+            classification metrics for them); otherwise float targets are regression targets.
+        residual: a function of o - t (so dl/dt = -dl/do for float targets); the temperature
+            has no effect on it.
     """
     name: str
-    task: str
+    tasks: tuple
     per_example: Callable
     value_and_grad: Callable
     auto_for: str | None = None
     title: str = ""
+    soft_targets: bool = False
+    residual: bool = False
 
     def check_targets(self, out, y) -> None:
-        """``ConfigError`` unless a regression loss's targets are shaped like the outputs
-        (a classification data set's labels are a clear error, not a broadcasting one)."""
-        if self.task == "regression" and tuple(y.shape) != tuple(out.shape):
+        """``ConfigError`` unless a residual loss's targets are integer labels (B,) of a
+        classification set or shaped like the outputs (a clear error, not a broadcasting one)."""
+        if not self.residual:
+            return
+        if is_labels(y):
+            if "classification" not in self.tasks or tuple(y.shape) != tuple(out.shape[:-1]):
+                raise ConfigError(
+                    f"{self.name}: integer class labels must be one per example "
+                    f"{tuple(out.shape[:-1])}, got {tuple(y.shape)}")
+        elif tuple(y.shape) != tuple(out.shape):
             raise ConfigError(
-                f"{self.name} is a regression loss: targets must be shaped like the outputs "
-                f"{tuple(out.shape)}, got {tuple(y.shape)} (a classification data set? "
-                f"use --loss {_auto_loss('classification')})")
+                f"{self.name} is a regression loss here: float targets must be shaped like the "
+                f"outputs {tuple(out.shape)}, got {tuple(y.shape)} (class labels must be "
+                f"integers)")
+
+
+def is_labels(y) -> bool:
+    """Integer class labels (as opposed to float regression / probability targets)."""
+    return jnp.issubdtype(y.dtype, jnp.integer)
+
+
+def dense_targets(out, y):
+    """A residual loss's targets: integer labels (B,) as their one-hot (B, K) in ``out``'s
+    dtype (the classification variant: outputs against the one-hot); float targets as given."""
+    if is_labels(y):
+        return jax.nn.one_hot(y, out.shape[-1], dtype=out.dtype)
+    return y
 
 
 def mse_per_example(pred, target):
-    """E = (1/k) sum_j (o_j - t_j)^2 for each example: (B, k) -> (B,)."""
+    """E = (1/k) sum_j (o_j - t_j)^2 for each example: (B, k) -> (B,). Integer labels (B,)
+    are compared as their one-hot."""
+    target = dense_targets(pred, target)
     return jnp.mean(jnp.square(pred - target), axis=-1)
 
 
 def _mse_value_and_grad(o, t, temperature, scale):
-    """dE/do = 2 (o - t) / k, times the batch reduction's dLoss/dE_i."""
+    """dE/do = 2 (o - t) / k, times the batch reduction's dLoss/dE_i (t: the one-hot of
+    integer labels)."""
+    t = dense_targets(o, t)
     return mse_per_example(o, t), (o - t) * (scale * (2.0 / o.shape[-1]))
 
 
@@ -216,14 +250,18 @@ HUBER_DELTA = 1.0
 
 def huber_per_example(pred, target):
     """Huber loss with delta = 1, mean over outputs: (1/k) sum_j h(o_j - t_j), where
-    h(r) = r^2 / 2 for |r| <= delta and delta (|r| - delta / 2) beyond. (B, k) -> (B,)."""
+    h(r) = r^2 / 2 for |r| <= delta and delta (|r| - delta / 2) beyond. (B, k) -> (B,).
+    Integer labels (B,) are compared as their one-hot."""
+    target = dense_targets(pred, target)
     a = jnp.abs(pred - target)
     quadratic = jnp.minimum(a, HUBER_DELTA)
     return jnp.mean(0.5 * quadratic * quadratic + HUBER_DELTA * (a - quadratic), axis=-1)
 
 
 def _huber_value_and_grad(o, t, temperature, scale):
-    """dh/dr = clip(r, -delta, delta), so dE/do = clip(o - t, -delta, delta) / k."""
+    """dh/dr = clip(r, -delta, delta), so dE/do = clip(o - t, -delta, delta) / k (t: the
+    one-hot of integer labels)."""
+    t = dense_targets(o, t)
     delta = jnp.clip(o - t, -HUBER_DELTA, HUBER_DELTA)
     return huber_per_example(o, t), delta * (scale * (1.0 / o.shape[-1]))
 
@@ -281,12 +319,14 @@ def _ce_value_and_grad(z, t, temperature, scale):
 
 
 LOSSES: dict[str, Loss] = {l.name: l for l in (
-    Loss("ce", "classification", cross_entropy_per_example, _ce_value_and_grad,
-         auto_for="classification", title="cross-entropy"),
-    Loss("mse", "regression", lambda o, t, temperature=1.0: mse_per_example(o, t),
-         _mse_value_and_grad, auto_for="regression", title="mean squared error"),
-    Loss("huber", "regression", lambda o, t, temperature=1.0: huber_per_example(o, t),
-         _huber_value_and_grad, title="Huber loss, delta 1"),
+    Loss("ce", ("classification",), cross_entropy_per_example, _ce_value_and_grad,
+         auto_for="classification", title="cross-entropy", soft_targets=True),
+    # the residual losses: regression targets, or the one-hot of a classification set's labels
+    # (the temperature has no effect on them)
+    Loss("mse", TASKS, lambda o, t, temperature=1.0: mse_per_example(o, t),
+         _mse_value_and_grad, auto_for="regression", title="mean squared error", residual=True),
+    Loss("huber", TASKS, lambda o, t, temperature=1.0: huber_per_example(o, t),
+         _huber_value_and_grad, title="Huber loss, delta 1", residual=True),
 )}
 
 
@@ -334,8 +374,8 @@ def resolve_loss(name: str, task: str) -> str:
     if name == "auto":
         return _auto_loss(task)
     entry = loss(name)
-    if entry.task != task:
-        other = ", ".join(l.name for l in LOSSES.values() if l.task == task)
-        raise ConfigError(f"{name} ({entry.title}) is a {entry.task} loss but the data set "
-                          f"is {task}; use --loss {other}")
+    if task not in entry.tasks:
+        other = ", ".join(l.name for l in LOSSES.values() if task in l.tasks)
+        raise ConfigError(f"{name} ({entry.title}) is a {' / '.join(entry.tasks)} loss but the "
+                          f"data set is {task}; use --loss {other}")
     return name

@@ -23,7 +23,9 @@ RTOL = 1e-10
 ATOL = 1e-12
 ACTIVATIONS = registry.activation_names()   # every registry entry is checked
 LOSSES = tuple(registry.LOSSES)
-REGRESSION = tuple(n for n, entry in registry.LOSSES.items() if entry.task == "regression")
+# the residual losses (mse, huber): float regression targets here (their classification
+# variant, on int labels, is tested in test_registry.py and test_mse_classification.py)
+REGRESSION = tuple(n for n, entry in registry.LOSSES.items() if entry.residual)
 # Reference activations, written independently of the registry (a new entry needs one here).
 REFERENCE_ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid,
                          "identity": lambda v: v,
@@ -554,8 +556,10 @@ def test_mlp_rejects_bad_names():
         bp.mlp_value_and_grad(params, x, y, loss="hinge")
     with pytest.raises(ConfigError):
         bp.mlp_value_and_grad([], x, y)
-    with pytest.raises(ConfigError, match="regression loss"):  # class labels, not targets
-        bp.mlp_value_and_grad(params, x, y, loss="huber")
+    with pytest.raises(ConfigError, match="regression loss"):  # float targets, wrong shape
+        bp.mlp_value_and_grad(params, x, jnp.ones((2, 5)), loss="huber")
+    with pytest.raises(ConfigError, match="one per example"):  # labels (B, 1), not (B,)
+        bp.mlp_value_and_grad(params, x, y[:, None], loss="mse")
     with pytest.raises(ConfigError):
         bp.mlp_graph(params, x, y, activation="swish")
 

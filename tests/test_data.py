@@ -275,7 +275,9 @@ def test_constant_columns_get_unit_std():
 
 
 def test_tiny_dataset_uses_all_rows_everywhere():
-    s = load_splits(DataConfig(dataset="xor"))
+    from jaxmlp.data.splits import UnsplitDataWarning
+    with pytest.warns(UnsplitDataWarning):
+        s = load_splits(DataConfig(dataset="xor"))
     for X, y in ((s.X_train, s.y_train), (s.X_val, s.y_val), (s.X_test, s.y_test)):
         np.testing.assert_array_equal(y, [0, 1, 1, 0])
         np.testing.assert_allclose(X, (make_logic("xor").X - 0.5) / 0.5)
@@ -295,10 +297,11 @@ def test_zero_fractions_and_train_nonempty():
 
 def test_unstratifiable_classes_fall_back():
     X = np.arange(60, dtype=np.float32)[:, None]
-    y = np.array([0] * 58 + [1, 2], dtype=np.int32)  # classes 1, 2 have one member each
+    y = np.array([0] * 50 + [1] * 9 + [2], dtype=np.int32)  # class 2 has one member
     ds = Dataset(X=X, y=y, task="classification", n_classes=3, name="skew")
     s = make_splits(ds, DataConfig(dataset="skew.npz"))
     assert s.n_train + s.n_val + s.n_test == 60
+    assert len(np.unique(s.y_train)) >= 2
 
 
 # ------------------------------------------------------------------ CSV files

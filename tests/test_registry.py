@@ -1,7 +1,9 @@
 """The registry of activations and losses: importing it does not import JAX; every entry's
 hand-derived derivative equals ``jax.grad`` (float32) and central finite differences (float64,
 also on hypothesis-drawn inputs); the new entries (GELU, SiLU, Huber) train in ``fit``,
-``sweep``, ``--grad manual`` and the CLI; a loss on the wrong task is a clear error."""
+``sweep``, ``--grad manual`` and the CLI; a loss on the wrong task is a clear error. The
+residual losses (mse, huber) also run on classification labels (their one-hot): see
+``tests/test_mse_classification.py``."""
 from __future__ import annotations
 
 import subprocess
@@ -25,12 +27,17 @@ from jaxmlp.gradcheck import gradcheck
 
 ACTIVATIONS = registry.activation_names()
 LOSSES = tuple(registry.LOSSES)
+# every (loss, target kind) a loss applies to: "labels" (int classes) and/or "floats" (regression)
+LOSS_TARGETS = tuple((name, "labels" if task == "classification" else "floats")
+                     for name, entry in registry.LOSSES.items() for task in entry.tasks)
 
 
-def _targets(name, rng, shape, dtype):
-    """Targets for loss ``name``: integer labels for a classification loss, else floats whose
-    residuals lie on both sides of Huber's delta = 1."""
-    if registry.LOSSES[name].task == "classification":
+def _targets(name, rng, shape, dtype, kind=None):
+    """Targets for loss ``name``: integer labels (``kind`` "labels", the default for a
+    classification-only loss), else floats whose residuals lie on both sides of Huber's
+    delta = 1."""
+    kind = kind or ("floats" if registry.LOSSES[name].residual else "labels")
+    if kind == "labels":
         return jnp.asarray(rng.integers(0, shape[-1], size=shape[:-1]), jnp.int32)
     return jnp.asarray(2.0 * rng.normal(size=shape), dtype)
 
@@ -73,8 +80,10 @@ def test_resolve_loss_by_task():
     assert registry.resolve_loss("auto", "classification") == "ce"
     assert registry.resolve_loss("auto", "regression") == "mse"
     assert registry.resolve_loss("huber", "regression") == "huber"
-    with pytest.raises(ConfigError, match=r"huber \(Huber loss, delta 1\) is a regression loss"):
-        registry.resolve_loss("huber", "classification")
+    # the residual losses apply to both tasks (classification: against the labels' one-hot)
+    assert registry.resolve_loss("huber", "classification") == "huber"
+    assert registry.resolve_loss("mse", "classification") == "mse"
+    assert registry.LOSSES["mse"].tasks == registry.LOSSES["huber"].tasks == registry.TASKS
     with pytest.raises(ConfigError, match=r"ce \(cross-entropy\) is a classification loss"):
         registry.resolve_loss("ce", "regression")
 
@@ -125,12 +134,12 @@ def test_activation_derivative_matches_jax_grad_float32(name):
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-7)
 
 
-@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("name,kind", LOSS_TARGETS)
 @pytest.mark.parametrize("weighted", [False, True])
-def test_loss_gradient_matches_jax_grad_float32(name, weighted):
+def test_loss_gradient_matches_jax_grad_float32(name, kind, weighted):
     entry, rng = registry.LOSSES[name], np.random.default_rng(2)
     out = jnp.asarray(rng.normal(size=(16, 5)), jnp.float32)
-    y = _targets(name, rng, (16, 5), jnp.float32)
+    y = _targets(name, rng, (16, 5), jnp.float32, kind)
     scale = (jnp.asarray(rng.uniform(0, 1, size=(16, 1)), jnp.float32) if weighted
              else 1.0 / 16)
     per, delta = entry.value_and_grad(out, y, 0.7, scale)
@@ -154,12 +163,12 @@ def test_activation_derivative_vs_finite_differences_float64(name):
         np.testing.assert_allclose(act.derivative(_kept(act, s)), fd, rtol=1e-8, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", LOSSES)
-def test_loss_gradient_vs_finite_differences_float64(name):
+@pytest.mark.parametrize("name,kind", LOSS_TARGETS)
+def test_loss_gradient_vs_finite_differences_float64(name, kind):
     entry, rng = registry.LOSSES[name], np.random.default_rng(3)
     with jax.enable_x64(True):
         out = jnp.asarray(rng.normal(size=(4, 3)))
-        y = _targets(name, rng, (4, 3), jnp.float64)
+        y = _targets(name, rng, (4, 3), jnp.float64, kind)
         _, delta = entry.value_and_grad(out, y, 1.3, 0.25)
         f = lambda o: float(jnp.sum(entry.per_example(o, y, 1.3)) * 0.25)  # noqa: E731
         for idx in np.ndindex(4, 3):
@@ -168,8 +177,8 @@ def test_loss_gradient_vs_finite_differences_float64(name):
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("loss", LOSSES)
-def test_mlp_backward_matches_jax_grad_and_gradcheck(activation, loss):
+@pytest.mark.parametrize("loss,kind", LOSS_TARGETS)
+def test_mlp_backward_matches_jax_grad_and_gradcheck(activation, loss, kind):
     """Every (activation, loss) pair through the layer-wise backward: float32 vs jax.grad, and
     gradcheck's float64 finite differences."""
     rng = np.random.default_rng(4)
@@ -180,7 +189,7 @@ def test_mlp_backward_matches_jax_grad_and_gradcheck(activation, loss):
                    "b": jnp.asarray(0.3 * rng.normal(size=(o,)), dtype)}
                   for i, o in zip(sizes[:-1], sizes[1:])]
         x = jnp.asarray(rng.normal(size=(8, 3)), dtype)
-        return params, x, _targets(loss, rng, (8, 4), dtype)
+        return params, x, _targets(loss, rng, (8, 4), dtype, kind)
     kw = dict(activation=activation, loss=loss, temperature=0.9)
     params, x, y = problem(jnp.float32)
     v, g = jax.jit(lambda p: mlp_value_and_grad(p, x, y, **kw))(params)
@@ -213,7 +222,7 @@ def test_activation_derivative_property(name, s):
 
 
 @settings(max_examples=30, deadline=None)
-@given(name=st.sampled_from([n for n in LOSSES if registry.LOSSES[n].task == "regression"]),
+@given(name=st.sampled_from([n for n in LOSSES if registry.LOSSES[n].residual]),
        r=hnp.arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(1, 4)),
                     elements=st.floats(-5, 5).filter(lambda v: abs(abs(v) - 1.0) > 1e-4)))
 def test_regression_loss_gradient_property(name, r):
@@ -281,22 +290,24 @@ def test_sweep_learns_with_new_entries():
     assert np.all(tl[:, -1] < 0.6 * tl[:, 0]), tl
 
 
-def test_huber_on_classification_is_a_config_error():
-    with pytest.raises(ConfigError, match="regression loss"):
-        jm.fit(_blobs(), model=ModelConfig(hidden=(4,)), train=TrainConfig(loss="huber",
-                                                                           epochs=1))
+def test_ce_on_regression_is_a_config_error():
+    # one target column (a float (n, K >= 2) y with ce would be probability targets)
+    data = [a[:, :1] if i % 2 else a for i, a in enumerate(_square())]
+    with pytest.raises(ConfigError, match="classification loss"):
+        jm.fit(data, model=ModelConfig(hidden=(4,)), train=TrainConfig(loss="ce", epochs=1))
 
 
-def test_cli_train_silu_and_huber_error(tmp_path, capsys):
+def test_cli_train_silu_and_ce_on_regression_error(tmp_path, capsys):
     rc = main(["train", "--activation", "silu", "--epochs", "2", "--hidden", "16",
                "--out", str(tmp_path / "run"), "--quiet"])
     assert rc == 0
     cfg = (tmp_path / "run" / "config.json").read_text()
     assert '"activation": "silu"' in cfg
     capsys.readouterr()
-    rc = main(["train", "--loss", "huber", "--epochs", "1", "--out", str(tmp_path / "bad")])
+    rc = main(["train", "--dataset", "diabetes", "--loss", "ce", "--epochs", "1",
+               "--out", str(tmp_path / "bad")])
     err = capsys.readouterr().err
-    assert rc == 2 and err.startswith("error:") and "huber" in err
+    assert rc == 2 and err.startswith("error:") and "ce (cross-entropy)" in err
     assert not (tmp_path / "bad" / "checkpoint.npz").exists()
 
 

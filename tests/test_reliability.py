@@ -74,6 +74,13 @@ def files(tmp_path_factory):
     np.savez(d / "no_y.npz", X=X)
     np.savez(d / "five_classes.npz", X=X, y=np.arange(30) % 5)  # 4 features like iris
     np.savez(d / "two_features.npz", X=X[:, :2], y=y)
+    (d / "dup_header.csv").write_text("a,a,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)))
+    for name, text in {"width_word": '{"width": ["wide"]}', "lr_null": '{"lr": [null]}',
+                       "lr_empty": '{"lr": []}', "lr_scalar": '{"lr": 0.1}', "a_list": "[1, 2]",
+                       "colour": '{"colour": [1]}', "seeds_zero": '{"seeds": 0}',
+                       "bad_json": "{not json", "width_bool": '{"width": [true]}'}.items():
+        (d / f"{name}.json").write_text(text)
+    (d / "lr_word.toml").write_text('lr = [0.1, "x"]\n')
     raw = (d / "good.npz").read_bytes()
     (d / "truncated.npz").write_bytes(raw[: len(raw) // 2])
     (d / "garbage.npz").write_bytes(b"PK\x03\x04 this is not really a zip archive")
@@ -180,6 +187,79 @@ BAD = [
     ("predict-labels-out-of-range", "predict --run {r}/good --dataset {f}/five_classes.npz",
      "out of range"),
     ("predict-missing-data", "predict --run {r}/good --dataset {f}/missing.npz", "not found"),
+    ("predict-run-is-a-file", "predict --run {f}/good.csv", "not a run folder"),
+    ("predict-target-on-builtin", "predict --run {r}/good --dataset iris --target x", "csv files only"),
+    ("duplicate-header-csv", "train --dataset {f}/dup_header.csv --out {o}", "duplicate column"),
+    # issue 15: flags outside the config, checked when parsed
+    ("gradcheck-n-fd-zero", "gradcheck --dataset iris --n-fd 0", "--n-fd: must be >= 1"),
+    ("gradcheck-n-fd-negative", "gradcheck --dataset iris --n-fd -3", "--n-fd: must be >= 1"),
+    ("optimizer-line-search", "train --dataset iris --optimizer lbfgs --out {o}",
+     "its update needs more than the gradients"),
+    ("optimizer-adafactor", "sweep --dataset iris --optimizer adafactor --out {o}",
+     "its update needs more than the gradients"),
+    ("optimizer-random-key-state", "train --dataset iris --optimizer noisy_sgd --out {o}",
+     "optimizer 'noisy_sgd' cannot be used here"),
+    ("gradcheck-tol-nan", "gradcheck --dataset iris --tol nan", "--tol: must be a finite"),
+    ("gradcheck-tol-negative", "gradcheck --dataset iris --tol -1", "--tol: must be >= 0"),
+    ("gradcheck-temperature-zero", "gradcheck --dataset iris --temperature 0", "temperature"),
+    ("peer-timeout-nan", "train --peer-timeout nan --out {o}", "--peer-timeout: must be a finite"),
+    ("peer-timeout-inf", "train --peer-timeout inf --out {o}", "--peer-timeout: must be a finite"),
+    ("peer-timeout-negative", "train --peer-timeout -1 --out {o}", "--peer-timeout: must be > 0"),
+    ("peer-timeout-zero", "sweep --peer-timeout 0 --out {o}", "--peer-timeout: must be > 0"),
+    ("num-processes-zero", "train --num-processes 0 --out {o}", "--num-processes: must be >= 1"),
+    ("process-id-negative", "train --process-id -1 --out {o}", "--process-id: must be >= 0"),
+    ("process-id-without-a-job", "train --dataset iris --process-id 3 --out {o}",
+     "without a multi-process job"),
+    ("devices-zero", "train --devices 0 --out {o}", "--devices"),
+    ("devices-more-than-exist", "train --dataset iris --devices 4096 --out {o}", "4096 devices"),
+    # float settings a float32 would turn into 0 or inf
+    ("lr-below-float32", "train --lr 1e-320 --out {o}", "float32"),
+    ("temperature-above-float32", "train --temperature 1e308 --out {o}", "float32"),
+    ("l2-above-float32", "train --l2 1e39 --out {o}", "float32"),
+    ("step-gamma-below-float32", "train --schedule step --step-gamma 1e-320 --out {o}", "float32"),
+    # --out that cannot become a run folder
+    ("out-under-a-file", "train --dataset iris --out {f}/good.csv/run", "is not a folder"),
+    ("out-empty", ["train", "--dataset", "iris", "--out", ""], "--out needs a value"),
+    ("resume-empty", ["train", "--resume", ""], "--resume needs a value"),
+    ("sweep-grid-empty", ["sweep", "--grid", "", "--out", "{o}"], "--grid needs a value"),
+    ("sweep-heatmap-empty", ["sweep", "--heatmap", "", "--out", "{o}"], "--heatmap needs a value"),
+    ("predict-run-empty", ["predict", "--run", ""], "--run needs a value"),
+    ("target-empty", ["train", "--dataset", "{f}/good.csv", "--target", "", "--out", "{o}"],
+     "--target needs a value"),
+    ("batch-size-huge", "train --batch-size 99999999999999999999 --out {o}", "batch size"),
+    ("base-width-huge", "train --base-width 99999999999999999999 --out {o}", "base_width"),
+    ("n-samples-huge", "train --dataset spirals --n-samples 99999999999999999999 --out {o}", "n_samples"),
+    # sweeps: flags and grid files
+    ("sweep-grid-width-word", "sweep --grid {f}/width_word.json --out {o}", "width: values must be positive integers, got 'wide'"),
+    ("sweep-grid-lr-null", "sweep --grid {f}/lr_null.json --out {o}", "lr: values must be floats, got none"),
+    ("sweep-grid-width-bool", "sweep --grid {f}/width_bool.json --out {o}", "width: values must be positive integers, got true"),
+    ("sweep-grid-toml-lr-word", "sweep --grid {f}/lr_word.toml --out {o}", "lr: values must be floats, got 'x'"),
+    ("sweep-grid-empty-axis", "sweep --grid {f}/lr_empty.json --out {o}", "lr is empty"),
+    ("sweep-grid-scalar-axis", "sweep --grid {f}/lr_scalar.json --out {o}", "list of values"),
+    ("sweep-grid-not-a-mapping", "sweep --grid {f}/a_list.json --out {o}", "mapping"),
+    ("sweep-grid-unknown-axis", "sweep --grid {f}/colour.json --out {o}", "unknown sweep axis colour"),
+    ("sweep-grid-seeds-zero", "sweep --grid {f}/seeds_zero.json --out {o}", "seeds"),
+    ("sweep-grid-bad-json", "sweep --grid {f}/bad_json.json --out {o}", "not valid json"),
+    ("sweep-grid-missing", "sweep --grid {f}/missing.json --out {o}", "not found"),
+    ("sweep-grid-is-a-folder", "sweep --grid {f} --out {o}", "not found"),
+    ("sweep-seeds-zero", "sweep --seeds 0 --out {o}", "--seeds: must be >= 1"),
+    ("sweep-max-pad-ratio-below-1", "sweep --max-pad-ratio 0.5 --out {o}", "--max-pad-ratio: must be >= 1"),
+    ("sweep-max-pad-ratio-nan", "sweep --max-pad-ratio nan --out {o}", "--max-pad-ratio: must be a finite"),
+    ("sweep-data-devices-zero", "sweep --data-devices 0 --out {o}", "--data-devices"),
+    ("sweep-lr-axis-below-float32", "sweep --lr 0.1,1e-320 --out {o}", "lr value 1e-320"),
+    ("sweep-lr-axis-word", "sweep --lr 0.1,fast --out {o}", "--lr"),
+    ("sweep-depth-zero", "sweep --depth 0 --out {o}", "depth"),
+    ("sweep-width-not-int", "sweep --width 2.5 --out {o}", "--width"),
+    ("sweep-width-without-hidden", "sweep --hidden none --width 2,4 --out {o}", "hidden layers"),
+    ("sweep-heatmap-unknown-axis", "sweep --lr 0.1,0.2 --width 2,4 --heatmap lr,colour --out {o}",
+     "unknown heatmap axis 'colour'"),
+    ("sweep-heatmap-not-swept", "sweep --lr 0.1,0.2 --heatmap lr,width --out {o}", "not swept"),
+    ("sweep-heatmap-same-axis", "sweep --lr 0.1,0.2 --heatmap lr,lr --out {o}", "different axes"),
+    ("sweep-heatmap-one-axis", "sweep --lr 0.1,0.2 --heatmap lr --out {o}", "two axis"),
+    ("sweep-depth-huge", "sweep --depth 99999999999999999999 --out {o}", "at most 1024 hidden layers"),
+    ("sweep-seeds-huge", "sweep --seeds 99999999999999999999 --out {o}", "at most 1000000 seeds"),
+    ("sweep-too-many-models", "sweep --lr 0.1,0.2 --seeds 600000 --out {o}", "1200000 models"),
+    ("sweep-resume-with-other-flags", "sweep --resume {r}/good --lr 0.5", "--lr cannot be combined"),
 ]
 
 
@@ -204,7 +284,8 @@ def test_bad_input_one_line_exit_2_nothing_compiled(argv, keyword, files, runs, 
 
 
 def test_bad_input_table_is_large_enough():
-    assert len(BAD) >= 25
+    assert len(BAD) >= 50
+    assert len({i for i, _, _ in BAD}) == len(BAD)
 
 
 @pytest.mark.parametrize("d", [

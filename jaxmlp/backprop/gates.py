@@ -274,8 +274,9 @@ class LossGate(Gate):
     per example, then the batch mean.
 
     dL/do = dl_i/do / B from the registry entry's ``value_and_grad`` (mse: 2 (o - t) / (k B);
-    huber: clip(o - t, -1, 1) / (k B); ce: (q - t) / (T B)). A regression loss is a function
-    of o - t, so dL/dt = -dL/do; a classification loss gives no target gradient (``None``).
+    huber: clip(o - t, -1, 1) / (k B); ce: (q - t) / (T B)). A residual loss is a function
+    of o - t, so dL/dt = -dL/do for float targets; integer labels (a residual loss compares o
+    with their one-hot) and ce's targets get no target gradient (``None``).
     With example ``weights`` the batch mean becomes sum_i w_i l_i / max(sum w, 1) and the 1/B
     factor becomes w_i / max(sum w, 1). A single example (k,) gives its loss l (no mean).
     """
@@ -286,6 +287,7 @@ class LossGate(Gate):
 
     def forward(self, o, t, weights=None):
         o, t = jnp.asarray(o), jnp.asarray(t)
+        self.int_labels = registry.is_labels(t)
         batched = o.ndim >= 2
         scale = _example_scale(o, weights) if batched else 1.0
         per, self.do = self.entry.value_and_grad(o, t, self.temperature, scale)
@@ -293,7 +295,7 @@ class LossGate(Gate):
 
     def backward(self, grad_out):
         do = self.do * grad_out
-        return do, (-do if self.entry.task == "regression" else None)
+        return do, (-do if self.entry.residual and not self.int_labels else None)
 
     def __repr__(self) -> str:
         return f"LossGate({self.entry.name!r}, temperature={self.temperature!r})"

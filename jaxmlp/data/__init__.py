@@ -11,8 +11,9 @@ Three sources, all offline:
 ``load`` turns a ``DataConfig`` into a :class:`Dataset` (``dataset``) and ``splits`` into
 :class:`Splits`. Everything is deterministic: generators take explicit seeds (0 by default)
 and splits use ``DataConfig.split_seed``. Arrays are numpy: ``X`` is ``(n, d)`` float32; ``y``
-is ``(n,)`` int32 class labels in ``[0, n_classes)`` for classification or ``(n, k)`` float32
-targets for regression.
+is ``(n,)`` int32 class ids in ``[0, n_classes)`` for classification (``classes`` keeps the
+original label value of each id, e.g. a CSV's 10, 20, 30) or ``(n, k)`` float32 targets for
+regression.
 
 The names below are loaded on first use (PEP 562), as in ``jaxmlp/__init__.py``, so that
 ``jaxmlp.data.catalog`` (the data set names, for help texts) imports without numpy.
@@ -29,7 +30,7 @@ _EXPORTS = {
                      "make_spirals", "make_teacher", "make_x2"], "synthetic"),
     **dict.fromkeys(["CSV_MAX_AUTO_CLASSES", "load_csv", "load_npz", "save_npz"], "files"),
     **dict.fromkeys(["DATASETS"], "catalog"),
-    **dict.fromkeys(["TINY_N", "make_splits"], "splits"),
+    **dict.fromkeys(["TINY_N", "UnsplitDataWarning", "make_splits"], "splits"),
     **dict.fromkeys(["load_dataset", "load_splits"], "load"),
 }
 

@@ -12,6 +12,12 @@ import numpy as np
 TASKS = ("classification", "regression")
 
 
+def _class_values(task: str, n_classes, classes) -> tuple | None:
+    if task != "classification":
+        return None
+    return tuple(classes) if classes is not None else tuple(range(int(n_classes)))
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A whole data set before splitting.
@@ -24,6 +30,13 @@ class Dataset:
         n_classes: Number of classes (classification), else ``None``.
         name: Short name (registry name or file stem).
         feature_names: Optional column names, length ``d``.
+        classes: Classification: the original label values, sorted, ``classes[i]`` the value
+            of class id ``i`` (a CSV's targets {10, 20, 30} are ids 0, 1, 2); ``None`` means
+            ``0..n_classes-1``. See :attr:`class_values`.
+        whole_if_tiny: A set under ``TINY_N`` rows is used whole (train = val = test, with an
+            :class:`~jaxmlp.data.splits.UnsplitDataWarning`) instead of split. True for user
+            data and the 4-point logic sets; False for built-in sets whose size the caller
+            chose (``n_samples``), which are always split (or refused).
     """
     X: np.ndarray
     y: np.ndarray
@@ -31,6 +44,14 @@ class Dataset:
     n_classes: int | None
     name: str
     feature_names: tuple[str, ...] | None = None
+    classes: tuple | None = None
+    whole_if_tiny: bool = True
+
+    @property
+    def class_values(self) -> tuple | None:
+        """The original label value of each class id (``classes`` or ``0..n_classes-1``);
+        ``None`` for regression."""
+        return _class_values(self.task, self.n_classes, self.classes)
 
     @property
     def n_samples(self) -> int:
@@ -65,6 +86,8 @@ class Splits:
         y_mean, y_std: ``(k,)`` float32 regression target statistics on the train split (or
             zeros / ones); ``None`` for classification.
         feature_names: Optional column names, length ``d``.
+        classes: Classification: the original label value of each class id (as
+            :attr:`Dataset.class_values`); ``None`` for regression.
     """
     X_train: np.ndarray
     y_train: np.ndarray
@@ -80,6 +103,7 @@ class Splits:
     y_mean: np.ndarray | None = None
     y_std: np.ndarray | None = None
     feature_names: tuple[str, ...] | None = None
+    classes: tuple | None = None
 
     @property
     def n_features(self) -> int:

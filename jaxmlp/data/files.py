@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -21,13 +22,15 @@ from jaxmlp.errors import ConfigError, DataError
 CSV_MAX_AUTO_CLASSES = 20
 
 
-def _dataset(X, y, task, n_classes, name, feature_names=None) -> Dataset:
+def _dataset(X, y, task, n_classes, name, feature_names=None, classes=None,
+             min_classes: int = 2) -> Dataset:
     """Validated arrays as a Dataset (``n_classes=None``: ``max(label) + 1``)."""
-    X, y = validate_arrays(X, y, task, n_classes, name)
+    X, y = validate_arrays(X, y, task, n_classes, name, min_classes=min_classes)
     if task == "classification" and n_classes is None:
         n_classes = int(y.max()) + 1
     return Dataset(X=X, y=y, task=task, n_classes=n_classes if task == "classification" else None,
-                   name=name, feature_names=tuple(feature_names) if feature_names else None)
+                   name=name, feature_names=tuple(feature_names) if feature_names else None,
+                   classes=tuple(classes) if classes is not None else None)
 
 
 def _check_file(path) -> Path:
@@ -46,11 +49,22 @@ def _check_task(task: str) -> None:
         raise ConfigError(f"task must be auto, classification or regression, got {task!r}")
 
 
+#: A CSV number: decimal digits with an optional sign, point and exponent, or nan/inf (which
+#: the finiteness check then names). Python's ``float()`` also takes ``1_000`` and non-ASCII
+#: digits; a CSV reader does not, so neither does this.
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)",
+                     re.IGNORECASE | re.ASCII)
+
+
 def _parse_float(cell: str) -> float:
-    return float(cell.strip())
+    text = cell.strip()
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"not a number: {cell!r}")
+    return float(text)
 
 
-def load_csv(path, *, target: str | None = None, task: str = "auto") -> Dataset:
+def load_csv(path, *, target: str | None = None, task: str = "auto",
+             min_classes: int = 2) -> Dataset:
     """Load a numeric CSV file with a header row.
 
     Args:
@@ -59,10 +73,14 @@ def load_csv(path, *, target: str | None = None, task: str = "auto") -> Dataset:
             the features.
         task: ``"auto"`` (classification if every target value is an integer and there are at
             most 20 distinct values, else regression), ``"classification"`` or ``"regression"``.
+        min_classes: Classification: how many distinct labels must be present (2 to train;
+            1 for a file only scored, as by ``jaxmlp predict``).
 
     Returns:
         Dataset named after the file stem. Classification labels are the sorted distinct target
-        values mapped to ``0..K-1``; regression y is ``(n, 1)``.
+        values mapped to ``0..K-1``, the values kept in ``Dataset.classes``; regression y is
+        ``(n, 1)``. A cell is a number as a CSV reader reads it: ``1_000`` or non-ASCII digits
+        are non-numeric.
 
     Raises:
         DataError: missing/unreadable file, no header or no data rows, a row with the wrong
@@ -75,7 +93,7 @@ def load_csv(path, *, target: str | None = None, task: str = "auto") -> Dataset:
     _check_header(p, header, rows)
     t = _target_index(p, header, target)
     data = _parse_cells(p, header, rows, lines)
-    return _csv_dataset(p, header, data, t, task)
+    return _csv_dataset(p, header, data, t, task, min_classes)
 
 
 def _read_csv_records(p: Path):
@@ -160,7 +178,8 @@ def _parse_cells(p: Path, header, rows, lines) -> np.ndarray:
     return data
 
 
-def _csv_dataset(p: Path, header, data: np.ndarray, t: int, task: str) -> Dataset:
+def _csv_dataset(p: Path, header, data: np.ndarray, t: int, task: str,
+                 min_classes: int = 2) -> Dataset:
     """Column ``t`` is the target, the rest the features; ``task="auto"`` decided here."""
     m = len(header)
     feat_idx = [j for j in range(m) if j != t]
@@ -177,19 +196,26 @@ def _csv_dataset(p: Path, header, data: np.ndarray, t: int, task: str) -> Datase
             raise DataError(f"{name}: classification target column {header[t]!r} must hold "
                             f"integers; data row {i + 1} has {yv[i]!r}")
         classes, y = np.unique(yv, return_inverse=True)
-        return _dataset(X, y.astype(np.int32), task, len(classes), name, feature_names)
+        return _dataset(X, y.astype(np.int32), task, len(classes), name, feature_names,
+                        classes=[int(c) for c in classes], min_classes=min_classes)
     return _dataset(X, yv[:, None], task, None, name, feature_names)
 
 
-def load_npz(path, *, task: str = "auto") -> Dataset:
+def load_npz(path, *, task: str = "auto", min_classes: int = 2) -> Dataset:
     """Load arrays ``X`` ``(n, d)`` and ``y`` ``(n,)`` or ``(n, k)`` from an ``.npz`` file.
+
+    The rule for ``task="auto"``: integer (or bool) targets are class labels, whatever their
+    shape, ``(n,)`` or one column ``(n, 1)``, with ``n_classes = max(y) + 1`` (label values
+    are the class ids); ``--task regression`` says otherwise. Float targets, and integer
+    targets of more than one column ``(n, k > 1)``, are regression (``(n,)`` becomes
+    ``(n, 1)``).
 
     Args:
         path: File path (read with ``allow_pickle=False``).
-        task: ``"auto"``: a 1-D integer (or bool) y is classification with
-            ``n_classes = max(y) + 1``, anything else regression (1-D y becomes ``(n, 1)``).
-            ``"classification"`` also accepts integral float labels; ``"regression"`` casts
-            y to float32.
+        task: ``"auto"`` (the rule above), ``"classification"`` (also accepts integral float
+            labels) or ``"regression"`` (casts y to float32).
+        min_classes: Classification: how many distinct labels must be present (2 to train;
+            1 for a file only scored).
 
     Returns:
         Dataset named after the file stem.
@@ -199,15 +225,15 @@ def load_npz(path, *, task: str = "auto") -> Dataset:
             :func:`validate_arrays` failure (negative labels are "labels out of range").
     """
     _check_task(task)
-    _check_task(task)
     p = _check_file(path)
     X, y = _read_npz(p)
     name = p.stem
     if task == "auto":
-        task = "classification" if (y.ndim == 1 and y.dtype.kind in "biu") else "regression"
+        one_column = y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
+        task = "classification" if (one_column and y.dtype.kind in "biu") else "regression"
     if task == "classification" and y.dtype.kind == "b":
         y = y.astype(np.int32)
-    return _dataset(X, y, task, None, name)
+    return _dataset(X, y, task, None, name, min_classes=min_classes)
 
 
 def _read_npz(p: Path) -> tuple[np.ndarray, np.ndarray]:

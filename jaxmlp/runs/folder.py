@@ -127,6 +127,9 @@ def _saveable(state) -> bool:
 def _normalizer(splits) -> dict:
     norm = {"x_mean": np.asarray(splits.x_mean).tolist(), "x_std": np.asarray(splits.x_std).tolist(),
             "task": splits.task, "n_classes": splits.n_classes}
+    classes = getattr(splits, "classes", None)
+    if classes is not None:  # the original label value of each class id (predict maps by it)
+        norm["classes"] = [int(c) for c in classes]
     if getattr(splits, "y_mean", None) is not None:
         norm["y_mean"] = np.asarray(splits.y_mean).tolist()
         norm["y_std"] = np.asarray(splits.y_std).tolist()

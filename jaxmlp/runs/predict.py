@@ -1,5 +1,11 @@
 """Reading a finished run folder back: its trained params and the normalizer of its data, and
-scoring a data set with them (``jaxmlp predict``)."""
+scoring a data set with them (``jaxmlp predict``).
+
+Class labels are matched by value: the run folder stores its training data's class values
+(``normalizer["classes"]``, class id ``i`` is value ``classes[i]``; folders written before
+that hold ``0..n_classes-1``), and a scored file's labels are mapped through them, so a file
+holding only some of the classes (or in another order) is scored against the right outputs,
+and a label the model never saw is a ``DataError`` naming it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +14,7 @@ import jax
 import numpy as np
 
 from jaxmlp.config import DataConfig
-from jaxmlp.data import load_dataset
+from jaxmlp.data import load_csv, load_dataset, load_npz
 from jaxmlp.errors import DataError
 from jaxmlp.runs import checkpoint as ckpt
 from jaxmlp.runs.folder import load_run_config
@@ -49,10 +55,48 @@ def _normalized(ds, norm: dict):
     y = ds.y
     if norm["task"] == "regression":
         y = (y - np.asarray(norm["y_mean"], np.float32)) / np.asarray(norm["y_std"], np.float32)
-    elif norm["n_classes"] is not None and int(y.max()) >= norm["n_classes"]:
-        raise DataError(f"labels out of range: max label {int(y.max())}, model has "
-                        f"{norm['n_classes']} classes")
+    else:
+        y = training_class_ids(ds, norm)
     return X, y
+
+
+def run_classes(norm: dict) -> list:
+    """The training data's class values of a run's normalizer (class id ``i`` is value
+    ``[i]``); ``0..n_classes-1`` for folders written before the values were stored."""
+    if norm.get("classes") is not None:
+        return list(norm["classes"])
+    return list(range(int(norm["n_classes"])))
+
+
+def training_class_ids(ds, norm: dict) -> np.ndarray:
+    """A classification data set's labels as the TRAINING data's class ids: each row's
+    original label value (``ds.class_values``) looked up in :func:`run_classes`.
+
+    Raises:
+        DataError: a label value that was not a class of the training data.
+    """
+    values = np.asarray(ds.class_values, dtype=np.float64)[ds.y]
+    known = {float(v): i for i, v in enumerate(run_classes(norm))}
+    present = np.unique(values)
+    unseen = [v for v in present.tolist() if v not in known]
+    if unseen:
+        shown = ", ".join(f"{v:g}" for v in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+        classes = run_classes(norm)
+        listed = ", ".join(map(str, classes[:10])) + (", ..." if len(classes) > 10 else "")
+        raise DataError(f"{ds.name}: label(s) {shown} out of range: not among the model's "
+                        f"training classes ({listed})")
+    lut = np.array([known[v] for v in present.tolist()], dtype=np.int32)
+    return lut[np.searchsorted(present, values)]
+
+
+def _load_scored(name: str, target, task: str):
+    """The data set to score: as ``load_dataset``, but a user file may hold a single class."""
+    suffix = Path(name).suffix.lower()
+    if suffix == ".csv":
+        return load_csv(name, target=target, task=task, min_classes=1)
+    if suffix == ".npz" and target is None:
+        return load_npz(name, task=task, min_classes=1)
+    return load_dataset(DataConfig(dataset=name, target=target, task=task))
 
 
 def score_run(run_dir, dataset: str | None = None, target: str | None = None) -> dict:
@@ -61,8 +105,7 @@ def score_run(run_dir, dataset: str | None = None, target: str | None = None) ->
     from jaxmlp.registry import resolve_loss
     from jaxmlp.training import evaluate
     cfg, params, norm = params_from_run(run_dir)
-    ds = load_dataset(DataConfig(dataset=dataset or cfg.data.dataset,
-                                 target=target or cfg.data.target, task=norm["task"]))
+    ds = _load_scored(dataset or cfg.data.dataset, target or cfg.data.target, norm["task"])
     X, y = _normalized(ds, norm)
     loss = resolve_loss(cfg.train.loss, norm["task"])  # the loss it was trained with
     res = evaluate({"activation": cfg.model.activation, "loss": loss,

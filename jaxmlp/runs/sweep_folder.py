@@ -36,6 +36,7 @@ from jaxmlp.runs.lifecycle import Interrupted, check_fresh_run_dir, stop_on_sign
 from jaxmlp.runs.plotter import Plotter
 from jaxmlp.sweeps import GRID_AXES, SweepResult, expand_grid, sweep
 from jaxmlp.sweeps.axes import AXES
+from jaxmlp.training.optim import make_optimizer
 from jaxmlp.sweeps.program import model_mesh
 from jaxmlp.timing import Clock
 
@@ -249,6 +250,27 @@ def read_grid_file(path) -> dict:
     return grid
 
 
+def _check_heatmap(heatmap: str | None, grid: dict) -> None:
+    """``--heatmap``: two different axes the grid varies (a heatmap of other axes would
+    silently not be drawn: ``figure_jobs``)."""
+    if not heatmap:
+        return
+    names = heatmap.split(",")
+    if len(names) != 2:
+        raise ConfigError("the heatmap takes two axis names, e.g. width,lr")
+    axes = [n for n in GRID_AXES if n != "seed"]
+    unknown = [n for n in names if n not in axes]
+    if unknown:
+        raise ConfigError(f"unknown heatmap axis {', '.join(map(repr, unknown))}; use two of "
+                          f"{', '.join(axes)}")
+    if names[0] == names[1]:
+        raise ConfigError(f"the heatmap takes two different axes, got {heatmap!r}")
+    fixed = [n for n in names if len(grid.get(n, ())) < 2]
+    if fixed:
+        raise ConfigError(f"heatmap axis {', '.join(fixed)} is not swept (give it two or more "
+                          "values)")
+
+
 def sweep_setup(cfg: RunConfig, grid: dict, seeds, *, max_pad_ratio: float = 8.0,
                 heatmap: str | None = None, data_devices: int = 1,
                 fast_compile: bool | None = None, packing="auto") -> dict:
@@ -264,9 +286,9 @@ def sweep_setup(cfg: RunConfig, grid: dict, seeds, *, max_pad_ratio: float = 8.0
                           for v in grid[name]]
     if not isinstance(seeds, (int, list)) or isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
         raise ConfigError(f"seeds must be a positive integer or a list, got {seeds!r}")
-    if heatmap and len(heatmap.split(",")) != 2:
-        raise ConfigError("the heatmap takes two axis names, e.g. width,lr")
     expand_grid(grid, seeds, cfg.train, cfg.model)  # validate every model's values
+    make_optimizer(cfg.train.optimizer)  # an optimizer name the step can use
+    _check_heatmap(heatmap, grid)
     if data_devices < 1:
         raise ConfigError(f"data_devices must be >= 1, got {data_devices}")
     return {"run": cfg.to_dict(), "grid": grid, "seeds": seeds, "max_pad_ratio": max_pad_ratio,

@@ -20,6 +20,7 @@ CLI builds its comma-list flags from ``cli_axes``.
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 from typing import Iterable, NamedTuple, Sequence
 
@@ -74,6 +75,12 @@ def cli_axes():
             yield a.name, a.type, a.help
 
 
+#: Bounds that keep a typo from asking for an impossible sweep: models in one grid, hidden
+#: layers of a depth axis (a width's bound is ``ModelConfig``'s: int32).
+MAX_MODELS = 1_000_000
+MAX_DEPTH = 1024
+
+
 def check_value(name: str, value):
     """``value`` of axis ``name`` as the axis's type; ``ConfigError`` naming both if it is not
     a number of that type (bools never are), or if a shape axis's value is below 1. Range
@@ -83,6 +90,8 @@ def check_value(name: str, value):
     if not ok or isinstance(value, bool) or (not axis.traced and value < 1):
         kind = "positive integers" if not axis.traced else f"{axis.type.__name__}s"
         raise ConfigError(f"sweep axis {name}: values must be {kind}, got {value!r}")
+    if name == "depth" and value > MAX_DEPTH:
+        raise ConfigError(f"sweep axis depth: at most {MAX_DEPTH} hidden layers, got {value!r}")
     return axis.type(value)
 
 
@@ -126,6 +135,8 @@ def _values(grid: dict, seeds, base: TrainConfig, model: ModelConfig) -> dict[st
     unknown = sorted(set(grid) - set(GRID_AXES))
     if unknown:
         raise ConfigError(f"unknown sweep axis {', '.join(unknown)}; use {', '.join(GRID_AXES)}")
+    if isinstance(seeds, int) and seeds > MAX_MODELS:
+        raise ConfigError(f"at most {MAX_MODELS} seeds (models) in a sweep, got {seeds}")
     default_seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     values = {}
     for name, axis in AXES.items():
@@ -158,6 +169,9 @@ def expand_grid(grid: dict[str, Sequence], seeds: int | Sequence[int] = 1,
     base = base or TrainConfig()
     model = model or ModelConfig()
     values = _values(grid, seeds, base, model)
+    n_models = math.prod(len(v) for v in values.values())
+    if n_models > MAX_MODELS:
+        raise ConfigError(f"the grid has {n_models} models; a sweep takes at most {MAX_MODELS}")
     for name in TRACED_AXES:   # each value checked once, by the config it sets
         for v in values[name]:
             _checked(name, v, lambda: base.replace(**{name: v}))

@@ -216,6 +216,8 @@ def final_metrics(spec: Spec, params, data: dict, hp: dict) -> dict:
 
 
 def predict(params, X, *, activation: str = "tanh", temperature=1.0, task: str = "classification"):
-    """Class probabilities (classification, softmax at ``temperature``) or predictions."""
+    """Class probabilities (classification, softmax at ``temperature``) or predictions. (A
+    model trained with mse / huber on class labels: the softmax of its outputs ranks the
+    classes as the outputs do, but is not a calibrated probability.)"""
     out = forward(params, jnp.asarray(X, jnp.float32), activation=activation)
     return L.softmax(out, temperature) if task == "classification" else out

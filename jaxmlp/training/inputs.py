@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxmlp import registry
 from jaxmlp.errors import ConfigError, DataError
 
 
@@ -48,8 +49,10 @@ class ArraySplits:
 def as_splits(data, loss: str = "auto"):
     """Accept a ``jaxmlp.data.Splits``, or ``(X, y)`` / ``(X_tr, y_tr, X_te, y_te)`` /
     ``(X_tr, y_tr, X_val, y_val, X_te, y_te)`` tuples of arrays: integer y = classification,
-    float y = regression, except that with ``loss="ce"`` a float (n, K) y holds probability
-    targets (one-hot or soft, e.g. a teacher's softened outputs for distillation)."""
+    float y = regression, except that with ``loss="ce"`` (a registry loss with ``soft_targets``)
+    a float (n, K) y holds probability targets (one-hot or soft, e.g. a teacher's softened
+    outputs for distillation). Integer y stay labels for every loss (mse / huber compare the
+    outputs with their one-hot)."""
     if not isinstance(data, (tuple, list)):
         return data
     from jaxmlp.data import validate_arrays
@@ -59,7 +62,7 @@ def as_splits(data, loss: str = "auto"):
     for i in range(1, len(arrs), 2):
         if arrs[i].ndim == 1 and not np.issubdtype(arrs[i].dtype, np.integer):
             arrs[i] = arrs[i][:, None]
-    soft = (loss == "ce" and not np.issubdtype(arrs[1].dtype, np.integer) and arrs[1].ndim == 2
+    soft = (loss != "auto" and registry.loss(loss).soft_targets and not np.issubdtype(arrs[1].dtype, np.integer) and arrs[1].ndim == 2
             and arrs[1].shape[1] >= 2)
     task = "classification" if np.issubdtype(arrs[1].dtype, np.integer) else "regression"
     n_classes = None

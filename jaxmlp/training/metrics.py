@@ -27,7 +27,8 @@ def loss_kwargs(spec: Spec, hp) -> dict:
 
 
 def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
-    """Full-batch loss and accuracy (classification) or MSE (regression)."""
+    """Full-batch loss and accuracy (classification data, whatever the loss) or MSE
+    (regression)."""
     if isinstance(spec_or_kw, Spec):
         kw = loss_kwargs(spec_or_kw, hp)
     else:
@@ -36,7 +37,9 @@ def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
     temperature = kw.pop("temperature", 1.0)
     out = forward(params, X, **kw)
     res = {"loss": jnp.mean(L.loss_per_example(loss_name, out, y, temperature))}
-    if registry.loss(loss_name).task == "classification" or jnp.issubdtype(y.dtype, jnp.integer):
+    # class labels (whatever the loss: ce, or mse/huber on their one-hot) or probability
+    # targets: accuracy; regression targets: MSE
+    if registry.is_labels(y) or registry.loss(loss_name).soft_targets:
         res["accuracy"] = L.accuracy(out, y)
     else:
         res["mse"] = jnp.mean(L.mse_per_example(out, y))

@@ -10,6 +10,8 @@ the optimizer's arrays (the other links are stateless).
 """
 from __future__ import annotations
 
+import warnings
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import jax
@@ -61,9 +63,31 @@ def make_optimizer(name: str, *, lr=0.1, momentum=0.0, nesterov: bool = False,
         raise ConfigError(f"unknown optimizer {name!r}; use sgd, momentum, nesterov, adam, "
                           "adamw, rmsprop, adagrad or another optax optimizer name")
     try:
-        return optax.inject_hyperparams(factory)(learning_rate=lr)
+        opt = optax.inject_hyperparams(factory)(learning_rate=lr)
     except TypeError as e:
         raise ConfigError(f"optimizer {name!r} cannot be built with a learning rate: {e}") from None
+    _check_plain_update(name)
+    return opt
+
+
+@lru_cache(maxsize=None)
+def _check_plain_update(name: str) -> None:
+    """``ConfigError`` unless optax's ``name`` updates from gradients alone, as the training
+    step calls it (line-search optimizers such as lbfgs need the loss function, noisy_sgd a
+    key); checked by tracing one update of a tiny pytree, before anything is compiled."""
+    opt = optax.inject_hyperparams(getattr(optax, name))(learning_rate=0.1)
+    params = {"W": jnp.ones((2, 2)), "b": jnp.zeros(2)}
+    try:
+        with warnings.catch_warnings(), jax.numpy_dtype_promotion("standard"):
+            warnings.simplefilter("ignore")  # e.g. noisy_sgd's "specifying a key will be required"
+            state = jax.eval_shape(lambda p: opt.update(p, opt.init(p), p)[1], params)
+    except Exception as e:  # noqa: BLE001 - any failure means the step cannot use it
+        raise ConfigError(f"optimizer {name!r} cannot be used here: its update needs more than "
+                          f"the gradients ({type(e).__name__})") from None
+    if any(jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+           for leaf in jax.tree.leaves(state)):
+        raise ConfigError(f"optimizer {name!r} cannot be used here: its state holds a random key "
+                          "(train states are plain arrays, checkpointed and vmapped per model)")
 
 
 def optimizer_for(spec: Spec, momentum=0.0) -> optax.GradientTransformation:

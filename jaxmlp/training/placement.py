@@ -12,7 +12,8 @@ from jaxmlp.training.spec import Spec
 
 
 def device_data(splits, spec: Spec) -> dict:
-    """Move the splits to the device once (labels int32 for CE, targets float32 for MSE).
+    """Move the splits to the device once (class labels int32, whatever the loss; regression /
+    probability targets float32).
 
     Data-parallel runs shard the training rows over the mesh (zero rows pad them to a multiple
     of the device count; the data order never indexes them) and replicate validation/test.
