@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 # public name -> the module defining it
 _EXPORTS = {
     **dict.fromkeys(["use_compile_cache"], "training.compile_cache"),
+    **dict.fromkeys(["clear_caches"], "training.memo"),
     **dict.fromkeys(["DataConfig", "ModelConfig", "RunConfig", "TrainConfig"], "config"),
     **dict.fromkeys(["Dataset", "Splits", "load_dataset", "load_splits", "make_splits",
                      "validate_arrays"], "data"),
@@ -39,6 +40,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .training.compile_cache import use_compile_cache  # noqa: F401
+    from .training.memo import clear_caches  # noqa: F401
     from .config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: F401
     from .data import (Dataset, Splits, load_dataset, load_splits, make_splits,  # noqa: F401
                        validate_arrays)

@@ -201,7 +201,7 @@ s = load_splits(DataConfig(dataset="digits", n_samples=300))
 kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=32),
           grid={"width": [8, 16], "lr": [0.05, 0.1, 0.2]}, seeds=2)
 one = sweep(s, n_devices=1, **kw)
-T._EXECUTABLES.clear()
+T._EXECUTABLES.cache_clear()
 two = sweep(s, n_devices=8, data_devices=2, **kw)
 exe = next(iter(T._EXECUTABLES.values()))
 print(json.dumps({"one": one.column("test_loss").tolist(), "two": two.column("test_loss").tolist(),

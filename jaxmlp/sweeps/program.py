@@ -7,7 +7,6 @@ padded program, one per width for a packed one; each entry's leaves carry a lead
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 import jax
@@ -21,6 +20,7 @@ from jaxmlp.nn import init_stds, standard_normals
 from jaxmlp.parallel import DATA, MODELS, mesh_for, rows_sharding
 from jaxmlp.sweeps.axes import train_for
 from jaxmlp.sweeps.plan import Layout, masked, training_flops_estimate
+from jaxmlp.training.memo import memo
 from jaxmlp.training import (Spec, best_params, chunk_executable, compiler_options, device_data,
                              effective_momentum, fast_jit, host_input, init_key, init_model,
                              init_multipliers, init_state, layer_lr_multipliers, make_hparams,
@@ -115,7 +115,7 @@ def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, layout: La
     return tuple(states)
 
 
-@lru_cache(maxsize=None)
+@memo
 def init_states_jit():
     # built on first use: choosing compiler options queries the backend, which must not
     # happen at import time (jax.distributed.initialize has to come first)

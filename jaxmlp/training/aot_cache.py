@@ -25,6 +25,7 @@ from pathlib import Path
 import jax
 
 from jaxmlp.training.compile_cache import source_digest
+from jaxmlp.training.memo import Programs
 from jaxmlp.timing import AOT_LOAD_EVENT, CACHE_HIT_EVENT
 
 SUBFOLDER = "jaxmlp-aot"
@@ -120,7 +121,7 @@ def _evict(where: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-_MEMORY: dict = {}
+_MEMORY = Programs()
 _HITS = threading.local()  # per thread: JAX persistent-cache hits seen (compiles run in threads)
 
 
@@ -153,5 +154,5 @@ def load_or_compile(name: str, key, lower):
         compiled = load(name, key)
         if compiled is None:
             compiled = compile_and_store(name, key, lower())
-        _MEMORY[mem] = compiled
+        _MEMORY.put(mem, compiled)
     return compiled

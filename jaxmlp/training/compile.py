@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.training import aot_cache
+from jaxmlp.training.memo import Programs, memo
 from jaxmlp.training.metrics import split_metrics
 from jaxmlp.training.placement import host_input, models_input
 from jaxmlp.training.program import best_params, run_chunk
@@ -31,7 +31,7 @@ CPU_ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emi
 # of XLA compile) while its elementwise ops (tanh above all) run 0-20% slower (BENCHMARKS.md).
 CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 
-_EXECUTABLES: dict = {}
+_EXECUTABLES = Programs()
 # Compiles in the background (XLA releases the GIL): a run's training chunk while its
 # initialisation is compiled and run in the calling thread.
 _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmlp-fit-compile")
@@ -59,7 +59,7 @@ def signature(tree):
                   for a in jax.tree.leaves(tree)))
 
 
-@lru_cache(maxsize=None)
+@memo
 def jit_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False):
     """The jitted chunk for ``spec`` (the train state is donated; ``short_run`` as ``fast_jit``).
     Without ``vmapped`` and with ``spec.final_in_chunk`` it takes a seventh argument ``last``
@@ -161,7 +161,7 @@ def chunk_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple =
     disk_key = (*key, compiler_options(short_run=short_run))
     exe = aot_cache.load("chunk", disk_key)  # an earlier process's: nothing to trace
     if exe is not None:
-        _EXECUTABLES[key] = exe
+        _EXECUTABLES.put(key, exe)
         done = (exe, time.perf_counter() - t0)
         return done if executor is None else executor.submit(lambda: done)
     mesh = spec.mesh if mesh is None else mesh
@@ -170,7 +170,7 @@ def chunk_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple =
 
     def finish():
         exe = aot_cache.compile_and_store("chunk", disk_key, lowered)
-        _EXECUTABLES[key] = exe
+        _EXECUTABLES.put(key, exe)
         return exe, time.perf_counter() - t0
     return finish() if executor is None else executor.submit(finish)
 
@@ -190,7 +190,7 @@ def _chunk_inputs(spec: Spec, state, C: int, vmapped, mesh) -> tuple:
     return (ep, act, orders, *last)
 
 
-@lru_cache(maxsize=None)
+@memo
 def split_metrics_jit(spec: Spec, vmapped: bool = False):
     """``split_metrics`` compiled once per spec (over a model axis when ``vmapped``)."""
     fn = lambda p, hp, data: split_metrics(spec, p, hp, data)

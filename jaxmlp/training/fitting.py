@@ -4,7 +4,6 @@ chunks with ``train_loop``, summarise with ``summarize``) and ``predict``.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -22,6 +21,7 @@ from jaxmlp.training.compile import (_COMPILER, chunk_executable, compiler_optio
 from jaxmlp.training.init import (init_key, init_model, init_state, layer_lr_multipliers,
                                   model_sizes)
 from jaxmlp.training.inputs import as_splits, n_rows
+from jaxmlp.training.memo import memo
 from jaxmlp.training.optim import effective_momentum
 from jaxmlp.training.placement import device_data, host_input
 from jaxmlp.training.program import best_params, chunk_orders
@@ -35,7 +35,7 @@ from jaxmlp.training.spec import Spec, make_hparams, make_spec
 FINAL_IN_CHUNK_MACS = 2e7
 
 
-@lru_cache(maxsize=None)
+@memo
 def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple):
     """Params (unless given) and optimizer state of a run, in one compiled call (replicated
     over the mesh for data-parallel runs)."""
