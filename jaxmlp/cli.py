@@ -334,8 +334,8 @@ def _main(argv=None) -> int:
         print("error: interrupted (no checkpoint written for the current chunk)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except MemoryError:
-        print("error: out of memory (data set or model too large)", file=sys.stderr)
-        return 1
+        print("error: out of memory (data set or model too large for this machine)",
+              file=sys.stderr)
     except OSError as e:  # e.g. an unwritable --out folder, disk full
         if os.environ.get("JAXMLP_DEBUG"):
             raise
@@ -349,6 +349,11 @@ def _main(argv=None) -> int:
             return EXIT_INTERRUPTED
         if os.environ.get("JAXMLP_DEBUG"):
             raise
+        if "RESOURCE_EXHAUSTED" in str(e):  # XLA could not allocate: sizes too large for it
+            print("error: out of memory (data set or model too large for the device): "
+                  + str(e).splitlines()[0].split("RESOURCE_EXHAUSTED:")[-1].strip(),
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
         return 1
     finally:  # a failed command leaves no figure worker behind

@@ -368,14 +368,22 @@ def _auto_loss(task: str) -> str:
     raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
 
 
-def resolve_loss(name: str, task: str) -> str:
+def resolve_loss(name: str, task: str, temperature=1.0) -> str:
     """The loss ``name`` means for a data set of ``task``: "auto" picks the loss whose
-    ``auto_for`` is the task; any other loss must be one for that task (``ConfigError``)."""
+    ``auto_for`` is the task; any other loss must be one for that task (``ConfigError``).
+    ``temperature`` (a value or several, a sweep's) must be 1 for a loss it has no effect on
+    (a residual loss): a temperature that silently changes nothing is a ``ConfigError``."""
     if name == "auto":
-        return _auto_loss(task)
+        name = _auto_loss(task)
     entry = loss(name)
     if task not in entry.tasks:
         other = ", ".join(l.name for l in LOSSES.values() if task in l.tasks)
         raise ConfigError(f"{name} ({entry.title}) is a {' / '.join(entry.tasks)} loss but the "
                           f"data set is {task}; use --loss {other}")
+    temps = temperature if isinstance(temperature, (list, tuple, set)) else [temperature]
+    ignored = sorted({float(t) for t in temps} - {1.0})
+    if entry.residual and ignored:
+        raise ConfigError(f"temperature {ignored[0]:g}: the temperature scales the "
+                          f"cross-entropy's softmax and has no effect on the {name} loss "
+                          f"({entry.title}); leave it at 1 or use --loss ce")
     return name

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import run_main
 from jaxmlp.runs import checkpoint as ckpt
 from jaxmlp.cli import main
 from jaxmlp.config import RunConfig
@@ -22,13 +23,6 @@ JAXMLP = str(Path(sys.executable).with_name("jaxmlp"))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RUN_FILES = ["checkpoint.npz", "config.json", "curves.png", "metrics.csv", "metrics.jsonl",
              "summary.json"]
-
-
-def run_main(argv, capsys):
-    capsys.readouterr()
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def read_jsonl(path):

@@ -9,17 +9,11 @@ import warnings
 import numpy as np
 import pytest
 
+from helpers import run_main
 from jaxmlp.cli import main
 from jaxmlp.config import DataConfig, TrainConfig
 from jaxmlp.data import Dataset, load_csv, load_dataset, load_npz, load_splits, make_splits
 from jaxmlp.errors import DataError
-
-
-def run_main(argv, capsys):
-    capsys.readouterr()
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def write_csv(path, X, labels):

@@ -9,7 +9,7 @@ no half-written file in its output folder (no ``*.tmp``; every JSON file parses)
 
 Runs in-process with tiny defaults prepended (``--epochs 1 --n-samples 60 --hidden 4``: a flag
 the example gives wins), so compiled programs are shared through the session's caches.
-``FUZZ_EXAMPLES`` sets the number of random examples (default 100, the CI profile; 1000 or
+``FUZZ_EXAMPLES`` sets the number of random examples (default 250, the CI profile; 1000 or
 more also tries every flag with every edge value: ``test_every_flag_edge_values``).
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from jaxmlp.cli import build_parser, main
 from jaxmlp.cli_flags import SWEEP_AXIS_FIELDS
 
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 COMMANDS = ("train", "sweep", "predict", "gradcheck")
 #: Flags the fuzzer leaves alone: a coordinator address makes a real jax.distributed job
 #: (waits for peers), the compile-cache flags would re-point this test session's cache, and

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import run_main
 from jaxmlp.atomic import atomic_write_text
 from jaxmlp.runs import checkpoint as ckpt
 import jaxmlp.training as T
@@ -30,14 +31,6 @@ from jaxmlp.errors import CheckpointError, ConfigError, DataError, JaxmlpError
 from jaxmlp.runs.folder import train_run
 
 JAXMLP = str(Path(sys.executable).with_name("jaxmlp"))
-
-
-def run_main(argv, capsys):
-    """``main(argv)`` in-process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def leaves_of(run_dir, name=ckpt.CHECKPOINT_NAME):
@@ -260,6 +253,24 @@ BAD = [
     ("sweep-seeds-huge", "sweep --seeds 99999999999999999999 --out {o}", "at most 1000000 seeds"),
     ("sweep-too-many-models", "sweep --lr 0.1,0.2 --seeds 600000 --out {o}", "1200000 models"),
     ("sweep-resume-with-other-flags", "sweep --resume {r}/good --lr 0.5", "--lr cannot be combined"),
+    # a temperature where it has no effect (mse, huber): was silently ignored
+    ("temperature-on-regression", "train --dataset diabetes --temperature 2 --out {o}",
+     "temperature 2: the temperature scales the cross-entropy's softmax and has no effect on the mse loss"),
+    ("temperature-with-mse-on-classes", "train --dataset iris --loss mse --temperature 0.5 --out {o}",
+     "no effect on the mse loss"),
+    ("sweep-temperature-on-regression", "sweep --dataset diabetes --temperature 1,2 --out {o}",
+     "temperature 2: the temperature scales"),
+    ("gradcheck-temperature-with-huber", "gradcheck --dataset iris --loss huber --temperature 3",
+     "no effect on the huber loss"),
+    # a value listed twice in a sweep axis: was trained twice under one label
+    ("sweep-lr-repeated", "sweep --lr 0.1,0.1 --out {o}", "sweep axis lr lists 0.1 more than once"),
+    ("sweep-width-repeated", "sweep --width 16,32,16 --out {o}", "sweep axis width lists 16 more than once"),
+    ("sweep-lr-repeated-spelling", "sweep --lr 0.1,0.10 --out {o}", "lists 0.1 more than once"),
+    # sizes beyond any machine's memory (hundreds of GiB): one error before allocating
+    ("hidden-beyond-memory", "train --hidden 2000000000 --out {o}", "needs at least"),
+    ("n-samples-beyond-memory", "train --dataset teacher --n-samples 2000000000 --out {o}",
+     "ask for fewer rows (--n-samples)"),
+    ("sweep-width-beyond-memory", "sweep --width 16,2000000000 --out {o}", "needs at least"),
 ]
 
 

@@ -83,6 +83,18 @@ def test_bad_values_of_other_axes(grid, match):
         expand_grid(grid)
 
 
+@pytest.mark.parametrize("grid,seeds,match", [
+    ({"lr": [0.1, 0.2, 0.1]}, 1, "axis lr lists 0.1 more than once"),
+    ({"width": [16, 32, 16]}, 1, "axis width lists 16 more than once"),
+    ({"depth": [2, 1, 2]}, 1, "axis depth lists 2 more than once"),
+    ({}, [3, 1, 3], "axis seed lists 3 more than once"),
+    ({"seed": [0, 0]}, 1, "axis seed lists 0 more than once"),
+])
+def test_a_value_listed_twice_is_an_error(grid, seeds, match):
+    with pytest.raises(ConfigError, match=match):
+        expand_grid(grid, seeds, model=ModelConfig(hidden=(8,)))
+
+
 def test_values_are_stored_as_the_axis_type():
     m = expand_grid({"lr": [1, np.float32(0.5)], "width": [np.int64(4)]})
     assert [type(x["lr"]) for x in m] == [float, float] and type(m[0]["width"]) is int

@@ -11,6 +11,7 @@ import numpy as np
 
 from jaxmlp.data.dataset import Dataset
 from jaxmlp.errors import ConfigError
+from jaxmlp.memory import check_fits
 
 _LOGIC_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 _LOGIC_Y = {"xor": (0, 1, 1, 0), "and": (0, 0, 0, 1), "or": (0, 1, 1, 1)}
@@ -33,9 +34,14 @@ def make_logic(name: str) -> Dataset:
                    task="classification", n_classes=2, name=key, feature_names=("x1", "x2"))
 
 
-def _check_n(n, what="n") -> int:
+def _check_n(n, what="n", row_bytes: int = 0) -> int:
+    """``n`` as an int; ``ConfigError`` unless a positive integer, or (with ``row_bytes``, what
+    one generated row holds at least) when ``n`` rows cannot fit in the memory available."""
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"{what} must be a positive integer, got {n!r}")
+    if row_bytes:
+        check_fits(n * row_bytes, f"a generated data set of {n} rows",
+                   "ask for fewer rows (--n-samples)")
     return int(n)
 
 
@@ -57,7 +63,7 @@ def make_x2(n: int = 512, noise: float = 0.0, seed: int = 0) -> Dataset:
     Returns:
         Regression Dataset, X ``(n, 1)``, y ``(n, 1)``.
     """
-    n, noise = _check_n(n), _check_noise(noise)
+    n, noise = _check_n(n, row_bytes=16), _check_noise(noise)
     x = np.linspace(-1.0, 1.0, n)
     y = x ** 2
     if noise > 0:
@@ -81,7 +87,7 @@ def make_spirals(n: int = 1000, noise: float = 0.1, seed: int = 0) -> Dataset:
     Returns:
         Classification Dataset, X ``(n, 2)`` in roughly [-1, 1]^2, y ``(n,)`` in {0, 1}.
     """
-    n, noise = _check_n(n), _check_noise(noise)
+    n, noise = _check_n(n, row_bytes=24), _check_noise(noise)
     rng = np.random.default_rng(seed)
     y = (np.arange(n) >= (n + 1) // 2).astype(np.int32)
     t = rng.uniform(0.05, 1.0, n)
@@ -135,7 +141,7 @@ def make_car_sensor(n: int = 4000, noise: float = 0.05, seed: int = 0) -> Datase
     Returns:
         Regression Dataset, X ``(n, 8)``, y ``(n, 2)`` = (steering, throttle).
     """
-    n, noise = _check_n(n), _check_noise(noise)
+    n, noise = _check_n(n, row_bytes=80), _check_noise(noise)
     rng = np.random.default_rng(seed)
     D = rng.uniform(0.0, 1.0, (n, 8))
     Y = car_sensor_targets(D) + noise * rng.standard_normal((n, 2))
@@ -189,7 +195,8 @@ def make_teacher(n: int = 10000, n_features: int = 784, n_classes: int = 10,
 
 def _teacher_args(n, n_features, n_classes, hidden, label_noise, dtype):
     """:func:`make_teacher`'s arguments checked: ``(n, d, hidden, dtype)``."""
-    n, d = _check_n(n), _check_n(n_features, "n_features")
+    d = _check_n(n_features, "n_features")
+    n = _check_n(n, row_bytes=d * np.dtype(dtype).itemsize if np.dtype(dtype).kind == "f" else 0)
     if not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
         raise ConfigError(f"n_classes must be an integer >= 2, got {n_classes!r}")
     hidden = tuple(_check_n(h, "hidden width") for h in hidden)

@@ -24,7 +24,7 @@ def check_gradients(cfg: RunConfig, *, n_fd: int = 12) -> dict:
     """
     with jax.enable_x64(True):  # float64 for meaningful tolerances, restored afterwards
         splits = load_splits(cfg.data)
-        loss = resolve_loss(cfg.train.loss, splits.task)
+        loss = resolve_loss(cfg.train.loss, splits.task, cfg.train.temperature)
         sizes = model_sizes(cfg.model, splits.n_features, splits.n_outputs)
         n = min(cfg.train.batch_size, len(splits.X_train))
         x = jnp.asarray(splits.X_train[:n], jnp.float64)

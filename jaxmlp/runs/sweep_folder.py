@@ -34,7 +34,7 @@ from jaxmlp.parallel import is_writer
 from jaxmlp.runs.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from jaxmlp.runs.lifecycle import Interrupted, check_fresh_run_dir, stop_on_signals
 from jaxmlp.runs.plotter import Plotter
-from jaxmlp.sweeps import GRID_AXES, SweepResult, expand_grid, sweep
+from jaxmlp.sweeps import GRID_AXES, SweepResult, check_sweep, expand_grid, sweep
 from jaxmlp.sweeps.axes import AXES
 from jaxmlp.training.optim import make_optimizer
 from jaxmlp.sweeps.program import model_mesh
@@ -368,14 +368,15 @@ def sweep_run(setup: dict, out, *, resume: bool = False, devices: int | None = N
     clock, out, write = clock or Clock(), Path(out), is_writer()
     cfg = RunConfig.from_dict(setup["run"])
     saved = _open_folder(out, setup, resume, write)
-    n_models = len(expand_grid(setup["grid"], setup["seeds"], cfg.train, cfg.model))
+    members = expand_grid(setup["grid"], setup["seeds"], cfg.train, cfg.model)
     model_mesh(devices, setup.get("data_devices", 1))  # the device layout, checked up front
     with clock.phase("data"):
         splits = load_splits(cfg.data)
+    check_sweep(splits, cfg.model, cfg.train, members)  # before the folder is made
     if write and not resume:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(setup, indent=2) + "\n")
-    bar = _Bar(cfg.train.epochs, n_models, progress)
+    bar = _Bar(cfg.train.epochs, len(members), progress)
     try:
         with stop_on_signals() as flag, clock.phase("train"):
             result = sweep(splits, model=cfg.model, train=cfg.train, grid=setup["grid"],

@@ -13,7 +13,7 @@ from __future__ import annotations
 from jaxmlp.lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(["SweepResult", "sweep"], "api"),
+    **dict.fromkeys(["SweepResult", "sweep", "check_sweep"], "api"),
     **dict.fromkeys(["GRID_AXES", "expand_grid"], "axes"),
     **dict.fromkeys(["width_buckets"], "plan"),
 }

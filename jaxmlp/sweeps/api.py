@@ -33,7 +33,8 @@ from jaxmlp.sweeps.execute import (part_abstract, restore_program_state, run_pro
 from jaxmlp.sweeps.plan import flop_efficiency, plan_programs
 from jaxmlp.sweeps.program import (build_program, compile_chunk, metrics_executable, model_mesh,
                                    shard_models, short_run)
-from jaxmlp.training import as_splits, batches_per_epoch, best_params
+from jaxmlp.training import as_splits, batches_per_epoch, best_params, resolve_loss
+from jaxmlp.training.inputs import check_training_memory
 
 
 @dataclass
@@ -117,6 +118,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
     train = train or TrainConfig()
     splits = as_splits(data, train.loss)
     members = expand_grid(grid or {}, seeds, train, model)
+    check_sweep(splits, model, train, members)
     sizes = [member_sizes(model, m, splits.n_features, splits.n_outputs) for m in members]
     mesh, n_dev = model_mesh(n_devices, data_devices)
     if (resume or {}).get("packing") is not None:  # the plan the snapshot's states were laid out by
@@ -132,6 +134,18 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         _sweep_program(ctx, result, p_i, idx, layout, saved[p_i] if p_i < len(saved) else None)
     _finish_info(result.info, ctx.snapshot, sizes, plan, time.perf_counter() - t_all)
     return result
+
+
+def check_sweep(splits, model: ModelConfig, train: TrainConfig, members: list[dict]) -> str:
+    """What can only be checked with the data in hand, before anything is compiled: the loss
+    for the data's task and every model's temperature (``resolve_loss``), and the memory the
+    models' params and gradients (float32) and the data need at least. Returns the loss."""
+    loss = resolve_loss(train.loss, splits.task, [m["temperature"] for m in members])
+    n_params = sum(sum(a * b + b for a, b in zip(sz[:-1], sz[1:]))
+                   for sz in (member_sizes(model, m, splits.n_features, splits.n_outputs)
+                              for m in members))
+    check_training_memory(2 * 4 * n_params, splits, f"a sweep of {len(members)} models")
+    return loss
 
 
 class _Context(NamedTuple):

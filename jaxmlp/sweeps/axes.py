@@ -151,6 +151,7 @@ def _values(grid: dict, seeds, base: TrainConfig, model: ModelConfig) -> dict[st
             raise ConfigError(f"sweep axis {name} is empty" if name != "seed"
                               else "a sweep needs at least one seed")
         values[name] = [check_value(name, v) for v in given]
+        _check_unique(name, values[name])
     if values["width"] != [None] and values["depth"] == [None] and not model.hidden:
         raise ConfigError("a width sweep needs a model with hidden layers (--hidden) or a "
                           "depth axis")
@@ -158,6 +159,17 @@ def _values(grid: dict, seeds, base: TrainConfig, model: ModelConfig) -> dict[st
         raise ConfigError("a depth sweep needs a width: a model with hidden layers (--hidden) "
                           "or a width axis")
     return values
+
+
+def _check_unique(name: str, values: list) -> None:
+    """``ConfigError`` naming the first value listed twice on axis ``name`` (0.1 and 0.10 are
+    one value): its models would be trained twice, under one row label."""
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise ConfigError(f"sweep axis {name} lists {v!r} more than once: its models "
+                              "would be trained twice (under one row label)")
+        seen.add(v)
 
 
 def expand_grid(grid: dict[str, Sequence], seeds: int | Sequence[int] = 1,

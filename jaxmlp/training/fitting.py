@@ -20,7 +20,7 @@ from jaxmlp.training.compile import (_COMPILER, chunk_executable, compiler_optio
                                      signature, split_metrics_jit)
 from jaxmlp.training.init import (init_key, init_model, init_state, layer_lr_multipliers,
                                   model_sizes)
-from jaxmlp.training.inputs import as_splits, n_rows
+from jaxmlp.training.inputs import as_splits, check_training_memory, n_rows, tree_nbytes
 from jaxmlp.training.memo import memo
 from jaxmlp.training.optim import effective_momentum
 from jaxmlp.training.placement import device_data, host_input
@@ -83,11 +83,14 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     init, args = _initial_state(spec, model, tuple(sizes)), (params, seed, momentum)
     hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True)
     hp = jax.tree.map(lambda a: host_input(spec.mesh, a), hp)
+    abstract = jax.eval_shape(init, *args)
+    check_training_memory(tree_nbytes(abstract) + tree_nbytes(abstract["params"]), splits,
+                          f"training a {'-'.join(map(str, sizes))} model")  # state + gradients
     data = device_data(splits, spec)
     compiling = None
     if spec.mesh is None:  # the chunk compiles in the background while the init is built
-        compiling = chunk_executable(spec, jax.eval_shape(init, *args), hp, data,
-                                     spec.chunk_epochs, executor=_COMPILER)
+        compiling = chunk_executable(spec, abstract, hp, data, spec.chunk_epochs,
+                                     executor=_COMPILER)
     state = aot_cache.load_or_compile(
         "init", (spec, model, tuple(sizes), signature(args), compiler_options(once=True)),
         lambda: init.lower(*args))(*args)

@@ -10,6 +10,7 @@ import numpy as np
 
 from jaxmlp import registry
 from jaxmlp.errors import ConfigError, DataError
+from jaxmlp.memory import check_fits
 
 
 @dataclass
@@ -95,3 +96,23 @@ def _check_probabilities(y: np.ndarray, k: int, name: str) -> None:
 def n_rows(a) -> int:
     """Rows of a split's array (0 for a missing split)."""
     return 0 if a is None else int(np.asarray(a).shape[0])
+
+
+
+def tree_nbytes(tree) -> int:
+    """Bytes of the arrays (or ``jax.ShapeDtypeStruct``s) in ``tree``."""
+    import jax
+    return sum(int(np.prod(a.shape)) * np.dtype(a.dtype).itemsize
+               for a in jax.tree.leaves(tree) if hasattr(a, "dtype"))
+
+
+def check_training_memory(state_bytes: int, splits, what: str) -> None:
+    """``ConfigError`` (``jaxmlp.memory.check_fits``) when training cannot fit on the default
+    backend: ``state_bytes`` (a lower bound of the train state and gradients it holds at once)
+    plus the data's arrays exceed the memory available."""
+    import jax
+    data = [getattr(splits, k) for k in ("X_train", "y_train", "X_val", "y_val", "X_test",
+                                         "y_test")]
+    check_fits(state_bytes + tree_nbytes(data), what,
+               "use fewer or narrower hidden layers (--hidden), fewer models or fewer rows",
+               platform=jax.default_backend())

@@ -62,10 +62,11 @@ class Spec(NamedTuple):
     final_in_chunk: bool = False   # fit: the final metrics come out of the training chunk
 
 
-def resolve_loss(loss: str, task: str) -> str:
+def resolve_loss(loss: str, task: str, temperature=1.0) -> str:
     """The loss a config's ``loss`` means on a data set of ``task`` ("auto": the registry's
-    loss for the task); ``ConfigError`` for a loss that does not apply to the task."""
-    return registry.resolve_loss(loss, task)
+    loss for the task); ``ConfigError`` for a loss that does not apply to the task, or a
+    ``temperature`` other than 1 for a loss it has no effect on."""
+    return registry.resolve_loss(loss, task, temperature)
 
 
 def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 0) -> int:
@@ -94,7 +95,7 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
     it must be divisible by their number; results equal the one-device run up to the order of
     the gradient sum.
     """
-    loss = resolve_loss(train.loss, task)
+    loss = resolve_loss(train.loss, task, train.temperature)
     B = train.batch_size
     if train.drop_last and n_train < B:
         raise ConfigError(f"batch size {B} exceeds the {n_train} training examples with drop_last")
