@@ -10,9 +10,16 @@ from jaxmlp.backprop import mlp_value_and_grad
 from jaxmlp.objective import batch_loss
 
 
+#: Below this magnitude a gradient entry is compared absolutely, not relatively: a float64
+#: gradient of a loss of order 1 carries round-off of ~1e-16 to 1e-14, which relative to an
+#: entry of 1e-13 (a constant input column's weight, a saturated unit) looks like a 1e-3 error.
+REL_FLOOR = 1e-6
+
+
 def _rel(a, b) -> float:
+    """max 2 |a - b| / (|a| + |b|), the denominator at least ``REL_FLOOR``."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    denom = np.maximum(np.abs(a) + np.abs(b), 1e-12)
+    denom = np.maximum(np.abs(a) + np.abs(b), REL_FLOOR)
     return float(np.max(2 * np.abs(a - b) / denom)) if a.size else 0.0
 
 

@@ -124,6 +124,23 @@ def test_gradcheck_cli_passes_and_fails_on_tolerance(capsys):
     assert rc == 1 and "FAIL" in capsys.readouterr().out
 
 
+def test_gradcheck_passes_where_gradients_are_round_off_small(tmp_path, capsys):
+    """A constant input column (normalised to 0) leaves gradients of ~1e-13 whose float64
+    round-off (~1e-17) looked like a 5e-5 relative error: a false FAIL (the CLI fuzzer's
+    find). Below ``REL_FLOOR`` entries are compared absolutely; a wrong gradient still fails."""
+    import numpy as np
+
+    from jaxmlp.gradcheck import REL_FLOOR, _rel
+    path = tmp_path / "const.npz"
+    np.savez(path, X=np.ones((3, 1), np.float32), y=np.array([0, 1, 2]))
+    rc = main(["gradcheck", "--dataset", str(path), "--hidden", "4", "--n-fd", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "PASS" in out, out
+    assert _rel([2.8e-17 + 5e-13], [5e-13]) < 1e-6              # round-off on a tiny entry
+    assert _rel([2e-9], [1e-9]) == 2 * 1e-9 / REL_FLOOR > 1e-6  # a wrong tiny entry fails
+    assert _rel([2.0], [1.0]) == 2 / 3                          # relative above the floor
+
+
 def test_sweep_killed_and_resumed_is_bit_identical(tmp_path):
     """SIGKILL a sweep mid-run, resume it, compare with an uninterrupted sweep bit for bit."""
     import os
