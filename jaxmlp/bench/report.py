@@ -146,6 +146,9 @@ def _print_w3(r):
         for fw, s in r.get(key, {}).items():
             print(f"  speedup of {who} vs {fw}: {s['median']:.2f}x "
                   f"[{s['min']:.2f}-{s['max']:.2f}]")
+        for family, s in r.get(f"{key}_vs_fastest", {}).items():
+            print(f"  speedup of {who} vs {family}'s fastest form ({s['form']}): "
+                  f"{s['median']:.2f}x [{s['min']:.2f}-{s['max']:.2f}]  <- the ratio that counts")
     for c in r.get("loss_checks", []):
         print(f"  loss check {'PASS' if c['passed'] else 'FAIL'} - {c['check']}: "
               f"{c['agreeing']}/{c['models']} models within rtol {c['rtol']}")
