@@ -129,6 +129,13 @@ def _print_training(wl, r):
     for fw, t in r.get("time_to_model", {}).items():
         print(f"  time to a trained model, jaxmlp (compile + train) / {fw} train: "
               f"{t['median']:.2f}x [{t['min']:.2f}-{t['max']:.2f}]")
+    for fw, sp in r["speedup"].items():
+        if "time_to_result" in sp:
+            t, e = sp["time_to_result"], r["frameworks"]
+            print(f"  time to result in-process, speedup vs {fw} (its warm-up + train "
+                  f"{e[fw]['time_to_result_s']['median']:.3f} s / jaxmlp's whole fit, every "
+                  f"compile {e['jaxmlp']['time_to_result_s']['median']:.3f} s): "
+                  f"{t['median']:.2f}x [{t['min']:.2f}-{t['max']:.2f}]")
     for c in r["loss_checks"]:
         extra = (f": {c['jaxmlp']:.5f} vs {c['peer']:.5f} (rtol {c['rtol']})"
                  if "jaxmlp" in c else "")
