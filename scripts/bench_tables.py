@@ -97,31 +97,19 @@ def main(argv=None) -> int:
     g.add_argument("--ab", metavar="AB_JSON", help="an ab_bench.py result to render")
     g.add_argument("--inproc", metavar="BENCH_JSON", help="a jaxmlp bench result to render")
     a = p.parse_args(argv)
-    if a.inproc:
-        try:
-            print(inproc_table(json.loads(Path(a.inproc).read_text())), end="")
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            print(f"error: {a.inproc}: not a readable jaxmlp bench result ({type(e).__name__})",
-                  file=sys.stderr)
-            return 2
-        return 0
-    if a.ab:
-        try:
-            print(ab_table(json.loads(Path(a.ab).read_text())), end="")
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            print(f"error: {a.ab}: not a readable ab_bench.py result ({type(e).__name__})",
-                  file=sys.stderr)
-            return 2
-        return 0
+    if a.e2e:
+        path, what, render = a.e2e, "e2e.json", lambda r: results.render(
+            results.analyse(r), markdown=True)
+    else:
+        path, what, render = ((a.ab, "ab_bench.py result", ab_table) if a.ab else
+                              (a.inproc, "jaxmlp bench result", inproc_table))
     try:
-        report = json.loads(Path(a.e2e).read_text())
-        report["cases"]
+        text = render(json.loads(Path(path).read_text()))
     except (OSError, ValueError, KeyError, TypeError) as e:
-        print(f"error: {a.e2e}: not a readable e2e.json ({type(e).__name__})", file=sys.stderr)
+        print(f"error: {path}: not a readable {what} ({type(e).__name__})", file=sys.stderr)
         return 2
-    print(results.render(results.analyse(report), markdown=True), end="")
+    print(text, end="")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
