@@ -4,6 +4,7 @@ docs is generated from a results file.
 
     python scripts/bench_tables.py --e2e path/to/e2e.json     # jaxmlp bench --e2e's tables
     python scripts/bench_tables.py --ab path/to/ab.json       # scripts/ab_bench.py's table
+    python scripts/bench_tables.py --inproc path/to/bench.json  # jaxmlp bench's headline
 
 Recomputes the statistics, ratios and targets from the per-round values in the file (the
 same code as ``jaxmlp bench --e2e``) and prints markdown on stdout. Exit 2 on a missing or
@@ -50,29 +51,65 @@ def ab_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _x(s: dict | None) -> str:
+    return f"{s['median']:.2f}x [{s['min']:.2f}–{s['max']:.2f}]" if s else "–"
+
+
+def inproc_table(report: dict) -> str:
+    """``jaxmlp bench``'s headline: per workload jaxmlp's train-only and time-to-result seconds
+    and the speedups over each peer in both (W3: total including compile, against each peer's
+    fastest form), with the loss-check verdict."""
+    m = report["meta"]
+    mach = m.get("machine", {})
+    lines = [f"{mach.get('Model name', '?')}, {mach.get('cpu_count', '?')} cores; "
+             f"{m.get('rounds', '?')} interleaved rounds; `jaxmlp bench {' '.join(m.get('argv', []))}`",
+             "",
+             "| workload | jaxmlp train s | jaxmlp time to result s | vs PyTorch: train | "
+             "time to result | vs scikit-learn: train | time to result | losses agree |",
+             "|---|---|---|---|---|---|---|---|"]
+    for wl, r in report["workloads"].items():
+        if wl in ("G", "W3"):
+            continue
+        j, sp = r["frameworks"]["jaxmlp"], r["speedup"]
+        torch = max(("pytorch", "pytorch_1t"), key=lambda f: -(sp.get(f) or {}).get("median", 1e9))
+        ttr = j.get("time_to_result_s", {}).get("median")
+        lines.append(f"| {wl} | {j['train_s']['median']:.3f} | "
+                     f"{f'{ttr:.3f}' if ttr else '–'} | {_x(sp.get(torch))} | "
+                     f"{_x((sp.get(torch) or {}).get('time_to_result'))} | {_x(sp.get('sklearn'))} | "
+                     f"{_x((sp.get('sklearn') or {}).get('time_to_result'))} | "
+                     f"{'yes' if r['loss_check_passed'] else '**no**'} |")
+    w3 = report["workloads"].get("W3")
+    if w3:
+        j = w3["frameworks"]["jaxmlp"]["total_s"]
+        fast = w3.get("speedup_vs_fastest", {})
+        form = lambda f: f" ({fast[f]['form']})" if f in fast else ""
+        lines.append(f"| W3 (total incl. compile, vs the peer's fastest form) | {j['median']:.3f} | "
+                     f"{j['median']:.3f} | – | {_x(fast.get('pytorch'))}{form('pytorch')} | – | "
+                     f"{_x(fast.get('sklearn'))}{form('sklearn')} | "
+                     f"{'yes' if w3['loss_check_passed'] else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench_tables.py", description=__doc__.split("\n\n")[0])
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--e2e", metavar="E2E_JSON", help="an e2e.json to render")
     g.add_argument("--ab", metavar="AB_JSON", help="an ab_bench.py result to render")
+    g.add_argument("--inproc", metavar="BENCH_JSON", help="a jaxmlp bench result to render")
     a = p.parse_args(argv)
-    if a.ab:
-        try:
-            print(ab_table(json.loads(Path(a.ab).read_text())), end="")
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            print(f"error: {a.ab}: not a readable ab_bench.py result ({type(e).__name__})",
-                  file=sys.stderr)
-            return 2
-        return 0
+    if a.e2e:
+        path, what, render = a.e2e, "e2e.json", lambda r: results.render(
+            results.analyse(r), markdown=True)
+    else:
+        path, what, render = ((a.ab, "ab_bench.py result", ab_table) if a.ab else
+                              (a.inproc, "jaxmlp bench result", inproc_table))
     try:
-        report = json.loads(Path(a.e2e).read_text())
-        report["cases"]
+        text = render(json.loads(Path(path).read_text()))
     except (OSError, ValueError, KeyError, TypeError) as e:
-        print(f"error: {a.e2e}: not a readable e2e.json ({type(e).__name__})", file=sys.stderr)
+        print(f"error: {path}: not a readable {what} ({type(e).__name__})", file=sys.stderr)
         return 2
-    print(results.render(results.analyse(report), markdown=True), end="")
+    print(text, end="")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

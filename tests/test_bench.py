@@ -14,7 +14,7 @@ HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 @pytest.mark.slow
 def test_bench_quick_runs_and_losses_agree(tmp_path):
-    p = subprocess.run([sys.executable, str(BENCH), "--quick", "--workloads", "W1,W4",
+    p = subprocess.run([sys.executable, str(BENCH), "--quick", "--workloads", "W1,W4,W3",
                         "--frameworks", "jaxmlp,pytorch,sklearn", "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -41,6 +41,32 @@ def test_bench_quick_runs_and_losses_agree(tmp_path):
         assert set(r["speedup"]) == expected - {"jaxmlp"}
         for s in r["speedup"].values():
             assert {"median", "min", "max"} <= set(s)
+    # W3: every peer sequentially and as a process per core, all 64 models checked
+    w3 = rep["workloads"]["W3"]
+    forms = {"sklearn", "sklearn_procs"} | ({"pytorch", "pytorch_procs"} if HAVE_TORCH else set())
+    assert {"jaxmlp", "jaxmlp_cores"} | forms == set(w3["frameworks"])
+    assert all("total_s" in e for e in w3["frameworks"].values()), w3["frameworks"]
+    assert set(w3["speedup"]) == forms
+    fastest = w3["speedup_vs_fastest"]
+    assert set(fastest) == {"sklearn"} | ({"pytorch"} if HAVE_TORCH else set())
+    for family, s in fastest.items():  # the ratio against the peer's fastest form
+        assert s["median"] == min(w3["speedup"][f]["median"] for f in forms if f.startswith(family))
+    checks = {c["check"].split(" vs ")[-1]: c for c in w3["loss_checks"]}
+    for fw in forms | {"jaxmlp"}:
+        c = checks[fw]
+        assert c["models"] == 64 and c["passed"], c
+        if not fw.startswith("sklearn"):  # same weights, same batch order: round-off only
+            assert c["rtol"] == 1e-4 and c["agreeing"] == 64
+    # the headline table is generated from the raw result (scripts/bench_tables.py --inproc)
+    t = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_tables.py"), "--inproc",
+                        str(tmp_path / "bench.json")], capture_output=True, text=True, cwd=ROOT)
+    assert t.returncode == 0, t.stderr
+    rows = {line.split(" |")[0].lstrip("| "): line for line in t.stdout.splitlines()
+            if line.startswith("| W")}
+    assert set(rows) == {"W1", "W4", "W3 (total incl. compile, vs the peer's fastest form)"}
+    w1 = rep["workloads"]["W1"]
+    assert f"| {w1['frameworks']['jaxmlp']['time_to_result_s']['median']:.3f} |" in rows["W1"]
+    assert f"{w1['speedup']['sklearn']['time_to_result']['median']:.2f}x" in rows["W1"]
     if not HAVE_TORCH:  # skipped with a clear note, not an error
         assert any(n.startswith("PyTorch peer skipped") for n in rep["notes"])
     assert (tmp_path / "speedups.png").exists()

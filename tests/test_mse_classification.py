@@ -14,9 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from helpers import assert_manual_matches_autodiff_f32
 import jaxmlp as jm
 from jaxmlp import registry
-from jaxmlp.backprop import mlp_graph, mlp_value_and_grad
+from jaxmlp.backprop import mlp_graph
 from jaxmlp.cli import main
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.gradcheck import gradcheck
@@ -69,12 +70,7 @@ def test_manual_backward_on_labels_matches_jax_grad_float32(loss, weighted):
     params, x, y = _problem(rng, jnp.float32)
     w = jnp.asarray(rng.integers(0, 3, size=10), jnp.float32) if weighted else None
     kw = dict(activation="tanh", loss=loss, temperature=0.7, weights=w)
-    v, g = jax.jit(lambda p: mlp_value_and_grad(p, x, y, **kw))(params)
-    v_ref, g_ref = jax.jit(lambda p: jm.loss_and_grad(p, x, y, **kw))(params)
-    np.testing.assert_allclose(float(v), float(v_ref), rtol=1e-6)
-    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref)):
-        assert a.dtype == b.dtype == jnp.float32
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-6)
+    assert_manual_matches_autodiff_f32(params, x, y, **kw)
 
 
 @pytest.mark.parametrize("loss", RESIDUAL)

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import assert_manual_matches_autodiff_f32
 import jaxmlp as jm
 from jaxmlp import registry
-from jaxmlp.backprop import mlp_value_and_grad
 from jaxmlp.cli import main
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError
@@ -192,12 +192,7 @@ def test_mlp_backward_matches_jax_grad_and_gradcheck(activation, loss, kind):
         return params, x, _targets(loss, rng, (8, 4), dtype, kind)
     kw = dict(activation=activation, loss=loss, temperature=0.9)
     params, x, y = problem(jnp.float32)
-    v, g = jax.jit(lambda p: mlp_value_and_grad(p, x, y, **kw))(params)
-    v_ref, g_ref = jax.jit(lambda p: jm.loss_and_grad(p, x, y, **kw))(params)
-    np.testing.assert_allclose(float(v), float(v_ref), rtol=1e-6)
-    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref)):
-        assert a.dtype == b.dtype == jnp.float32
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-6)
+    assert_manual_matches_autodiff_f32(params, x, y, **kw)
     with jax.enable_x64(True):
         params, x, y = problem(jnp.float64)
         rows = gradcheck(params, x, y, n_fd=4, **kw)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from jaxmlp.bench.stats import summary
-from jaxmlp.bench.workloads import CORES, PEER_NAMES
+from jaxmlp.bench.workloads import CORES, PEER_NAMES, W3_FAMILIES
 
-RTOL_SAME_ORDER = 0.02      # PyTorch: same initial weights, same batch order
-RTOL_OWN_SHUFFLE = 0.25     # scikit-learn: same initial weights, its own shuffle
-RTOL_EPOCH1 = 0.01          # scikit-learn, 1 epoch in jaxmlp's order (maths check)
-ATOL = 1e-3
+# Same initial weights and batch order leave float32 round-off only (summation orders):
+# PyTorch's runs, jaxmlp's two sweep layouts, scikit-learn's epoch in jaxmlp's order.
+RTOL_SAME_ORDER = 1e-4
+RTOL_EPOCH1 = 1e-4
+# scikit-learn's timed run shuffles with its own RNG: another trajectory, compared loosely
+RTOL_OWN_SHUFFLE = 0.25
+ATOL = 1e-3                 # own shuffle only; the same-order checks are purely relative
 
 
 def flops_per_sample(sizes):
@@ -56,8 +59,10 @@ def load_params(path):
         return [(z[f"W{i}"], z[f"b{i}"]) for i in range(n)]
 
 
-def agree(a, b, rtol, atol=ATOL):
-    """Both finite and ``|a - b| <= rtol * max(|a|, |b|) + atol``."""
+def agree(a, b, rtol, atol=None):
+    """Both finite and ``|a - b| <= rtol * max(|a|, |b|) + atol`` (``atol``: ``ATOL`` for the
+    own-shuffle tolerance, else 0)."""
+    atol = (ATOL if rtol == RTOL_OWN_SHUFFLE else 0.0) if atol is None else atol
     return bool(np.isfinite(a) and np.isfinite(b) and abs(a - b) <= rtol * max(abs(a), abs(b)) + atol)
 
 
@@ -95,6 +100,8 @@ def _training_entry(fw, rs, samples, flops, peak, X, y, task) -> dict:
     if fw == "jaxmlp":
         entry["compile_s"] = summary([r["compile_s"] for r in ok])
         entry["train_plus_compile_s"] = summary([r["train_s"] + r["compile_s"] for r in ok])
+    if all("time_to_result_s" in r for r in ok):
+        entry["time_to_result_s"] = summary([r["time_to_result_s"] for r in ok])
     entry["samples_per_s"] = samples / ts["median"]
     entry["gflops"] = fpsample * samples / ts["median"] / 1e9
     entry["gflops_6P"] = fp6 * samples / ts["median"] / 1e9
@@ -124,7 +131,7 @@ def _training_loss_checks(frameworks: dict, quick: bool) -> list[dict]:
         if "final_loss" in e:
             b = e["final_loss"]["median"]
             c = {"check": f"final loss jaxmlp vs {fw} ({why})", "jaxmlp": a,
-                 "peer": b, "rtol": rtol, "atol": ATOL, "passed": agree(a, b, rtol)}
+                 "peer": b, "rtol": rtol, "passed": agree(a, b, rtol)}
             if quick and fw == "sklearn":
                 # A few epochs on a few thousand rows do not converge: the final loss then
                 # depends on the batch order as much as on the maths (quick W4, same init,
@@ -137,7 +144,7 @@ def _training_loss_checks(frameworks: dict, quick: bool) -> list[dict]:
     if "epoch1_loss" in s and "epoch1_loss" in jf:
         a1, b1 = jf["epoch1_loss"], s["epoch1_loss"]
         checks.append({"check": "1 epoch in jaxmlp's order: jaxmlp vs sklearn (maths check)",
-                       "jaxmlp": a1, "peer": b1, "rtol": RTOL_EPOCH1, "atol": ATOL,
+                       "jaxmlp": a1, "peer": b1, "rtol": RTOL_EPOCH1,
                        "passed": agree(a1, b1, RTOL_EPOCH1)})
     return checks
 
@@ -160,6 +167,14 @@ def _speedups(results: dict, frameworks: dict) -> tuple[dict, dict]:
             "incl_compile_median": med_c}
         ttm = [(j + c) / p for p, j, c in pairs]
         time_to_model[fw] = {"median": 1.0 / med_c, "min": min(ttm), "max": max(ttm)}
+        ttr = [p["time_to_result_s"] / j["time_to_result_s"] for p, j in zip(results[fw], jr)
+               if p.get("ok") and j.get("ok") and "time_to_result_s" in p
+               and "time_to_result_s" in j]
+        if ttr:  # peer's (warm-up + train) over jaxmlp's whole fit (every compile + train)
+            speedup[fw]["time_to_result"] = {
+                "median": (frameworks[fw]["time_to_result_s"]["median"]
+                           / jf["time_to_result_s"]["median"]),
+                "min": min(ttr), "max": max(ttr)}
     return speedup, time_to_model
 
 
@@ -207,6 +222,12 @@ def _model_losses(path, X, y):
 
 
 
+def _ratio(peer: dict, mine: dict) -> dict:
+    """Peer time over jaxmlp's: median ratio, and the extreme ratios over rounds."""
+    return {"median": peer["median"] / mine["median"], "min": peer["min"] / mine["max"],
+            "max": peer["max"] / mine["min"]}
+
+
 def analyse_w3(cfg, results, X, y):
     """W3's report: total times, speedups (jaxmlp and jaxmlp on every core vs each peer) and
     per-model final-loss checks."""
@@ -220,12 +241,16 @@ def analyse_w3(cfg, results, X, y):
         out["frameworks"][fw] = _w3_entry(fw, rs, X, y, losses)
     for mine, key in (("jaxmlp", "speedup"), (CORES, "speedup_cores")):
         j = out["frameworks"].get(mine, {}).get("total_s")
-        for fw in PEER_NAMES:
-            p = out["frameworks"].get(fw, {}).get("total_s")
-            if j and p:
-                out.setdefault(key, {})[fw] = {"median": p["median"] / j["median"],
-                                               "min": p["min"] / j["max"],
-                                               "max": p["max"] / j["min"]}
+        for family, forms in W3_FAMILIES.items():
+            times = {fw: out["frameworks"].get(fw, {}).get("total_s") for fw in forms}
+            times = {fw: t for fw, t in times.items() if t}
+            for fw, p in times.items():
+                if j:
+                    out.setdefault(key, {})[fw] = _ratio(p, j)
+            if j and times:  # the peer's fastest form: the ratio that counts
+                fastest = min(times, key=lambda fw: times[fw]["median"])
+                out.setdefault(f"{key}_vs_fastest", {})[family] = {
+                    **_ratio(times[fastest], j), "form": fastest}
     checks = _w3_loss_checks(cfg, losses)
     out["loss_checks"] = checks
     out["loss_check_passed"] = bool(checks) and all(c["passed"] for c in checks)
@@ -252,11 +277,10 @@ def _w3_entry(fw, rs, X, y, losses: dict) -> dict:
 
 def _w3_loss_checks(cfg, losses: dict) -> list[dict]:
     """Per-model final losses: jaxmlp against each peer, jaxmlp on every core against jaxmlp;
-    a check passes when every model ran and 90% of them agree."""
+    a check passes when every model ran and agrees (own shuffle: 90% of them)."""
     checks = []
-    pairs = [("jaxmlp", fw, rtol) for fw, rtol in (("pytorch", RTOL_SAME_ORDER),
-                                                   ("pytorch_1t", RTOL_SAME_ORDER),
-                                                   ("sklearn", RTOL_OWN_SHUFFLE))]
+    pairs = [("jaxmlp", fw, RTOL_SAME_ORDER) for fw in W3_FAMILIES["pytorch"]]
+    pairs += [("jaxmlp", fw, RTOL_OWN_SHUFFLE) for fw in W3_FAMILIES["sklearn"]]
     pairs.append((CORES, "jaxmlp", RTOL_SAME_ORDER))
     for mine, fw, rtol in pairs:
         if mine in losses and fw in losses:
@@ -267,5 +291,6 @@ def _w3_loss_checks(cfg, losses: dict) -> list[dict]:
                            "disagreeing": [(k, losses[mine][k], losses[fw][k])
                                            for k in common if k not in good][:8],
                            "passed": len(common) == len(cfg["widths"]) * len(cfg["lrs"]) *
-                           cfg["seeds"] and len(good) >= 0.9 * len(common)})
+                           cfg["seeds"] and len(good) >= (0.9 if rtol == RTOL_OWN_SHUFFLE
+                                                          else 1.0) * len(common)})
     return checks

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jaxmlp.bench.workloads import (CORES, TORCH_THREADS, TRAIN_WORKLOADS, gemm_peak_size,
+from jaxmlp.bench.workloads import (CORES, TORCH_THREADS, W3_PROCS, TRAIN_WORKLOADS, gemm_peak_size,
                                     write_g_data, write_training_data, write_w3_data)
 
 #: The child's command before its two file arguments. ``-P``: the child's ``sys.path`` gets
@@ -140,3 +140,9 @@ def run_w3(cfg, run, tmp, frameworks, have_torch, results):
         runner = "sweep_pytorch" if fw.startswith("pytorch") else f"sweep_{fw}"
         results.setdefault(fw, []).append(run(runner, label=f"W3 {fw} 64 fits", data=str(path),
                                               config=cfg, torch_threads=TORCH_THREADS.get(fw, 2)))
+    # each peer also as a user runs a grid search: one process per core, one thread each
+    for base, procs in W3_PROCS.items():
+        if any(fw.startswith(base) for fw in frameworks) and (base != "pytorch" or have_torch):
+            results.setdefault(procs, []).append(run(
+                f"sweep_{procs}", label=f"W3 {base} 64 fits, a process per core",
+                data=str(path), config=cfg))

@@ -10,6 +10,11 @@ import numpy as np
 PEER_NAMES = ("pytorch", "pytorch_1t", "sklearn")
 CORES = "jaxmlp_cores"  # W3's second jaxmlp entry: the sweep as the CLI runs it
 TORCH_THREADS = {"pytorch": 2, "pytorch_1t": 1}
+#: W3's peers also run as a grid search is run: a process per core, one thread each.
+W3_PROCS = {"pytorch": "pytorch_procs", "sklearn": "sklearn_procs"}
+#: Every form of each W3 peer (jaxmlp's ratio is quoted against the family's fastest form).
+W3_FAMILIES = {"pytorch": ("pytorch", "pytorch_1t", "pytorch_procs"),
+               "sklearn": ("sklearn", "sklearn_procs")}
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "G")
 TRAIN_WORKLOADS = ("W1", "W2", "W4")  # one model trained per framework and round
 

@@ -10,7 +10,7 @@ from jaxmlp.bench.peers.jaxmlp_runs import run_jaxmlp
 from jaxmlp.bench.peers.micro import run_gemm_peak, run_pex_jax, run_pex_torch
 from jaxmlp.bench.peers.sklearn_runs import run_sklearn
 from jaxmlp.bench.peers.sweep_runs import (run_sweep_jaxmlp, run_sweep_jaxmlp_cores,
-                                           run_sweep_peer)
+                                           run_sweep_peer, run_sweep_peer_procs)
 from jaxmlp.bench.peers.torch_runs import run_pytorch
 
 RUNNERS = {
@@ -24,6 +24,8 @@ RUNNERS = {
     "sweep_jaxmlp_cores": run_sweep_jaxmlp_cores,
     "sweep_pytorch": lambda t, o: run_sweep_peer(t, o, "pytorch"),
     "sweep_sklearn": lambda t, o: run_sweep_peer(t, o, "sklearn"),
+    "sweep_pytorch_procs": lambda t, o: run_sweep_peer_procs(t, o, "pytorch"),
+    "sweep_sklearn_procs": lambda t, o: run_sweep_peer_procs(t, o, "sklearn"),
 }
 
 
