@@ -26,20 +26,13 @@ import pytest  # noqa: E402
 MAX_MAPS = 20_000
 
 
-def _maps() -> int | None:
-    try:
-        with open("/proc/self/maps") as f:
-            return sum(1 for _ in f)
-    except OSError:
-        return None
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _bounded_programs():
     """After each test module: drop compiled programs once the process holds many memory maps
     (every module where /proc is missing)."""
     yield
-    maps = _maps()
+    from helpers import memory_maps
+    maps = memory_maps()
     if maps is None or maps > MAX_MAPS:
         from jaxmlp import clear_caches
         clear_caches()

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from helpers import memory_maps
 from jaxmlp import clear_caches, fit
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.training import compile as C
@@ -48,11 +49,6 @@ def _fit(n_features: int):
     return fit((X, y), model=ModelConfig(hidden=(4,)), train=TrainConfig(epochs=2, batch_size=16))
 
 
-def _maps() -> int:
-    with open("/proc/self/maps") as f:
-        return sum(1 for _ in f)
-
-
 def test_fits_of_many_shapes_keep_a_bounded_number_of_executables(monkeypatch):
     clear_caches()
     monkeypatch.setattr(C._EXECUTABLES, "maxsize", 3)
@@ -65,13 +61,13 @@ def test_fits_of_many_shapes_keep_a_bounded_number_of_executables(monkeypatch):
 def test_clear_caches_returns_the_memory_maps_of_compiled_programs():
     clear_caches()
     gc.collect()
-    before = _maps()
+    before = memory_maps()
     for d in range(2, 10):
         _fit(d)
-    grown = _maps()
+    grown = memory_maps()
     clear_caches()
     gc.collect()
-    after = _maps()
+    after = memory_maps()
     # each fit compiles a few programs of ~10 maps each; nearly all come back
     assert grown - before > 50
     assert after - before < 0.2 * (grown - before), (before, grown, after)

@@ -141,7 +141,7 @@ def check_sweep(splits, model: ModelConfig, train: TrainConfig, members: list[di
     for the data's task and every model's temperature (``resolve_loss``), and the memory the
     models' params and gradients (float32) and the data need at least. Returns the loss."""
     loss = resolve_loss(train.loss, splits.task, [m["temperature"] for m in members])
-    n_params = sum(sum(a * b + b for a, b in zip(sz[:-1], sz[1:]))
+    n_params = sum(sum(weight_counts(sz)) + sum(sz[1:])  # weights and biases
                    for sz in (member_sizes(model, m, splits.n_features, splits.n_outputs)
                               for m in members))
     check_training_memory(2 * 4 * n_params, splits, f"a sweep of {len(members)} models")

@@ -98,7 +98,6 @@ def n_rows(a) -> int:
     return 0 if a is None else int(np.asarray(a).shape[0])
 
 
-
 def tree_nbytes(tree) -> int:
     """Bytes of the arrays (or ``jax.ShapeDtypeStruct``s) in ``tree``."""
     import jax
