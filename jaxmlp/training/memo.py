@@ -1,7 +1,7 @@
 """Compiled programs kept in this process, bounded, and dropped all at once by ``clear_caches``.
 
-Every compiled XLA:CPU executable holds its machine code in memory maps of its own (about ten
-per program here), and Linux caps a process at ``vm.max_map_count`` maps (65,530 by default).
+Every compiled XLA:CPU executable holds its machine code in memory maps of its own (several
+per program), and Linux caps a process at ``vm.max_map_count`` maps (65,530 by default).
 A process that keeps every program it ever compiled (a notebook running hundreds of differently
 shaped fits and sweeps, or a long test session) eventually cannot map the next one and XLA
 aborts in the middle of a compile. So jaxmlp's program caches keep the ``MAX_PROGRAMS`` most
