@@ -147,20 +147,32 @@ def _row(v: jax.Array, like: jax.Array) -> jax.Array:
 def matmul(x: jax.Array, W: jax.Array) -> jax.Array:
     """``x @ W`` for a batch ``x`` (B, fan_in), differentiable in every mode like ``x @ W``.
 
-    Its derivative rule only changes how the weight gradient ``x^T @ g`` of a small weight
-    matrix (at most ``MATERIALISE_MAX`` entries) is laid out on CPU: there the smaller of
+    Its derivative rule only changes how the weight gradient ``x^T @ g`` of a small or thin
+    weight matrix (``materialises``) is laid out on CPU: there the smaller of
     ``x`` (B, fan_in) and ``g`` (B, fan_out) is transposed and materialised (optimisation
     barriers keep XLA from folding the transposes back into the product), so XLA:CPU runs
     ``dW`` as a plain row-major product in the same library kernels as the forward pass
     instead of its generic transposed-operand dot. That generic dot cost a ~25 ms warm-up on
     the first digits 64-128-10 run in a process and, batched over a sweep's models, was the
-    slowest op of a sweep step; for large matrices (784 x 512) it is the faster one
-    (BENCHMARKS.md). Other platforms get the plain transposes.
+    slowest op of a sweep step; for large square-ish matrices it is as fast or faster
+    (BENCHMARKS.md, "Size thresholds"). Other platforms get the plain transposes.
     """
     return x @ W
 
 
 MATERIALISE_MAX = 32768
+MATERIALISE_MIN_DIM = 64
+
+
+def materialises(fan_in: int, fan_out: int, batch: int | None = None) -> bool:
+    """Whether the weight gradient of a ``fan_in`` x ``fan_out`` layer (over a batch of
+    ``batch`` rows; not used by the rule) is computed with an operand materialised on CPU
+    (``matmul``) rather than by XLA's own transposed-operand product: for a thin layer (a side
+    of at most ``MATERIALISE_MIN_DIM``: an output layer, a first layer on few features) or a
+    small one (at most ``MATERIALISE_MAX`` entries). Measured over widths 16-4096, batch
+    32-1024 (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"): XLA's product of a
+    thin layer is up to several times slower; elsewhere the two paths are close."""
+    return min(fan_in, fan_out) <= MATERIALISE_MIN_DIM or fan_in * fan_out <= MATERIALISE_MAX
 
 
 def transposed(x: jax.Array) -> jax.Array:
@@ -178,11 +190,11 @@ def _materialised(a: jax.Array) -> jax.Array:
 
 def weight_gradient(x: jax.Array, g: jax.Array) -> jax.Array:
     """``x^T @ g`` (summed over the batch axis) laid out as ``matmul``'s derivative lays out
-    the weight gradient: XLA's own product for large weights, otherwise a plain product with
-    the smaller of ``x`` and ``g`` transposed and materialised. Used by the hand-derived
+    the weight gradient: XLA's own product unless ``materialises``, otherwise a plain product
+    with the smaller of ``x`` and ``g`` transposed and materialised. Used by the hand-derived
     backward (``jaxmlp.backprop``)."""
     fan_in, fan_out = x.shape[-1], g.shape[-1]
-    if fan_in * fan_out > MATERIALISE_MAX:
+    if not materialises(fan_in, fan_out, x.shape[-2]):
         return jnp.swapaxes(x, -1, -2) @ g
     if fan_out < fan_in:
         return jnp.swapaxes(_materialised(transposed(g) @ x), -1, -2)
@@ -198,7 +210,7 @@ def _matmul_jvp(primals, tangents):
         t = dx @ W
     if not isinstance(dW, SymbolicZero):
         fan_in, fan_out = W.shape[-2], W.shape[-1]
-        if fan_in * fan_out > MATERIALISE_MAX:
+        if not materialises(fan_in, fan_out, x.shape[-2]):
             u = x @ dW                     # XLA's own product for large matrices
         elif fan_out < fan_in:
             # written as (dW^T x^T)^T with barriers: its transpose w.r.t. dW is

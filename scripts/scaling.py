@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Scaling on forced CPU devices and across two processes (numbers for BENCHMARKS.md).
 
-    python scripts/scaling.py [--quick]
+    python scripts/scaling.py [--quick] [--out scaling.json]   # raw results (bench_doc.py)
 
 1. A 64-model sweep (digits, widths 16/32/64/128 x 4 learning rates x 4 seeds) with its model
    axis sharded over 1, 2, 4 and 8 devices (XLA_FLAGS=--xla_force_host_platform_device_count=8:
@@ -19,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 SWEEP = r"""
 import json, sys
@@ -70,7 +71,9 @@ def _free_port() -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=None, help="write every row (and the machine) as JSON")
     a = ap.parse_args(argv)
+    rep = {"sweep": [], "data_parallel": []}
     sweep_epochs, dp_epochs = (3, 1) if a.quick else (50, 5)
     forced = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
     plain = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
@@ -78,11 +81,13 @@ def main(argv=None) -> int:
     print(f"{'devices':>8} {'compile s':>10} {'run s':>8} {'total s':>8} {'mean test acc':>14}")
     for n in (1, 2, 4, 8):
         r = _child(SWEEP, [n, sweep_epochs], forced)
+        rep["sweep"].append({**r, "mean_test_accuracy": r["mean_test_acc"]})
         print(f"{n:>8} {r['compile_s']:>10.2f} {r['run_s']:>8.2f} {r['total_s']:>8.2f} {r['mean_test_acc']:>14.4f}")
     print(f"\ndata-parallel fit, teacher 20,000 x 64, 64-256-256-10, batch 512, {dp_epochs} epochs")
     print(f"{'devices':>8} {'processes':>9} {'compile s':>10} {'train s':>8} {'train loss':>11}")
     for n in (1, 2, 4, 8):
         r = _child(DP, [n, dp_epochs], forced)
+        rep["data_parallel"].append({**r, "processes": 1, "final_train_loss": r["train_loss"]})
         print(f"{n:>8} {1:>9} {r['compile_s']:>10.2f} {r['train_s']:>8.2f} {r['train_loss']:>11.6f}")
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, "-c", DP, "2", str(dp_epochs), str(i), str(port)],
@@ -93,6 +98,16 @@ def main(argv=None) -> int:
         raise SystemExit(f"2-process run failed: {outs[0][1][-1500:]}")
     r = json.loads(outs[0][0].strip().splitlines()[-1])
     print(f"{r['devices']:>8} {r['processes']:>9} {r['compile_s']:>10.2f} {r['train_s']:>8.2f} {r['train_loss']:>11.6f}")
+    rep["data_parallel"].append({**r, "final_train_loss": r["train_loss"]})
+    if a.out:
+        import time
+
+        from jaxmlp.bench.machine import machine_info
+        rep["meta"] = {"argv": list(argv or sys.argv[1:]), "machine": machine_info(),
+                       "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                       "sweep_epochs": sweep_epochs, "dp_epochs": dp_epochs}
+        Path(a.out).write_text(json.dumps(rep, indent=1) + "\n")
+        print(f"wrote {a.out}")
     return 0
 
 

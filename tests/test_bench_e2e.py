@@ -166,7 +166,7 @@ def fixed_report():
 EXPECTED_MARKDOWN = """\
 ### train: digits job
 
-| case | wall s, median [min–max] | start-up | import | data | compile | train | write | plot | total | test acc best / mean |
+| case | wall s, median [min–max] | start-up | import | data | compile | train | write | plot | total | test acc best / mean (or MSE) |
 |---|---|---|---|---|---|---|---|---|---|---|
 | jaxmlp warm | 1.60 [1.50–1.70] | 0.35 | 0.50 | 0.10 | 0.20 | 0.10 | 0.05 | 0.15 | 1.25 | 0.9550 / 0.9550 |
 | sklearn script | 1.10 [1.00–1.20] | – | – | – | – | 0.12 | – | – | – | 0.9700 / 0.9700 |
@@ -184,7 +184,8 @@ def test_markdown_of_a_fixed_report():
     rep = results.analyse(fixed_report())
     md = results.render(rep, markdown=True)
     assert md.startswith(EXPECTED_MARKDOWN)
-    assert "accuracy check (mean test accuracy within 3 points of jaxmlp's): all agree" in md
+    assert ("accuracy check (mean test accuracy within 3 points of jaxmlp's; test MSE within "
+            "25%): all agree") in md
     assert "targets: 0 met, 2 MISSED, 1 n/a" in md
     assert rep["ratios"]["train"]["jaxmlp_warm/floor"]["values"] == pytest.approx([1.5, 1.7])
 
@@ -231,12 +232,24 @@ def test_bench_tables_renders_an_ab_result(tmp_path):
 
 # ------------------------------------------------------------------------------ cases and CLI
 def test_case_selection():
-    specs = harness.case_specs({"train": 50, "sweep": 50}, cores=4)
+    specs = harness.case_specs(harness.job_epochs(quick=False), cores=4)
     assert harness.select_cases(specs, "train") == [
         "train/jaxmlp_cold", "train/jaxmlp_warm", "train/sklearn", "train/pytorch", "train/floor"]
     assert harness.select_cases(specs, "sweep/sklearn_cores,train/floor") == [
         "train/floor", "sweep/sklearn_cores"]
-    assert len(harness.select_cases(specs, None)) == 11
+    assert len(harness.select_cases(specs, None)) == 5 + 6 + 4 + 4 + 4  # train sweep W1 W4 W2
+    assert harness.select_cases(specs, "W4") == [
+        "W4/jaxmlp_cold", "W4/jaxmlp_warm", "W4/sklearn", "W4/pytorch"]
+    # the whole-command form of each in-process workload: its model, rows and epochs
+    w4 = specs["W4/jaxmlp_cold"]["argv"]
+    assert w4[w4.index("--hidden") + 1] == "64" and w4[w4.index("--epochs") + 1] == "10"
+    assert w4[w4.index("--dataset") + 1] == "{data}/W4.npz"
+    assert specs["W4/sklearn"]["argv"][specs["W4/sklearn"]["argv"].index("--data") + 1] == \
+        "{data}/W4.npz"
+    w1 = specs["W1/jaxmlp_warm"]["argv"]
+    assert w1[w1.index("--epochs") + 1] == "100"
+    sw = specs["sweep/jaxmlp_cold"]["argv"]
+    assert sw[sw.index("--lr") + 1] == "0.01,0.03,0.1,0.3"  # W3's grid
     with pytest.raises(ValueError, match="unknown case"):
         harness.select_cases(specs, "train/nope")
     assert "--jobs" in specs["sweep/sklearn_cores"]["argv"]
@@ -256,7 +269,7 @@ def test_bad_input_is_one_error_line_exit_2(argv):
 
 def test_peer_scripts_do_not_use_jaxmlp_and_import_jaxmlp_stays_light():
     scripts = [s for s in PEERS.glob("*.py") if s.name != "__init__.py"]
-    assert len(scripts) == 4
+    assert len(scripts) == 6
     for script in scripts:
         assert "jaxmlp" not in script.read_text(), script
     code = ("import sys, jaxmlp; print(sorted(m for m in sys.modules if m.split('.')[0] in "
@@ -279,6 +292,25 @@ def test_pytorch_cases_skipped_with_a_note_without_torch(tmp_path, monkeypatch, 
     assert "note: PyTorch cases skipped" in capsys.readouterr().out
 
 
+def test_mse_jobs_read_test_mse_and_check_it_relatively(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"compile_s": 0.5, "train_s": 0.1,
+                                                  "test_mse": 0.02, "test_accuracy": None}))
+    assert results.read_jaxmlp_run("W4", run)["accuracies"] == [0.02]
+    p = tmp_path / "peer.json"
+    p.write_text(json.dumps({"test_mse": 0.024, "fit_s": 1.0}))
+    assert results.read_peer_result(p)["accuracies"] == [0.024]
+    cases = {f"W4/{n}": {"job": "W4", "name": n, "rounds": [rnd(1, 1.0, accuracies=[v])]}
+             for n, v in (("jaxmlp_warm", 0.02), ("sklearn", 0.024), ("pytorch", 0.03))}
+    for c in cases.values():
+        c["accuracy"] = results.accuracy_of(c["rounds"])
+    checks = {c["case"]: c for c in results.accuracy_checks(cases)}
+    # within 25% of the larger MSE: 0.004 <= 0.006 passes, 0.01 > 0.0075 fails
+    assert checks["sklearn"]["passed"] is True and checks["sklearn"]["metric"] == "test_mse"
+    assert checks["pytorch"]["passed"] is False
+
+
 # ------------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_e2e_quick_smoke(tmp_path):
@@ -293,7 +325,7 @@ def test_e2e_quick_smoke(tmp_path):
     assert list(rep["cases"]) == ["train/jaxmlp_cold", "train/jaxmlp_warm", "train/sklearn",
                                   "train/floor"]  # the run order, whatever the order asked
     assert rep["meta"]["quick"] is True and rep["meta"]["rounds"] == 1
-    assert rep["meta"]["epochs"] == {"train": 2, "sweep": 2}
+    assert rep["meta"]["epochs"] == harness.job_epochs(quick=True)
     assert rep["meta"]["warm_cache_files"]["train"] > 0  # the warm-up run filled it
     for key, c in rep["cases"].items():
         assert c["warmup"]["ok"] and c["warmup"]["wall_s"] > 0, key
@@ -315,3 +347,24 @@ def test_e2e_quick_smoke(tmp_path):
         warm["wall_s"]["median"] / rep["cases"]["train/floor"]["wall_s"]["median"])
     assert [t["met"] is not None for t in rep["targets"]] == [True, True, True]
     assert "ratio of wall times" in p.stdout and "jaxmlp_warm / floor" in p.stdout
+
+
+@pytest.mark.slow
+def test_e2e_quick_file_jobs(tmp_path):
+    """W4 (regression) and W2 as whole commands on the .npz the harness writes: jaxmlp and
+    every peer script run and report a test metric of the same kind."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--e2e", "--quick",
+                        "--cases", "W4,W2/jaxmlp_warm,W2/sklearn", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    rep = json.loads((tmp_path / "e2e.json").read_text())
+    w4 = {c["name"]: c for c in rep["cases"].values() if c["job"] == "W4"}
+    assert set(w4) >= {"jaxmlp_cold", "jaxmlp_warm", "sklearn"}
+    for c in w4.values():  # a test MSE: small and positive (2 epochs of car-sensor)
+        assert 0 < c["accuracy"]["mean"] < 0.5, c
+    checks = [c for c in rep["accuracy_checks"] if c["job"] == "W4"]
+    assert checks and all(c["metric"] == "test_mse" for c in checks)
+    w2 = rep["cases"]["W2/sklearn"]["accuracy"]["mean"]
+    assert 0.1 < w2 <= 1.0  # an accuracy over 10 classes

@@ -149,6 +149,17 @@ def test_weight_gradient_runs_as_a_plain_product_on_cpu():
     assert len(re.findall(r"\bdot\(", hlo)) + hlo.count("__ynn_fusion") >= 3  # the dots exist
 
 
+def test_materialise_rule_thin_or_small_layers():
+    from jaxmlp.nn import MATERIALISE_MAX, MATERIALISE_MIN_DIM, materialises
+    assert materialises(64, 128) and materialises(128, 10)           # small (W1)
+    assert materialises(4096, 10) and materialises(10, 4096)         # thin, however large
+    assert materialises(64, 4096) and materialises(784, MATERIALISE_MIN_DIM)
+    assert materialises(2048, MATERIALISE_MIN_DIM)
+    assert not materialises(784, 512) and not materialises(2048, MATERIALISE_MIN_DIM + 1)
+    assert materialises(1, MATERIALISE_MAX) and not materialises(MATERIALISE_MIN_DIM + 1,
+                                                                  MATERIALISE_MAX)
+
+
 def test_large_weight_gradients_keep_xla_own_product():
     # above MATERIALISE_MAX entries XLA:CPU's transposed-operand product is the faster one
     import re

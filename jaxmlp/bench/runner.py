@@ -27,7 +27,7 @@ class Plan:
     workloads: tuple[str, ...]
     frameworks: tuple[str, ...]  # "jaxmlp" first, then the peers that can run here
     have_torch: bool
-    epoch1_check: bool  # the untimed 1-epoch same-order sklearn maths check (first round)
+    in_order_check: bool  # the untimed same-order sklearn maths check (first round)
     timeout: float  # seconds per child process
     configs: dict  # workload_configs(quick)
 
@@ -93,22 +93,22 @@ def run_rounds(plan: Plan, tmp: Path):
             peaks.append(pk)
         for wl in plan.train_workloads:
             run_training_workload(wl, plan.configs[wl], run, data[wl][3], plan.frameworks,
-                                  raw[wl], epoch1_check=(r == 0 and plan.epoch1_check
-                                                         and wl in ("W1", "W4")))
+                                  raw[wl], in_order_check=r == 0 and plan.in_order_check)
         if "W3" in plan.workloads:
-            run_w3(plan.configs["W3"], run, tmp, plan.frameworks, plan.have_torch, raw["W3"])
+            run_w3(plan.configs["W3"], run, tmp, plan.frameworks, plan.have_torch, raw["W3"],
+                   in_order_check=r == 0 and plan.in_order_check)
         if "G" in plan.workloads:
             run_g(plan.configs["G"], plan.configs["W1"], run, tmp, plan.frameworks,
                   plan.have_torch, raw["G"])
     return peaks, data, raw
 
 
-def run_training_workload(wl, cfg, run, data_path, frameworks, results, epoch1_check):
+def run_training_workload(wl, cfg, run, data_path, frameworks, results, in_order_check):
     """One round of W1/W2/W4: each framework trains once."""
     task = {"data": str(data_path), "config": cfg}
     for fw in frameworks:
         runner = "pytorch" if fw.startswith("pytorch") else fw
-        res = run(runner, label=f"{wl} {fw}", epoch1_check=epoch1_check,
+        res = run(runner, label=f"{wl} {fw}", in_order_check=in_order_check,
                   torch_threads=TORCH_THREADS.get(fw, 2), **task)
         results.setdefault(fw, []).append(res)
 
@@ -126,8 +126,10 @@ def run_g(cfg, w1cfg, run, tmp, frameworks, have_torch, results):
             run("jaxmlp", label=f"G W1 grad={g}", data=str(path), config=w1cfg, grad=g))
 
 
-def run_w3(cfg, run, tmp, frameworks, have_torch, results):
-    """One round of W3: jaxmlp's sweep (one device; a device per core), each peer's 64 fits."""
+def run_w3(cfg, run, tmp, frameworks, have_torch, results, in_order_check=False):
+    """One round of W3: jaxmlp's sweep (one device; a device per core), each peer's 64 fits
+    (scikit-learn's single process also refits every model in jaxmlp's order, untimed, with
+    ``in_order_check``)."""
     path = write_w3_data(cfg, tmp)
     results.setdefault("jaxmlp", []).append(run("sweep_jaxmlp", label="W3 jaxmlp sweep",
                                                 data=str(path), config=cfg))
@@ -139,7 +141,8 @@ def run_w3(cfg, run, tmp, frameworks, have_torch, results):
             continue
         runner = "sweep_pytorch" if fw.startswith("pytorch") else f"sweep_{fw}"
         results.setdefault(fw, []).append(run(runner, label=f"W3 {fw} 64 fits", data=str(path),
-                                              config=cfg, torch_threads=TORCH_THREADS.get(fw, 2)))
+                                              config=cfg, torch_threads=TORCH_THREADS.get(fw, 2),
+                                              in_order_check=in_order_check and fw == "sklearn"))
     # each peer also as a user runs a grid search: one process per core, one thread each
     for base, procs in W3_PROCS.items():
         if any(fw.startswith(base) for fw in frameworks) and (base != "pytorch" or have_torch):

@@ -27,12 +27,20 @@ from jaxmlp.training import (Spec, best_params, chunk_executable, compiler_optio
                              make_spec, models_input, n_rows, signature, split_metrics,
                              uses_momentum)
 
-# A program's estimated training FLOPs up to which ``sweep`` compiles it for a short run. The
-# chunk compiles ~0.35-0.5 s faster whatever the program; its steps run 0-20% slower (least
-# with one hidden layer; sigmoid and two layers most). Four sweeps of 1.4e11-2.3e11 FLOPs
-# (2.4-3.8 s each on this 2-core CPU) gained 0.04-0.28 s (`scripts/profile_sweep.py
-# --short-run`, BENCHMARKS.md); a deep sigmoid sweep near this bound would lose ~0.4 s.
-SHORT_RUN_FLOPS = 3e11
+# ``sweep`` compiles a program for a short run (``compiles_short``) when its estimated training
+# FLOPs are at most ``SHORT_RUN_FLOPS``, or whatever they are when no hidden layer is wider than
+# ``SHORT_RUN_WIDTH``. The chunk then compiles ~0.2-0.7 s faster; its steps run as fast for
+# narrow models and up to ~2.8x slower for wide ones (a 1024-wide layer at batch 1024).
+# Measured over widths 16-4096, depth 1-4, batch 32-1024 and six run lengths
+# (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds").
+SHORT_RUN_FLOPS = 1e11
+SHORT_RUN_WIDTH = 256
+
+
+def compiles_short(flops: float, widest: int) -> bool:
+    """The short-run rule: a run of ``flops`` estimated training FLOPs whose widest hidden
+    layer has ``widest`` units."""
+    return flops <= SHORT_RUN_FLOPS or widest <= SHORT_RUN_WIDTH
 
 
 def model_mesh(n_devices: int | None, data_devices: int = 1):
@@ -197,12 +205,14 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
 
 
 def short_run(prog: Program, train: TrainConfig) -> bool:
-    """Whether ``prog``'s training chunk is compiled for a short run: its estimated training
-    FLOPs, every model slot at its group's sizes, at most ``SHORT_RUN_FLOPS``."""
+    """Whether ``prog``'s training chunk is compiled for a short run (``compiles_short``): its
+    estimated training FLOPs (every model slot at its group's sizes) and its widest hidden
+    layer."""
     lay = prog.layout
     flops = sum(training_flops_estimate(sz, prog.spec.n_train, train.epochs, len(take))
                 for sz, take in zip(lay.sizes, lay.takes))
-    return flops <= SHORT_RUN_FLOPS
+    widest = max((w for sz in lay.sizes for w in sz[1:-1]), default=0)
+    return compiles_short(flops, widest)
 
 
 def compile_chunk(prog: Program, abstract: tuple, hp: tuple, executor=None,

@@ -18,11 +18,17 @@ Jobs and cases (``--cases`` takes job names and/or ``job/case``):
   ``JAXMLP_COMPILE_CACHE`` a fresh empty folder every run; ``jaxmlp_warm``: the same with a
   cache folder filled by the warm-up run; ``sklearn`` / ``pytorch``: the user scripts in
   ``jaxmlp/bench/e2e/peers``; ``floor``: ``python -c "import jax; jax.numpy.zeros(1)"``.
-* ``sweep``: 64 models (widths 16,32,64,128 x lr 0.03,0.1,0.3,1 x 4 seeds, 50 epochs).
-  ``jaxmlp_cold`` / ``jaxmlp_warm``: ``jaxmlp sweep ...`` as above; ``sklearn``: 64 fits in a
-  loop in one process; ``sklearn_cores``: a joblib worker process per core, one BLAS thread
-  each; ``pytorch``: one process, 1 intra-op thread; ``pytorch_cores``: a joblib worker
+* ``sweep``: W3's grid, 64 models (widths 16,32,64,128 x lr 0.01,0.03,0.1,0.3 x 4 seeds, 50
+  epochs). ``jaxmlp_cold`` / ``jaxmlp_warm``: ``jaxmlp sweep ...`` as above; ``sklearn``: 64
+  fits in a loop in one process; ``sklearn_cores``: a joblib worker process per core, one BLAS
+  thread each; ``pytorch``: one process, 1 intra-op thread; ``pytorch_cores``: a joblib worker
   process per core, 1 thread each. The PyTorch cases run only where torch is installed.
+* ``W1``, ``W4``, ``W2``: the in-process benchmark's training workloads as whole commands
+  (``jaxmlp_cold``, ``jaxmlp_warm``, ``sklearn``, ``pytorch``): W1 is the train job at 100
+  epochs; W4 (car-sensor, 8-64-2, MSE, 10 epochs) and W2 (teacher 784-512-512-10, 1 epoch)
+  read a ``.npz`` the harness writes before the warm-up (untimed, one file for every
+  framework: ``FILE_JOBS``), split 80/20 with no validation rows, so that they train on as
+  many rows as the in-process workloads; the peers are ``train_file_{sklearn,pytorch}.py``.
 
 PyTorch's single-process sweep uses 1 thread: on the 2-core development machine (one-off, on a
 shared machine) the 64 fits took 6.9 s with 1 thread and 78 s with PyTorch's default 2.
@@ -44,14 +50,49 @@ from jaxmlp.bench.e2e import results
 
 PEERS = Path(__file__).resolve().parent / "peers"
 REPO = Path(__file__).resolve().parents[3]  # the folder holding the jaxmlp under test
-JOBS = ("train", "sweep")
-SWEEP_GRID = ["--width", "16,32,64,128", "--lr", "0.03,0.1,0.3,1", "--seeds", "4"]
+JOBS = results.JOBS
+#: The in-process workloads (``jaxmlp bench``) as whole commands: job -> (what, epochs,
+#: quick epochs). ``sweep`` is W3's grid; W1 is the default job at W1's 100 epochs (its
+#: training split is W1's 1,258 rows); W2 and W4 read a .npz file the harness writes before
+#: the rounds (untimed, the same file for every framework), split 80/20, no validation rows.
+WORKLOADS = {"W1": "train", "W3": "sweep", "W4": "W4", "W2": "W2"}
+SWEEP_GRID = ["--width", "16,32,64,128", "--lr", "0.01,0.03,0.1,0.3", "--seeds", "4"]
 FLOOR = "import jax; jax.numpy.zeros(1)"
+#: The file-based jobs: data set (rows, generator), task, hidden widths, in-process rows.
+FILE_JOBS = {
+    "W4": {"rows": 125_000, "quick_rows": 5_000, "task": "regression", "hidden": "64",
+           "what": "car-sensor 8-64-2 tanh, MSE, SGD lr 0.1, batch 128, {e} epochs, "
+                   "{n:,} rows split 80/20 (W4's {t:,} training rows)"},
+    "W2": {"rows": 250_000, "quick_rows": 5_000, "task": "classification", "hidden": "512,512",
+           "what": "teacher 784-512-512-10 tanh, cross-entropy, SGD lr 0.1, batch 128, {e} epoch(s), "
+                   "{n:,} rows split 80/20 (W2's {t:,} training rows)"},
+}
+
+
+def job_epochs(quick: bool) -> dict:
+    """Epochs of every job (a quick run: 2, W2 1)."""
+    if quick:
+        return {"train": 2, "sweep": 2, "W1": 2, "W4": 2, "W2": 1}
+    return {"train": 50, "sweep": 50, "W1": 100, "W4": 10, "W2": 1}
+
+
+def write_job_data(job: str, folder: Path, quick: bool) -> Path:
+    """The .npz a file-based job reads (``X``, ``y``), written once per run, untimed."""
+    import numpy as np
+
+    from jaxmlp.data import make_car_sensor, make_teacher
+    spec = FILE_JOBS[job]
+    n = spec["quick_rows"] if quick else spec["rows"]
+    ds = make_car_sensor(n) if job == "W4" else make_teacher(n, 784, 10)
+    path = folder / f"{job}.npz"
+    np.savez(path, X=np.asarray(ds.X, np.float32), y=np.asarray(ds.y))
+    return path
 
 
 def case_specs(epochs: dict, cores: int) -> dict[str, dict]:
     """Every case by ``job/name``, in run order: label, framework, argv template (``{python}``,
-    ``{out}``, ``{peers}`` are filled in per run) and compile cache (``fresh``, ``warm``)."""
+    ``{out}``, ``{peers}``, ``{data}`` are filled in per run) and compile cache (``fresh``,
+    ``warm``)."""
     py, jm = "{python}", ["{python}", "-m", "jaxmlp.cli"]
     te = ["--epochs", str(epochs["train"])]
     se = ["--epochs", str(epochs["sweep"])]
@@ -79,6 +120,28 @@ def case_specs(epochs: dict, cores: int) -> dict[str, dict]:
         ("sweep", "pytorch_cores", "pytorch", f"PyTorch eager, {cores} processes x 1 thread",
          [py, "{peers}/sweep_pytorch.py", *se, "--jobs", str(cores), "--out", "{out}"], None),
     ]
+    w1 = ["--epochs", str(epochs["W1"])]
+    rows += [
+        ("W1", "jaxmlp_cold", "jaxmlp", "jaxmlp train, empty compile cache",
+         [*jm, "train", *w1, "--out", "{out}"], "fresh"),
+        ("W1", "jaxmlp_warm", "jaxmlp", "jaxmlp train, filled compile cache",
+         [*jm, "train", *w1, "--out", "{out}"], "warm"),
+        ("W1", "sklearn", "sklearn", "scikit-learn script",
+         [py, "{peers}/train_sklearn.py", *w1, "--out", "{out}"], None),
+        ("W1", "pytorch", "pytorch", "PyTorch eager script",
+         [py, "{peers}/train_pytorch.py", *w1, "--out", "{out}"], None)]
+    for job, spec in FILE_JOBS.items():
+        data, ep = f"{{data}}/{job}.npz", ["--epochs", str(epochs[job])]
+        task, hid = ["--task", spec["task"]], ["--hidden", spec["hidden"]]
+        mine = [*jm, "train", "--dataset", data, *task, "--val-fraction", "0",
+                "--test-fraction", "0.2", *hid, *ep, "--out", "{out}"]
+        rows += [
+            (job, "jaxmlp_cold", "jaxmlp", "jaxmlp train, empty compile cache", mine, "fresh"),
+            (job, "jaxmlp_warm", "jaxmlp", "jaxmlp train, filled compile cache", mine, "warm"),
+            *((job, fw, fw, f"{name} script",
+               [py, f"{{peers}}/train_file_{fw}.py", "--data", data, *task, *hid, *ep,
+                "--out", "{out}"], None)
+              for fw, name in (("sklearn", "scikit-learn"), ("pytorch", "PyTorch eager")))]
     return {f"{job}/{name}": {"job": job, "name": name, "framework": fw, "label": label,
                               "argv": argv, "compile_cache": cache}
             for job, name, fw, label, argv, cache in rows}
@@ -126,7 +189,8 @@ def run_once(spec: dict, work: Path, tag: str, timeout: float) -> dict:
     elif spec["compile_cache"] == "warm":
         cache = work / "caches" / f"{job}_warm"
         cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-    argv = [a.format(python=sys.executable, out=out, peers=PEERS) for a in spec["argv"]]
+    argv = [a.format(python=sys.executable, out=out, peers=PEERS, data=work / "data")
+            for a in spec["argv"]]
     env = child_env(spec, cache)
     rec = {"loadavg_1min": os.getloadavg()[0]}
     t0 = time.perf_counter()
@@ -184,7 +248,7 @@ def main(argv=None) -> int:
     if rounds < 1:
         print(f"error: jaxmlp bench --e2e: --rounds must be >= 1, got {rounds}", file=sys.stderr)
         return 2
-    epochs = {"train": 2, "sweep": 2} if a.quick else {"train": 50, "sweep": 50}
+    epochs = job_epochs(a.quick)
     cores = os.cpu_count() or 1
     specs = case_specs(epochs, cores)
     try:
@@ -206,7 +270,7 @@ def main(argv=None) -> int:
     print(f"jaxmlp bench --e2e: {len(keys)} cases, 1 warm-up + {rounds} round(s)"
           f"{' (quick)' if a.quick else ''}", flush=True)
     t_start = time.time()
-    _run_cases(report, specs, keys, rounds, a.timeout, notes)
+    _run_cases(report, specs, keys, rounds, a.timeout, notes, a.quick)
     report["meta"]["elapsed_s"] = time.time() - t_start
     results.analyse(report)
     print()
@@ -230,10 +294,8 @@ def _meta(argv, quick, rounds, epochs, cores, torch_msg, notes) -> dict:
         "argv": argv, "quick": quick, "rounds": rounds, "epochs": epochs, "cpu_count": cores,
         "python": sys.executable, "machine": machine_info(), "torch": torch_msg,
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "jobs": {"train": f"digits 64-128-10 tanh, cross-entropy, SGD lr 0.1, batch 128, "
-                          f"{epochs['train']} epochs, 70/10/20 split",
-                 "sweep": f"64 models on digits (widths 16,32,64,128 x lr 0.03,0.1,0.3,1 x 4 "
-                          f"seeds), SGD, batch 128, {epochs['sweep']} epochs"},
+        "jobs": job_descriptions(epochs, quick),
+        "workloads": WORKLOADS,
         "method": "fresh process per run, wall time from spawn to exit; one untimed warm-up "
                   "run of every case, then interleaved rounds in a fixed case order; ratios "
                   "are jaxmlp wall / peer wall (ratio of medians; range of per-round ratios)",
@@ -243,10 +305,29 @@ def _meta(argv, quick, rounds, epochs, cores, torch_msg, notes) -> dict:
         "notes": notes}
 
 
-def _run_cases(report, specs, keys, rounds, timeout, notes) -> None:
-    """One untimed warm-up run of every case, then the interleaved rounds, into ``report``."""
+def job_descriptions(epochs: dict, quick: bool) -> dict:
+    """What each job trains, in words."""
+    digits = ("digits 64-128-10 tanh, cross-entropy, SGD lr 0.1, batch 128, {} epochs, "
+              "70/10/20 split")
+    out = {"train": digits.format(epochs["train"]),
+           "sweep": f"W3: 64 models on digits (widths 16,32,64,128 x lr 0.01,0.03,0.1,0.3 x 4 "
+                    f"seeds), SGD, batch 128, {epochs['sweep']} epochs",
+           "W1": "W1: " + digits.format(epochs["W1"])}
+    for job, spec in FILE_JOBS.items():
+        n = spec["quick_rows"] if quick else spec["rows"]
+        out[job] = f"{job}: " + spec["what"].format(e=epochs[job], n=n, t=n - n // 5)
+    return out
+
+
+def _run_cases(report, specs, keys, rounds, timeout, notes, quick=False) -> None:
+    """The file-based jobs' data (untimed), one untimed warm-up run of every case, then the
+    interleaved rounds, into ``report``."""
     with tempfile.TemporaryDirectory(prefix="jaxmlp_e2e_") as td:
         work = Path(td)
+        (work / "data").mkdir()
+        for job in FILE_JOBS:
+            if any(specs[k]["job"] == job for k in keys):
+                write_job_data(job, work / "data", quick)
         for k in keys:
             rec = run_once(specs[k], work, "warmup", timeout)
             report["cases"][k]["warmup"] = {x: rec.get(x) for x in ("ok", "wall_s", "rc", "error")

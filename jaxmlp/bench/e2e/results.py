@@ -32,6 +32,12 @@ TARGETS = [
 ]
 #: A case whose mean test accuracy is further than this from jaxmlp's is flagged.
 ACCURACY_TOLERANCE = 0.03
+#: Jobs whose test metric is the mean squared error (the others: accuracy), and how far (a
+#: fraction of the larger) a peer's may be from jaxmlp's: another initialisation and shuffle.
+MSE_JOBS = ("W4",)
+MSE_RTOL = 0.25
+#: Every job, in report order (``harness.JOBS``).
+JOBS = ("train", "sweep", "W1", "W4", "W2")
 MINE = ("jaxmlp_cold", "jaxmlp_warm")
 
 
@@ -71,11 +77,12 @@ def read_jaxmlp_run(job: str, run_dir) -> dict:
     train_s) and ``accuracies`` (test accuracy per model)."""
     run_dir = Path(run_dir)
     out = {"timing": read_timing(run_dir), "reported": {}, "accuracies": []}
-    if job == "train":
+    if job != "sweep":
         s = _read_json(run_dir / "summary.json") or {}
         out["reported"] = {k: s[k] for k in ("compile_s", "train_s") if k in s}
-        if s.get("test_accuracy") is not None:
-            out["accuracies"] = [s["test_accuracy"]]
+        metric = "test_mse" if job in MSE_JOBS else "test_accuracy"
+        if s.get(metric) is not None:
+            out["accuracies"] = [s[metric]]
         return out
     res = _read_json(run_dir / "results.json")
     if isinstance(res, dict):
@@ -92,14 +99,15 @@ def read_jaxmlp_run(job: str, run_dir) -> dict:
 
 
 def read_peer_result(path) -> dict:
-    """What a peer script wrote: one ``test_accuracy`` (train) or ``models`` (sweep); its own
-    training-loop time is reported as ``train_s``."""
+    """What a peer script wrote: one ``test_accuracy`` or ``test_mse`` (a train job) or
+    ``models`` (sweep); its own training-loop time is reported as ``train_s``. The test
+    metric goes in ``accuracies`` whichever it is (``MSE_JOBS`` say which)."""
     r = _read_json(path) or {}
     if "models" in r:
         accs = [m["test_accuracy"] for m in r["models"]]
         fit = r.get("fits_s")
     else:
-        accs = [r["test_accuracy"]] if "test_accuracy" in r else []
+        accs = [r[k] for k in ("test_accuracy", "test_mse") if k in r][:1]
         fit = r.get("fit_s")
     return {"timing": None, "reported": {} if fit is None else {"train_s": fit},
             "accuracies": accs}
@@ -145,7 +153,7 @@ def analyse(report: dict) -> dict:
         c["breakdown"] = breakdown(c["rounds"])
         c["accuracy"] = accuracy_of(c["rounds"])
     report["ratios"] = {}
-    for job in ("train", "sweep"):
+    for job in JOBS:
         names = [c["name"] for c in cases.values() if c["job"] == job]
         rs = {}
         for mine in MINE:
@@ -181,10 +189,11 @@ def evaluate_targets(ratios: dict, jobs=("train", "sweep")) -> list[dict]:
 
 def accuracy_checks(cases: dict, counted: bool = True) -> list[dict]:
     """Each case's mean test accuracy against jaxmlp's (the warm case, else the cold one) in
-    the same job: ``passed`` when within ``ACCURACY_TOLERANCE``. Different initial weights
-    and shuffles, so they agree within a few points, not to round-off."""
+    the same job: ``passed`` when within ``ACCURACY_TOLERANCE`` (test MSE, ``MSE_JOBS``:
+    within ``MSE_RTOL`` of the larger). Different initial weights and shuffles, so they agree
+    within a few points, not to round-off."""
     out = []
-    for job in ("train", "sweep"):
+    for job in JOBS:
         ref = next((cases[f"{job}/{m}"] for m in ("jaxmlp_warm", "jaxmlp_cold")
                     if f"{job}/{m}" in cases and cases[f"{job}/{m}"].get("accuracy")), None)
         if ref is None:
@@ -193,9 +202,11 @@ def accuracy_checks(cases: dict, counted: bool = True) -> list[dict]:
             if c["job"] != job or c is ref or not c.get("accuracy"):
                 continue
             a, b = ref["accuracy"]["mean"], c["accuracy"]["mean"]
+            tol = MSE_RTOL * max(abs(a), abs(b)) if job in MSE_JOBS else ACCURACY_TOLERANCE
             out.append({"job": job, "case": c["name"], "reference": ref["name"], "jaxmlp_mean": a,
-                        "peer_mean": b, "difference": b - a, "tolerance": ACCURACY_TOLERANCE,
-                        "passed": abs(b - a) <= ACCURACY_TOLERANCE, "counted": counted})
+                        "peer_mean": b, "difference": b - a, "tolerance": tol,
+                        "metric": "test_mse" if job in MSE_JOBS else "test_accuracy",
+                        "passed": abs(b - a) <= tol, "counted": counted})
     return out
 
 
@@ -214,14 +225,15 @@ def _fmt(s: dict | None, prec: int = 2) -> str:
 def case_table(report: dict, job: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows of one job's case table (wall time, breakdown medians, accuracy)."""
     head = ["case", "wall s, median [min\u2013max]", "start-up", "import", "data", "compile",
-            "train", "write", "plot", "total", "test acc best / mean"]
+            "train", "write", "plot", "total", "test acc best / mean (or MSE)"]
     rows = []
     for c in report["cases"].values():
         if c["job"] != job:
             continue
         b = c.get("breakdown", {})
         acc = c.get("accuracy")
-        accs = f"{acc['best']:.4f} / {acc['mean']:.4f}" if acc else DASH
+        accs = (DASH if not acc else f"{acc['mean']:.5f} (MSE)" if job in MSE_JOBS
+                else f"{acc['best']:.4f} / {acc['mean']:.4f}")
         wall = fmt_range(c.get("wall_s")) if c.get("wall_s") else "failed: " + _error(c)
         rows.append([c["label"], wall, *(_fmt(b.get(k)) for k in BREAKDOWN_KEYS), accs])
     return head, rows
@@ -279,7 +291,7 @@ def render(report: dict, markdown: bool = False) -> str:
     flagged = [c for c in checks if not c["passed"]]
     if checks:
         out.append(f"accuracy check (mean test accuracy within {ACCURACY_TOLERANCE * 100:g} points "
-                   f"of jaxmlp's): " + ("all agree" if not flagged else "FLAGGED " + ", ".join(
+                   f"of jaxmlp's; test MSE within {MSE_RTOL:.0%}): " + ("all agree" if not flagged else "FLAGGED " + ", ".join(
                        f"{c['job']}/{c['case']} {c['peer_mean']:.4f} vs {c['jaxmlp_mean']:.4f}"
                        + ("" if c["counted"] else " (quick: not counted)") for c in flagged)))
     tg = report.get("targets", [])

@@ -40,10 +40,4 @@ def run_jaxmlp(task, out_npz):
            "versions": {"jax": jax.__version__, "jaxlib": jax.lib.__version__
                         if hasattr(jax.lib, "__version__") else None}}
     save_params(out_npz, [(l["W"], l["b"]) for l in p])
-    if task.get("epoch1_check"):
-        # Untimed: one epoch from the same initial weights (same compiled program, the epoch
-        # count is a traced value), to compare with sklearn run on the same order.
-        p1, _ = jaxmlp.fit((X, y), model=model, train=train.replace(epochs=1), params=init())
-        save_params(out_npz.replace(".npz", "_epoch1.npz"), [(l["W"], l["b"]) for l in p1])
-        res["epoch1_params"] = out_npz.replace(".npz", "_epoch1.npz")
     return res

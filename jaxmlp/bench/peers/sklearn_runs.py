@@ -1,6 +1,6 @@
 """scikit-learn's child runner: ``MLPClassifier``/``MLPRegressor`` with plain SGD, started from
-the shared initial weights, shuffling with its own RNG (plus an untimed epoch in jaxmlp's
-order to check the maths)."""
+the shared initial weights, shuffling with its own RNG (plus an untimed run in jaxmlp's
+batch order to check the maths)."""
 from __future__ import annotations
 
 import time
@@ -61,6 +61,20 @@ def sk_prepare(est, X, y, params):
     return est
 
 
+def sk_in_order(cfg, lr, X, y, params, order):
+    """Final ``[(W, b), ...]`` of ``cfg["epochs"]`` epochs from ``params`` with every epoch in
+    jaxmlp's order (``order[e]``): a warm-started one-epoch ``fit`` per epoch on the rows
+    pre-permuted, ``shuffle=False``. Plain SGD keeps no state between epochs (no momentum, a
+    constant rate), so this is the run jaxmlp and PyTorch do, up to float32 round-off."""
+    from sklearn.exceptions import ConvergenceWarning
+    est = sk_prepare(sk_estimator(cfg, 1, lr, shuffle=False), X, y, params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for e in range(cfg["epochs"]):
+            est.fit(X[order[e]], y[order[e]])
+    return list(zip(est.coefs_, est.intercepts_))
+
+
 def run_sklearn(task, out_npz):
     """W1/W4: ``fit`` from the shared weights with sklearn's own shuffle, timed."""
     import sklearn
@@ -95,15 +109,10 @@ def run_sklearn(task, out_npz):
     except Exception as e:  # pragma: no cover
         res["threads"]["threadpools"] = f"unavailable: {e}"
     save_params(out_npz, list(zip(est.coefs_, est.intercepts_)))
-    if task.get("epoch1_check"):
-        # Untimed: one epoch in jaxmlp's epoch-0 order (shuffle=False on pre-permuted rows),
-        # to check sklearn's maths (including the regression learning-rate factor) exactly.
-        est1 = sk_prepare(sk_estimator(cfg, 1, lr_sk, shuffle=False), X, yk, params)
-        Xo, yo = X[order[0]], yk[order[0]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            est1.fit(Xo, yo)
-        p1 = out_npz.replace(".npz", "_epoch1.npz")
-        save_params(p1, list(zip(est1.coefs_, est1.intercepts_)))
-        res["epoch1_params"] = p1
+    if task.get("in_order_check"):
+        # Untimed: the whole run again in jaxmlp's batch order, to check sklearn's maths
+        # (including the regression learning-rate factor) against jaxmlp's to round-off.
+        p1 = out_npz.replace(".npz", "_in_order.npz")
+        save_params(p1, sk_in_order(cfg, lr_sk, X, yk, params, order))
+        res["in_order_params"] = p1
     return res

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from jaxmlp.bench.peers.sklearn_runs import sk_estimator, sk_prepare
+from jaxmlp.bench.peers.sklearn_runs import sk_estimator, sk_in_order, sk_prepare
 from jaxmlp.bench.peers.torch_runs import torch_model, torch_train, torch_warmup
 
 
@@ -145,7 +145,16 @@ def run_sweep_peer(task, out_npz, which):
     t0, t1, finals = _fit_models(arrs, cfg, task, which, models)
     total = t1 - t0
     _save_finals(out_npz, finals)
-    return {"total_s": total, "n_models": len(finals)}
+    res = {"total_s": total, "n_models": len(finals)}
+    if which == "sklearn" and task.get("in_order_check"):
+        # untimed: every model again in jaxmlp's batch order (its maths at round-off)
+        params = lambda w, s: [(arrs[f"w{w}_s{s}_W{i}"], arrs[f"w{w}_s{s}_b{i}"]) for i in range(2)]
+        path = out_npz.replace(".npz", "_in_order.npz")
+        _save_finals(path, {f"w{w}_lr{lr:g}_s{s}": sk_in_order(
+            dict(cfg, hidden=[w], seed=s, task="classification"), lr, arrs["X"], arrs["y"],
+            params(w, s), arrs[f"order_s{s}"]) for w, lr, s in models})
+        res["in_order_params"] = path
+    return res
 
 
 class _Fitter:

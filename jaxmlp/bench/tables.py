@@ -1,0 +1,372 @@
+"""Markdown tables from committed raw benchmark results (``jaxmlp bench``'s bench.json,
+``jaxmlp bench --e2e``'s e2e.json, ``scripts/thresholds.py``, ``scripts/scaling.py``,
+``scripts/ab_bench.py``): what ``scripts/bench_tables.py`` prints and ``scripts/bench_doc.py``
+writes into BENCHMARKS.md and the README. Pure Python: nothing here imports JAX.
+
+Speedups are a peer's time over jaxmlp's (higher is better): the ratio of the medians over
+rounds, [min-max] the range of the per-round ratios.
+"""
+from __future__ import annotations
+
+from jaxmlp.bench import report as inproc_report
+from jaxmlp.bench.e2e import results as e2e_results
+
+DASH = "\u2013"
+#: The in-process workloads' whole-command job in ``jaxmlp bench --e2e``.
+E2E_JOB = {"W1": "W1", "W2": "W2", "W4": "W4", "W3": "sweep"}
+#: Each peer family's forms: in-process (train workloads), in-process W3, whole command.
+FORMS = {"pytorch": {"train": ("pytorch", "pytorch_1t"), "W3": ("pytorch", "pytorch_1t",
+                                                                "pytorch_procs"),
+                     "e2e": ("pytorch", "pytorch_cores")},
+         "sklearn": {"train": ("sklearn",), "W3": ("sklearn", "sklearn_procs"),
+                     "e2e": ("sklearn", "sklearn_cores")}}
+NAMES = {"pytorch": "PyTorch eager", "sklearn": "scikit-learn"}
+
+
+def md(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def x(s: dict | None, prec: int = 2) -> str:
+    """``median x [min-max]`` of a speedup summary."""
+    if not s:
+        return DASH
+    return f"{s['median']:.{prec}f}x [{s['min']:.{prec}f}{DASH}{s['max']:.{prec}f}]"
+
+
+def secs(s: dict | None, prec: int = 3) -> str:
+    if not s:
+        return DASH
+    return f"{s['median']:.{prec}f} [{s['min']:.{prec}f}{DASH}{s['max']:.{prec}f}]"
+
+
+def machine_line(meta: dict) -> str:
+    m = meta.get("machine", {})
+    v = m.get("versions", {})
+    return (f"{m.get('Model name', '?')}, {m.get('cpu_count', '?')} cores, "
+            f"{m.get('Thread(s) per core', '?')} thread per core; Python {m.get('python', '?')}, "
+            + ", ".join(f"{k} {val}" for k, val in v.items() if val) + f"; started "
+            f"{meta.get('started', '?')}")
+
+
+# ------------------------------------------------------------------------------ headline
+def _inproc_speedups(inproc: dict, wl: str, family: str) -> tuple[dict | None, dict | None]:
+    """(train only, time to result in-process) speedups of jaxmlp over ``family``'s fastest
+    form in ``wl``."""
+    r = inproc["workloads"].get(wl)
+    if not r:
+        return None, None
+    if wl == "W3":
+        s = r.get("speedup_vs_fastest", {}).get(family)
+        run = _w3_train_only(r, family)
+        return run, s
+    sp = r.get("speedup", {})
+    forms = [f for f in FORMS[family]["train"] if sp.get(f)]
+    if not forms:
+        return None, None
+    best = min(forms, key=lambda f: sp[f]["median"])
+    return sp[best], sp[best].get("time_to_result")
+
+
+def _w3_train_only(r: dict, family: str) -> dict | None:
+    """W3 without compile: the peer's fastest form's fits over jaxmlp's run (medians; the
+    range from the per-round values of both)."""
+    fw = r["frameworks"]
+    run = (fw.get("jaxmlp") or {}).get("run_s")
+    times = {f: fw[f]["total_s"] for f in FORMS[family]["W3"] if (fw.get(f) or {}).get("total_s")}
+    if not run or not times:
+        return None
+    best = min(times, key=lambda f: times[f]["median"])
+    pairs = [p / j for p, j in zip(times[best]["values"], run["values"])]
+    return {"median": times[best]["median"] / run["median"], "min": min(pairs), "max": max(pairs),
+            "form": best}
+
+
+def _e2e_speedup(e2e: dict, job: str, family: str, mine: str) -> dict | None:
+    """Whole command: the peer's fastest form's wall time over jaxmlp's (``mine`` = cold or
+    warm compile cache), inverted from the e2e ratios."""
+    rs = e2e.get("ratios", {}).get(job, {})
+    got = {p: rs[f"jaxmlp_{mine}/{p}"] for p in FORMS[family]["e2e"] if f"jaxmlp_{mine}/{p}" in rs}
+    if not got:
+        return None
+    best = max(got, key=lambda p: got[p]["median"])  # the peer form closest to jaxmlp
+    r = got[best]
+    return {"median": 1.0 / r["median"], "min": 1.0 / r["max"], "max": 1.0 / r["min"],
+            "form": best}
+
+
+def headline(inproc: dict, e2e: dict) -> str:
+    """Per workload and peer: jaxmlp's speedup train only, in time to result in-process (every
+    compile included) and as a whole command (cold, then with a filled compile cache)."""
+    e2e = e2e_results.analyse(e2e)
+    head = ["workload", "peer", "train only", "time to result, in-process",
+            "whole command, cold", "whole command, warm cache"]
+    rows = []
+    for wl in ("W1", "W2", "W4", "W3"):
+        if wl not in inproc["workloads"]:
+            continue
+        for family in ("pytorch", "sklearn"):
+            train, ttr = _inproc_speedups(inproc, wl, family)
+            cold, warm = (_e2e_speedup(e2e, E2E_JOB[wl], family, m) for m in ("cold", "warm"))
+            if not any((train, ttr, cold, warm)):
+                continue
+            rows.append([wl, NAMES[family], x(train), x(ttr), x(cold), x(warm)])
+    return md(head, rows)
+
+
+def workload_sizes(inproc: dict) -> str:
+    """One line per workload: what it trains."""
+    out = []
+    for wl, r in inproc["workloads"].items():
+        c = r.get("config", {})
+        if wl == "G":
+            continue
+        extra = (f"{r.get('n_train', '?'):,} training rows, {c.get('epochs')} epochs, batch "
+                 f"{c.get('batch_size')}" if wl != "W3" else
+                 f"widths {c.get('widths')} x lr {c.get('lrs')} x {c.get('seeds')} seeds, "
+                 f"{c.get('epochs')} epochs, batch {c.get('batch_size')}")
+        out.append(f"- **{wl}** {c.get('name', '')}: {extra}")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------ targets
+def targets(inproc: dict, e2e: dict | None = None) -> str:
+    """Every target with its measured value and verdict (recomputed from the raw values)."""
+    rows = []
+    for t in inproc_report.evaluate_targets(inproc):
+        m = t["measured"]
+        unit = {"compile_s_max": "s", "peak_fraction": "%"}.get(t["metric"], "x")
+        val = (DASH if m is None else f"{m:.3f} s" if unit == "s" else f"{100 * m:.1f}%"
+               if unit == "%" else f"{m:.2f}x")
+        rows.append([t["target"], val, "n/a" if t["met"] is None else
+                     "met" if t["met"] else "**missed**"])
+    if e2e is not None:
+        for t in e2e_results.analyse(e2e)["targets"]:
+            val = DASH if t["measured"] is None else f"{t['measured']:.2f}x"
+            rows.append([f"whole command {t['target']} (wall-time ratio, lower is better)", val,
+                         "n/a" if t["met"] is None else "met" if t["met"] else "**missed**"])
+    return md(["target", "measured (median)", "status"], rows)
+
+
+# ------------------------------------------------------------------------------ detail
+def training_detail(inproc: dict) -> str:
+    """W1/W2/W4: every framework's compile, train and time to result, rates and speedups."""
+    head = ["WL", "framework", "compile s", "train s median [min\u2013max]",
+            "time to result s", "GFLOP/s", "% peak", "final loss", "speedup: train",
+            "speedup: time to result"]
+    rows = []
+    for wl, r in inproc["workloads"].items():
+        if wl in ("W3", "G"):
+            continue
+        for fw, e in r["frameworks"].items():
+            if "train_s" not in e:
+                rows.append([wl, fw, DASH, "failed: " + "; ".join(e.get("errors", []))[:60],
+                             *[DASH] * 6])
+                continue
+            sp = r.get("speedup", {}).get(fw)
+            peak = e.get("peak_fraction")
+            rows.append([wl, fw, secs(e.get("compile_s"), 2) if "compile_s" in e else DASH,
+                         secs(e["train_s"]), secs(e.get("time_to_result_s")),
+                         f"{e['gflops']:.1f}", DASH if peak is None else f"{100 * peak:.1f}%",
+                         f"{e['final_loss']['median']:.5f}", x(sp) if sp else DASH,
+                         x(sp.get("time_to_result")) if sp else DASH])
+    return md(head, rows)
+
+
+def loss_checks(inproc: dict) -> str:
+    """Every loss-agreement check of every workload with its values and verdict."""
+    rows = []
+    for wl, r in inproc["workloads"].items():
+        for c in r.get("loss_checks", []):
+            if "models" in c:
+                vals = f"{c['agreeing']}/{c['models']} models agree"
+            else:
+                vals = f"{c['jaxmlp']:.6g} vs {c['peer']:.6g}"
+            verdict = ("pass" if c["passed"] else "**FAIL**") + (
+                "" if c.get("counted", True) else " (not counted)")
+            rows.append([wl, c["check"], vals, f"{c['rtol']:g}", verdict])
+    return md(["WL", "check", "values", "rtol", "verdict"], rows)
+
+
+def w3_detail(inproc: dict) -> str:
+    """W3: every form's total time and jaxmlp's speedup over it (including compile)."""
+    r = inproc["workloads"].get("W3")
+    if not r:
+        return "W3 was not run.\n"
+    rows = []
+    for fw, e in r["frameworks"].items():
+        sp = r.get("speedup", {}).get(fw)
+        extra = ""
+        if "run_s" in e:
+            extra = f" (compile {e['compile_s']['median']:.2f}, run {e['run_s']['median']:.2f})"
+        rows.append([fw, secs(e.get("total_s")) + extra, x(sp) if sp else DASH])
+    return md(["form", "total s median [min\u2013max]", "jaxmlp's speedup (incl. compile)"], rows)
+
+
+def g_table(inproc: dict) -> str:
+    """G: per-example gradient calls (ms) and W1 trained with each gradient mode."""
+    r = inproc["workloads"].get("G")
+    if not r:
+        return "G was not run.\n"
+    rows = []
+    for k, v in r["per_example"].items():
+        if isinstance(v, dict) and "median_s" in v:
+            s = {q: v["median_s"][q] * 1e3 for q in ("median", "min", "max")}
+            rows.append([k, secs(s), f"{v['first_call_s']['median'] * 1e3:.0f}"])
+        else:
+            rows.append([k, str(v), DASH])
+    out = md(["call", "ms per call, median [min\u2013max]", "first call ms (incl. compile)"], rows)
+    modes = [[g, secs(v["train_s"]), f"{v['compile_s']['median']:.2f}",
+              f"{v['running_loss_last_epoch']['median']:.5f}"]
+             for g, v in r["grad_modes"].items() if "train_s" in v]
+    return out + "\n" + md(["W1, grad mode", "train s", "compile s", "last-epoch loss"], modes)
+
+
+def e2e_tables(e2e: dict) -> str:
+    return e2e_results.render(e2e_results.analyse(e2e), markdown=True)
+
+
+# ------------------------------------------------------------------------------ thresholds
+def thresholds(rep: dict) -> str:
+    """``scripts/thresholds.py``: per shape, the rule's choice and each path's train seconds
+    (MATERIALISE_MAX); compile and epoch seconds of each way and the rule's verdict at every
+    run length (SHORT_RUN_FLOPS); each with its score."""
+    meta = rep["meta"]
+    rules = meta.get("rescored") or meta  # the rules the picks below are scored for
+    out = [f"Rules scored: `materialises`: {rules.get('materialise_rule', DASH)} "
+           f"`compiles_short`: {rules.get('short_run_rule', DASH)}\n"]
+    prods = rep.get("products", [])
+    if prods:
+        ok = sum(c["ok"] for c in prods)
+        worst = max(prods, key=lambda c: c["rule_over_other"])
+        old = [c["measured_rule"] for c in prods if c.get("measured_rule")]
+        if old:
+            out.append(f"The rule this was measured with ({_old_rule(meta, 'products')}) "
+                       f"picked the faster product for {sum(o['ok'] for o in old)}/{len(old)} "
+                       f"shapes; worst case {max(o['rule_over_other'] for o in old):.2f}x.\n")
+        out.append(f"Weight-gradient products, the rule's decision unit: the path "
+                   f"`jaxmlp.nn.materialises` picks is the faster one for **{ok}/{len(prods)}** "
+                   f"shapes ({100 * ok / len(prods):.0f}%); worst case "
+                   f"{worst['rule_over_other']:.2f}x the other path (batch {worst['batch']}, "
+                   f"{worst['fan_in']} x {worst['fan_out']}). Microseconds per product inside a "
+                   f"scan of fresh operands, best of 5 calls, the two paths interleaved.\n")
+        out.append(md(["batch", "fan_in x fan_out", "materialised us", "XLA product us",
+                       "rule picks", "rule / other", "right"],
+                      [[str(c["batch"]), f"{c['fan_in']} x {c['fan_out']}",
+                        f"{c['us']['materialised']:.2f}", f"{c['us']['xla']:.2f}",
+                        c["rule_picks"], f"{c['rule_over_other']:.2f}",
+                        "yes" if c["ok"] else "**no**"] for c in prods]))
+    mat = rep.get("materialise", [])
+    if mat:
+        rows = []
+        for c in mat:
+            t = c["train_s"]
+            rows.append([str(c["width"]), str(c["depth"]), str(c["batch"]), c["rule_is"],
+                         f"{t['materialised']:.4f}", f"{t['xla']:.4f}",
+                         f"{t['mixed']:.4f}" if "mixed" in t else DASH,
+                         f"{c['rule_over_best_other']:.3f}",
+                         f"{100 * c['rule_spread']:.1f}%",
+                         "yes" if c["strict"] else "within spread" if c["within_spread"] else "**no**"])
+        strict = sum(c["strict"] for c in mat)
+        loose = sum(c["within_spread"] for c in mat)
+        worst = max(mat, key=lambda c: c["rule_over_best_other"])
+        out.append(f"\nWhole training runs (`jaxmlp.fit`), every layer materialised, every layer "
+                   f"XLA's product, and the rule per layer as the code then had it "
+                   f"(materialised where {_old_rule(meta, 'materialise')}): the rule's "
+                   f"training time is "
+                   f"at most the faster alternative's in **{strict}/{len(mat)}** shapes "
+                   f"({100 * strict / len(mat):.0f}%), {loose}/{len(mat)} "
+                   f"({100 * loose / len(mat):.0f}%) within the spread of two runs of its own "
+                   f"program; worst case {worst['rule_over_best_other']:.3f}x the faster one "
+                   f"(width {worst['width']}, depth {worst['depth']}, batch {worst['batch']}).\n")
+        out.append(md(["width", "depth", "batch", "rule gives", "all materialised s",
+                       "all XLA product s", "mixed (rule) s", "rule / best other",
+                       "rule's spread", "rule picks the faster"], rows))
+    sr = rep.get("short_run", [])
+    if sr:
+        old = [c for s in sr for c in (s.get("measured_rule") or {}).get("cases", [])]
+        if old:
+            out.append(f"\nThe short-run rule this was measured with "
+                       f"({_old_rule(meta, 'short_run')}) had the smaller total in "
+                       f"{sum(o['ok'] for o in old)}/{len(old)} cases; worst case "
+                       f"{max(o['rule_over_other'] for o in old):.2f}x.")
+        cases = [(s, c) for s in sr for c in s["cases"]]
+        ok = sum(c["ok"] for _, c in cases)
+        worst = max(cases, key=lambda sc: sc[1]["rule_over_other"])
+        lengths = [f"{F:.0e}" for F in meta["run_flops"]]
+        rows = []
+        for s in sr:
+            w = s["ways"]
+            rows.append([str(s["width"]), str(s["depth"]), str(s["batch"]),
+                         f"{w['short']['compile_s']:.2f}", f"{w['full']['compile_s']:.2f}",
+                         f"{w['full']['epoch_s'] / max(w['short']['epoch_s'], 1e-12):.2f}",
+                         " ".join("y" if c["ok"] else "**n**" for c in s["cases"])])
+        out.append(f"\nShort-run compiles: over {len(sr)} shapes x "
+                   f"{len(lengths)} run lengths ({', '.join(lengths)} training FLOPs), the way "
+                   f"the rule picks has the smaller total (compile + run) in **{ok}/{len(cases)}** "
+                   f"cases ({100 * ok / len(cases):.0f}%); worst case "
+                   f"{worst[1]['rule_over_other']:.2f}x the other way's total (width "
+                   f"{worst[0]['width']}, depth {worst[0]['depth']}, batch {worst[0]['batch']}, "
+                   f"{worst[1]['run_flops']:.0e} FLOPs). A 2-model sweep per shape; totals at "
+                   f"other run lengths are compile + epochs x the measured seconds per epoch.\n")
+        out.append(md(["width", "depth", "batch", "short-run compile s", "full compile s",
+                       "short-run step / full step", "rule right at " + ", ".join(lengths)], rows))
+    return "\n".join(out)
+
+
+def _old_rule(meta: dict, part: str) -> str:
+    """The rule a part of a thresholds run was measured with, in words."""
+    r = (meta.get("part_rules") or {}).get(part) or meta
+    if part in ("products", "materialise"):
+        return r.get("materialise_rule") or f"fan_in * fan_out <= {r['MATERIALISE_MAX']}"
+    return r.get("short_run_rule") or f"estimated training FLOPs <= {r['SHORT_RUN_FLOPS']:.0e}"
+
+
+# ------------------------------------------------------------------------------ A/B, scaling
+def ab_table(report: dict) -> str:
+    """The A/B of ``scripts/ab_bench.py``: medians [min-max] of train_s per side, the ratio of
+    medians, compile, and whether the final losses agree (or the command pair's wall times)."""
+    m = report["meta"]
+    lines = [f"base `{m['base'][:7]}` vs head `{m['head'][:7]}`"
+             f"{' (uncommitted changes)' if m['head_dirty'] else ''}; {m['rounds']} rounds x "
+             f"{m['reps']} timed fits per side (or one command pair), alternating; "
+             f"{m['cpu_model']}, {m['cpu_count']} cores; `{m['command']}`", "",
+             "| workload | base train s | head train s | head/base | compile s (base, head) | "
+             "final train loss |", "|---|---|---|---|---|---|"]
+    if report.get("commands"):
+        lines[2:] = ["| command | base wall s | head wall s | head/base | compile s (base, head) | "
+                     "import s (base, head) |", "|---|---|---|---|---|---|"]
+        for job, res in report["commands"].items():
+            for mode in ("cold", "warm"):
+                b, h = res["median"]["base"][mode], res["median"]["head"][mode]
+                lines.append(f"| `jaxmlp {job}`, {'empty' if mode == 'cold' else 'filled'} compile "
+                             f"cache | {b['wall_s']:.3f} | {h['wall_s']:.3f} | "
+                             f"{h['wall_s'] / b['wall_s']:.3f} | {b['compile_s']:.3f}, "
+                             f"{h['compile_s']:.3f} | {b['import_s']:.3f}, {h['import_s']:.3f} |")
+    for w, r in report["workloads"].items():
+        b, h = r["base"], r["head"]
+        rng = lambda s: (f"{s['train_s_median']:.4f} [{s['train_s_min']:.4f}{DASH}"
+                         f"{s['train_s_max']:.4f}]")
+        same = "identical" if b["train_loss"] == h["train_loss"] else (
+            f"differ: {b['train_loss']} vs {h['train_loss']}")
+        lines.append(f"| {w} {r['name']} | {rng(b)} | {rng(h)} | "
+                     f"{h['train_s_median'] / b['train_s_median']:.3f} | "
+                     f"{b['compile_s_median']:.2f}, {h['compile_s_median']:.2f} | {same} |")
+    return "\n".join(lines) + "\n"
+
+
+def scaling(rep: dict) -> str:
+    """``scripts/scaling.py --out``: the sharded sweep and the data-parallel fit per layout."""
+    out = []
+    sw = rep.get("sweep", [])
+    if sw:
+        out.append(md(["devices", "compile s", "run s", "total s", "mean test accuracy"],
+                      [[str(r["devices"]), f"{r['compile_s']:.2f}", f"{r['run_s']:.2f}",
+                        f"{r['total_s']:.2f}", f"{r['mean_test_accuracy']:.4f}"] for r in sw]))
+    dp = rep.get("data_parallel", [])
+    if dp:
+        out.append(md(["devices", "processes", "compile s", "train s", "final train loss"],
+                      [[str(r["devices"]), str(r["processes"]), f"{r['compile_s']:.2f}",
+                        f"{r['train_s']:.2f}", f"{r['final_train_loss']:.6f}"] for r in dp]))
+    return "\n".join(out)

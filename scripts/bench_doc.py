@@ -1,0 +1,167 @@
+#!/usr/bin/env python
+"""Write BENCHMARKS.md and the README's benchmark blocks from the committed raw results.
+
+    python scripts/bench_doc.py           # regenerate BENCHMARKS.md and the README's blocks
+    python scripts/bench_doc.py --check   # exit 1 if either differs from what it would write
+
+BENCHMARKS.md is ``docs/bench/BENCHMARKS.template.md`` with every ``{{name}}`` replaced by a
+table or line rendered (``jaxmlp.bench.tables``) from the raw results in ``SOURCES``. The
+README's generated blocks sit between ``<!-- bench_doc:NAME -->`` and
+``<!-- /bench_doc:NAME -->``. To publish a new run: copy its raw JSON into ``docs/bench/``,
+point ``SOURCES`` at it, run this script, commit all three.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout
+
+from jaxmlp.bench import tables  # noqa: E402  (pure: no JAX import)
+from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
+
+#: The raw result behind each part of the page.
+SOURCES = {
+    "inproc": "docs/bench/inproc_75f1a1c.json",
+    "e2e": "docs/bench/e2e_75f1a1c.json",
+    "thresholds": "docs/bench/thresholds_tuning.json",
+    "thresholds_held_out": "docs/bench/thresholds_held_out.json",
+    "scaling": "docs/bench/scaling_75f1a1c.json",
+    "ab_loop": "docs/bench/ab_e906d43.json",
+    "ab_commands": "docs/bench/ab_cmd_e906d43.json",
+}
+WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
+        "e2e": "`jaxmlp bench --e2e` (whole commands)",
+        "thresholds": "`scripts/thresholds.py` (size thresholds, tuning grid, re-scored)",
+        "thresholds_held_out": "`scripts/thresholds.py` (size thresholds, held-out shapes)",
+        "scaling": "`scripts/scaling.py` (devices and processes)",
+        "ab_loop": "`scripts/ab_bench.py` (fifth session's A/B, compiled loop)",
+        "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)"}
+TEMPLATE = ROOT / "docs" / "bench" / "BENCHMARKS.template.md"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+README = ROOT / "README.md"
+
+
+def load() -> dict:
+    return {k: json.loads((ROOT / p).read_text()) for k, p in SOURCES.items()}
+
+
+def _command(raw: dict, key: str) -> str:
+    meta = raw[key]["meta"]
+    argv = " ".join(meta.get("argv", []))
+    if key == "thresholds" and meta.get("rescored"):  # measured in two runs, then re-scored
+        return "\n".join([f"python scripts/thresholds.py {' '.join(r['argv'])}"
+                          for r in meta["runs"]] +
+                         [f"python scripts/thresholds.py {' '.join(meta['rescored']['argv'])}"])
+    return {"inproc": f"jaxmlp bench {argv}", "e2e": f"jaxmlp bench --e2e {argv}",
+            "thresholds": f"python scripts/thresholds.py {argv}",
+            "thresholds_held_out": f"python scripts/thresholds.py {argv}",
+            "scaling": f"python scripts/scaling.py {argv}"}[key].rstrip()
+
+
+def _machine(raw: dict, key: str) -> str:
+    meta = raw[key]["meta"]
+    meta = {**meta, "started": meta.get("started") or meta.get("finished", "?")}
+    return f"Machine ({SOURCES[key]}): {tables.machine_line(meta)}."
+
+
+def parts(raw: dict) -> dict:
+    """Every ``{{name}}`` of the template, rendered."""
+    inp, e2e = raw["inproc"], raw["e2e"]
+    out = {
+        "sources": "\n".join(f"- [{p}]({p}): {WHAT[k]}" for k, p in SOURCES.items()),
+        "headline": tables.headline(inp, e2e),
+        "targets": tables.targets(inp, e2e),
+        "sizes": tables.workload_sizes(inp),
+        "training": tables.training_detail(inp),
+        "w3": tables.w3_detail(inp),
+        "checks": tables.loss_checks(inp),
+        "g": tables.g_table(inp),
+        "e2e": tables.e2e_tables(e2e),
+        "thresholds": tables.thresholds(raw["thresholds"]),
+        "thresholds_held_out": tables.thresholds(raw["thresholds_held_out"]),
+        "scaling": tables.scaling(raw["scaling"]),
+        "ab_loop": tables.ab_table(raw["ab_loop"]),
+        "ab_commands": tables.ab_table(raw["ab_commands"]),
+    }
+    for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "scaling"):
+        out[f"command_{k}"] = _command(raw, k)
+        out[f"machine_{k}"] = _machine(raw, k)
+    return out
+
+
+def render_benchmarks(raw: dict) -> str:
+    p = parts(raw)
+    text = TEMPLATE.read_text()
+    missing = sorted(set(re.findall(r"\{\{(\w+)\}\}", text)) - set(p))
+    if missing:
+        raise SystemExit(f"error: {TEMPLATE}: no part named {', '.join(missing)}")
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: p[m.group(1)].rstrip("\n"), text)
+
+
+def readme_blocks(raw: dict) -> dict[str, str]:
+    """The README's generated blocks: the set-up figures and the benchmark headline."""
+    e2e = e2e_results.analyse(raw["e2e"])
+    c = e2e["cases"]
+    cold, warm, floor = (c[f"train/{k}"] for k in ("jaxmlp_cold", "jaxmlp_warm", "floor"))
+    m = raw["e2e"]["meta"]["machine"]
+    where = f"{m.get('Model name', '?')}, {m.get('cpu_count', '?')} cores"
+    setup = (f"The first installs the package and trains a 64-128-10 tanh MLP on scikit-learn's "
+             f"bundled digits (the default data set, read from scikit-learn's files without "
+             f"importing it; no network needed): {warm['accuracy']['mean']:.1%} test accuracy "
+             f"after {warm['breakdown']['train_s']['median']:.2f} s of training. The whole "
+             f"`jaxmlp train` command takes {cold['wall_s']['median']:.2f} s the first time (XLA "
+             f"compiles its programs) and {warm['wall_s']['median']:.2f} s afterwards (the "
+             f"programs come from the compile cache), against {floor['wall_s']['median']:.2f} s "
+             f"for `python -c \"import jax; jax.numpy.zeros(1)\"` (`jaxmlp bench --e2e`, "
+             f"{where}; see Benchmarks).")
+    tg = tables.targets(raw["inproc"], raw["e2e"])
+    n_met, n_missed = tg.count("| met |"), tg.count("| **missed** |")
+    bench = "\n".join([
+        "Speedup of jaxmlp = the peer's time / jaxmlp's time (higher is better; median "
+        "[min–max] over 3 interleaved rounds), against each peer's fastest form. Train only: "
+        "compile excluded. Time to result in-process: every compile included. Whole command: "
+        "a fresh process from spawn to exit, with an empty (cold) or filled (warm) compile "
+        "cache, against the peer's script for the same job.", "",
+        tables.headline(raw["inproc"], raw["e2e"]).rstrip("\n"), "",
+        f"{tables.machine_line(raw['inproc']['meta'])}. Targets: {n_met} met, {n_missed} "
+        f"missed (the table in [BENCHMARKS.md](BENCHMARKS.md#targets)). Generated by "
+        f"`python scripts/bench_doc.py` from the raw results in `docs/bench/`."])
+    return {"setup": setup, "benchmarks": bench}
+
+
+def render_readme(raw: dict, text: str) -> str:
+    for name, body in readme_blocks(raw).items():
+        pat = re.compile(rf"(<!-- bench_doc:{name} -->\n).*?(\n<!-- /bench_doc:{name} -->)", re.S)
+        if not pat.search(text):
+            raise SystemExit(f"error: README.md has no bench_doc:{name} block")
+        text = pat.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return text
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 if BENCHMARKS.md or the README's blocks are out of date")
+    a = p.parse_args(argv)
+    raw = load()
+    want = {BENCHMARKS: render_benchmarks(raw), README: render_readme(raw, README.read_text())}
+    stale = [f.name for f, t in want.items() if not f.exists() or f.read_text() != t]
+    if a.check:
+        if stale:
+            print(f"out of date: {', '.join(stale)} (run python scripts/bench_doc.py)")
+            return 1
+        print("BENCHMARKS.md and README.md match the raw results")
+        return 0
+    for f, t in want.items():
+        f.write_text(t)
+    print(f"wrote {', '.join(f.name for f in want)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

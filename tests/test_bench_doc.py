@@ -1,0 +1,109 @@
+"""BENCHMARKS.md and the README's benchmark blocks are generated from the committed raw
+results (``scripts/bench_doc.py``), and the tables compute what they claim from fixed values."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxmlp.bench import tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_doc():
+    spec = importlib.util.spec_from_file_location("bench_doc", ROOT / "scripts" / "bench_doc.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_docs_match_the_committed_raw_results():
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_doc.py"), "--check"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    doc = bench_doc()
+    for path in doc.SOURCES.values():  # every source is committed
+        assert (ROOT / path).is_file(), path
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    assert "{{" not in text and "}}" not in text
+    assert "<!-- bench_doc:benchmarks -->" in (ROOT / "README.md").read_text()
+
+
+def test_a_hand_edit_is_caught(tmp_path, monkeypatch):
+    doc = bench_doc()
+    fake = tmp_path / "BENCHMARKS.md"
+    fake.write_text((ROOT / "BENCHMARKS.md").read_text().replace("x [", "x  [", 1))
+    monkeypatch.setattr(doc, "BENCHMARKS", fake)
+    monkeypatch.setattr(doc, "README", tmp_path / "README.md")
+    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text())
+    assert doc.main(["--check"]) == 1
+    assert doc.main([]) == 0 and doc.main(["--check"]) == 0  # regenerated
+
+
+def test_unknown_placeholder_is_an_error(tmp_path, monkeypatch):
+    doc = bench_doc()
+    t = tmp_path / "t.md"
+    t.write_text("{{headline}}\n{{no_such_part}}\n")
+    monkeypatch.setattr(doc, "TEMPLATE", t)
+    with pytest.raises(SystemExit, match="no_such_part"):
+        doc.render_benchmarks(doc.load())
+
+
+def s(*vals):
+    v = list(vals)
+    return {"median": sorted(v)[len(v) // 2], "min": min(v), "max": max(v), "n": len(v),
+            "values": v}
+
+
+def test_headline_uses_each_peers_fastest_form_and_inverts_e2e_ratios():
+    sp = lambda m, lo, hi, ttr=None: {"median": m, "min": lo, "max": hi,
+                                      **({"time_to_result": ttr} if ttr else {})}
+    inproc = {"workloads": {
+        "W1": {"speedup": {"pytorch": sp(6.0, 5.0, 7.0, sp(1.5, 1.4, 1.6)),
+                           "pytorch_1t": sp(4.0, 3.5, 4.5, sp(1.2, 1.1, 1.3)),
+                           "sklearn": sp(3.0, 2.9, 3.1, sp(0.2, 0.1, 0.3))},
+               "frameworks": {}},
+        "W3": {"frameworks": {"jaxmlp": {"total_s": s(3.0, 3.0, 3.0), "run_s": s(1.0, 2.0, 1.0)},
+                              "pytorch": {"total_s": s(8.0, 8.0, 8.0)},
+                              "pytorch_procs": {"total_s": s(4.0, 6.0, 4.0)},
+                              "sklearn": {"total_s": s(5.0, 5.0, 5.0)}},
+               "speedup_vs_fastest": {"pytorch": sp(1.33, 1.2, 1.4), "sklearn": sp(1.6, 1.5, 1.7)}}}}
+    e2e = {"meta": {"quick": False}, "cases": {}, "ratios": {}}
+    rounds = lambda *w: [{"round": i + 1, "wall_s": x, "ok": True} for i, x in enumerate(w)]
+    for name, walls in (("jaxmlp_cold", (2.0, 2.0)), ("jaxmlp_warm", (1.0, 1.0)),
+                        ("sklearn", (4.0, 4.0)), ("sklearn_cores", (3.0, 2.0)),
+                        ("pytorch", (8.0, 8.0))):
+        e2e["cases"][f"sweep/{name}"] = {"job": "sweep", "name": name, "label": name,
+                                         "rounds": rounds(*walls)}
+    rows = {(r.split(" | ")[0].lstrip("| "), r.split(" | ")[1]): r
+            for r in tables.headline(inproc, e2e).splitlines()[2:]}
+    # W1 vs PyTorch: the faster PyTorch form is the one jaxmlp beats least (1 thread here)
+    assert "| 4.00x [3.50–4.50] | 1.20x [1.10–1.30] |" in rows[("W1", "PyTorch eager")]
+    # W3 train only: the fastest form's fits (pytorch_procs, rounds 4 and 6) over jaxmlp's run
+    # (1 and 2): ratio of medians 4/1 ... per-round 4/1 = 4 and 6/2 = 3
+    w3 = rows[("W3", "PyTorch eager")]
+    assert "| 4.00x [3.00–4.00] | 1.33x [1.20–1.40] |" in w3
+    # whole command vs scikit-learn's fastest form (a process per core: 3 and 2 s): cold jaxmlp
+    # 2 s -> speedup 2.5/2 = 1.25, per round 1.5 and 1.0
+    sk = rows[("W3", "scikit-learn")]
+    assert sk.endswith("| 1.25x [1.00–1.50] | 2.50x [2.00–3.00] |")
+
+
+def test_threshold_scores():
+    mat = [{"width": w, "depth": 1, "batch": 32, "rule_is": "materialised",
+            "train_s": {"materialised": a, "xla": b}, "rule_over_best_other": a / b,
+            "rule_spread": 0.02, "strict": a <= b, "within_spread": a <= b * 1.02}
+           for w, a, b in ((16, 1.0, 2.0), (64, 1.01, 1.0), (256, 1.5, 1.0))]
+    case = lambda F, ok: {"run_flops": F, "ok": ok, "rule_over_other": 1.0 if ok else 1.3}
+    sr = [{"width": 16, "depth": 1, "batch": 32, "cases": [case(1e10, True), case(1e12, False)],
+           "ways": {"short": {"compile_s": 0.5, "epoch_s": 0.01},
+                    "full": {"compile_s": 1.0, "epoch_s": 0.008}}}]
+    text = tables.thresholds({"meta": {"MATERIALISE_MAX": 32768, "SHORT_RUN_FLOPS": 3e11,
+                                       "run_flops": [1e10, 1e12]},
+                              "materialise": mat, "short_run": sr})
+    assert "in **1/3** shapes (33%), 2/3 (67%) within the spread" in text
+    assert "worst case 1.500x the faster one (width 256" in text
+    assert "in **1/2** cases (50%); worst case 1.30x" in text
+    assert "| 16 | 1 | 32 | 0.50 | 1.00 | 0.80 | y **n** |" in text
