@@ -189,7 +189,8 @@ def _print_targets(targets):
           "vs PyTorch = vs its faster thread setting):")
     for t in targets:
         m = t["measured"]
-        ms = "n/a" if m is None else (f"{m:.3f}" if "compile" in t["target"] else
-                                      f"{100 * m:.1f}%" if "peak" in t["target"] else f"{m:.2f}x")
+        ms = "n/a" if m is None else (f"{m:.3f}" if t["metric"] == "compile_s_max" else
+                                      f"{100 * m:.1f}%" if t["metric"] == "peak_fraction"
+                                      else f"{m:.2f}x")
         status = "n/a" if t["met"] is None else ("MET" if t["met"] else "MISSED")
         print(f"  {t['target']:<36} measured {ms:>9}  {status}")

@@ -65,8 +65,10 @@ def _inproc_speedups(inproc: dict, wl: str, family: str) -> tuple[dict | None, d
     forms = [f for f in FORMS[family]["train"] if sp.get(f)]
     if not forms:
         return None, None
-    best = min(forms, key=lambda f: sp[f]["median"])
-    return sp[best], sp[best].get("time_to_result")
+    # each column against the form fastest in it (the smallest speedup of jaxmlp)
+    train = min((sp[f] for f in forms), key=lambda v: v["median"])
+    ttrs = [sp[f]["time_to_result"] for f in forms if sp[f].get("time_to_result")]
+    return train, min(ttrs, key=lambda v: v["median"]) if ttrs else None
 
 
 def _w3_train_only(r: dict, family: str) -> dict | None:

@@ -1,5 +1,6 @@
 """An MLP on a user's .npz file (``X``, ``y``) in eager PyTorch: tanh hidden layers, plain SGD,
-80/20 train/test split, features scaled with the training rows' statistics.
+80/20 train/test split, features (and regression targets) scaled with the training rows'
+statistics, the test MSE reported in those scaled units (as the project under test does).
 
     python train_file_pytorch.py --data W4.npz --task regression --hidden 64 --epochs 10 \
         --out result.json
@@ -33,6 +34,9 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_
 scaler = StandardScaler().fit(X_train)
 X_train, X_test = (torch.tensor(scaler.transform(a), dtype=torch.float32) for a in (X_train, X_test))
 classify = args.task == "classification"
+if not classify:
+    y_scaler = StandardScaler().fit(y_train)
+    y_train, y_test = (y_scaler.transform(a) for a in (y_train, y_test))
 y_train, y_test = (torch.tensor(a, dtype=torch.int64 if classify else torch.float32)
                    for a in (y_train, y_test))
 

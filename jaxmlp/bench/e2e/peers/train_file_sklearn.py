@@ -1,5 +1,6 @@
 """An MLP on a user's .npz file (``X``, ``y``) in scikit-learn: tanh hidden layers, plain SGD,
-80/20 train/test split, features scaled with the training rows' statistics.
+80/20 train/test split, features (and regression targets) scaled with the training rows'
+statistics, the test MSE reported in those scaled units (as the project under test does).
 
     python train_file_sklearn.py --data W4.npz --task regression --hidden 64 --epochs 10 \
         --out result.json
@@ -34,6 +35,9 @@ with np.load(args.data) as z:
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
 scaler = StandardScaler().fit(X_train)
 X_train, X_test = (scaler.transform(a).astype(np.float32) for a in (X_train, X_test))
+if args.task == "regression":
+    y_scaler = StandardScaler().fit(y_train)
+    y_train, y_test = (y_scaler.transform(a).astype(np.float32) for a in (y_train, y_test))
 
 hidden = tuple(int(h) for h in args.hidden.split(","))
 common = dict(hidden_layer_sizes=hidden, activation="tanh", solver="sgd", batch_size=args.batch_size,
