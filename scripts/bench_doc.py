@@ -26,11 +26,11 @@ from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
 
 #: The raw result behind each part of the page.
 SOURCES = {
-    "inproc": "docs/bench/inproc_75f1a1c.json",
-    "e2e": "docs/bench/e2e_75f1a1c.json",
+    "inproc": "docs/bench/inproc_751cdfe.json",
+    "e2e": "docs/bench/e2e_70ac9fc.json",
     "thresholds": "docs/bench/thresholds_tuning.json",
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
-    "scaling": "docs/bench/scaling_75f1a1c.json",
+    "scaling": "docs/bench/scaling_751cdfe.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
 }

@@ -128,11 +128,11 @@ def materialise_case(width, depth, batch, target, reps):
             "strict": rule <= min(others), "within_spread": rule <= min(others) * (1 + spread)}
 
 
-def product_case(batch, fan_in, fan_out, reps=5):
+def product_case(batch, fan_in, fan_out, reps=9):
     """Microseconds of one weight gradient ``x^T g`` (x: (batch, fan_in), g: (batch, fan_out))
     inside a scan of fresh operands, as ``jaxmlp.nn.weight_gradient`` computes it with the
     operand materialised and with XLA's own product (best of ``reps`` calls, the two
-    interleaved), and the rule's choice."""
+    interleaved; every call kept), and the rule's choice."""
     import jax
     import jax.numpy as jnp
 
@@ -150,15 +150,16 @@ def product_case(batch, fan_in, fan_out, reps=5):
                 return jax.lax.scan(body, jnp.zeros((fan_in, fan_out)), (X, G))[0]
             return fast_jit(run).lower(X, G).compile()
     progs = {"materialised": build("materialised"), "xla": build("xla")}
-    best = {k: float("inf") for k in progs}
+    calls = {k: [] for k in progs}
     for k, c in progs.items():
         jax.block_until_ready(c(X, G))
     for _ in range(reps):
         for k, c in progs.items():
             t0 = time.perf_counter()
             jax.block_until_ready(c(X, G))
-            best[k] = min(best[k], (time.perf_counter() - t0) / steps * 1e6)
-    return score_product({"batch": batch, "fan_in": fan_in, "fan_out": fan_out, "us": best})
+            calls[k].append((time.perf_counter() - t0) / steps * 1e6)
+    return score_product({"batch": batch, "fan_in": fan_in, "fan_out": fan_out,
+                          "us": {k: min(v) for k, v in calls.items()}, "calls_us": calls})
 
 
 def product_shapes():
@@ -214,8 +215,12 @@ def score_product(case):
     us = case["us"]
     pick = "materialised" if materialises(case["fan_in"], case["fan_out"], case["batch"]) else "xla"
     other = "xla" if pick == "materialised" else "materialised"
-    return {**case, "rule_picks": pick, "faster": min(us, key=us.get), "ok": us[pick] <= us[other],
-            "rule_over_other": us[pick] / us[other]}
+    out = {**case, "rule_picks": pick, "faster": min(us, key=us.get), "ok": us[pick] <= us[other],
+           "rule_over_other": us[pick] / us[other]}
+    if case.get("calls_us"):  # the noise: how far a program's second-best call is from its best
+        noise = max(sorted(v)[1] / min(v) - 1.0 for v in case["calls_us"].values())
+        out.update(noise=noise, tie=abs(us[pick] / us[other] - 1.0) <= noise)
+    return out
 
 
 def rules_meta():

@@ -243,16 +243,26 @@ def thresholds(rep: dict) -> str:
         ok = sum(c["ok"] for c in prods)
         worst = max(prods, key=lambda c: c["rule_over_other"])
         old = [c["measured_rule"] for c in prods if c.get("measured_rule")]
-        if old:
+        if old and _old_rule(meta, "products") != rules.get("materialise_rule"):
             out.append(f"The rule this was measured with ({_old_rule(meta, 'products')}) "
                        f"picked the faster product for {sum(o['ok'] for o in old)}/{len(old)} "
                        f"shapes; worst case {max(o['rule_over_other'] for o in old):.2f}x.\n")
+        decided = [c for c in prods if "tie" in c and not c["tie"]]
+        right = sum(c["ok"] for c in decided)
+        noise = ""
+        if any("tie" in c for c in prods):
+            pct = f" ({100 * right / len(decided):.0f}%)" if decided else ""
+            noise = (f" Where the two paths differ by more than their noise (a program's "
+                     f"second-best call over its best), {len(decided)} shapes, the rule picks the "
+                     f"faster in **{right}/{len(decided)}**{pct}; the other "
+                     f"{len(prods) - len(decided)} are ties within that noise.")
         out.append(f"Weight-gradient products, the rule's decision unit: the path "
                    f"`jaxmlp.nn.materialises` picks is the faster one for **{ok}/{len(prods)}** "
                    f"shapes ({100 * ok / len(prods):.0f}%); worst case "
                    f"{worst['rule_over_other']:.2f}x the other path (batch {worst['batch']}, "
-                   f"{worst['fan_in']} x {worst['fan_out']}). Microseconds per product inside a "
-                   f"scan of fresh operands, best of 5 calls, the two paths interleaved.\n")
+                   f"{worst['fan_in']} x {worst['fan_out']}).{noise} Microseconds per product "
+                   f"inside a scan of fresh operands, best of the calls, the two paths "
+                   f"interleaved.\n")
         out.append(md(["batch", "fan_in x fan_out", "materialised us", "XLA product us",
                        "rule picks", "rule / other", "right"],
                       [[str(c["batch"]), f"{c['fan_in']} x {c['fan_out']}",
@@ -288,7 +298,7 @@ def thresholds(rep: dict) -> str:
     sr = rep.get("short_run", [])
     if sr:
         old = [c for s in sr for c in (s.get("measured_rule") or {}).get("cases", [])]
-        if old:
+        if old and _old_rule(meta, "short_run") != rules.get("short_run_rule"):
             out.append(f"\nThe short-run rule this was measured with "
                        f"({_old_rule(meta, 'short_run')}) had the smaller total in "
                        f"{sum(o['ok'] for o in old)}/{len(old)} cases; worst case "
