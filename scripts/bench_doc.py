@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from jaxmlp.bench import tables  # noqa: E402  (pure: no JAX import)
+from jaxmlp.bench import tables, threshold_tables  # noqa: E402  (pure: no JAX import)
 from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
 
 #: The raw result behind each part of the page.
@@ -82,8 +82,8 @@ def parts(raw: dict) -> dict:
         "checks": tables.loss_checks(inp),
         "g": tables.g_table(inp),
         "e2e": tables.e2e_tables(e2e),
-        "thresholds": tables.thresholds(raw["thresholds"]),
-        "thresholds_held_out": tables.thresholds(raw["thresholds_held_out"]),
+        "thresholds": threshold_tables.thresholds(raw["thresholds"]),
+        "thresholds_held_out": threshold_tables.thresholds(raw["thresholds_held_out"]),
         "scaling": tables.scaling(raw["scaling"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),

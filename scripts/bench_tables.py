@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from jaxmlp.bench import tables  # noqa: E402  (pure: no JAX import)
+from jaxmlp.bench import tables, threshold_tables  # noqa: E402  (pure: no JAX import)
 
 
 def inproc(report: dict) -> str:
@@ -31,7 +31,7 @@ def inproc(report: dict) -> str:
 
 RENDER = {"e2e": ("e2e.json", tables.e2e_tables), "ab": ("ab_bench.py result", tables.ab_table),
           "inproc": ("jaxmlp bench result", inproc),
-          "thresholds": ("thresholds.py result", tables.thresholds),
+          "thresholds": ("thresholds.py result", threshold_tables.thresholds),
           "scaling": ("scaling.py result", tables.scaling)}
 
 

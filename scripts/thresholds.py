@@ -181,15 +181,22 @@ def sweep_once(width, depth, batch, fast, epochs):
     return out.info["compile_s"], out.info["run_s"]
 
 
-def short_run_case(width, depth, batch, target):
+def short_run_case(width, depth, batch, target, reps=1):
+    """Compile and run seconds of a 2-model sweep compiled both ways, ``reps`` times each (the
+    ways interleaved, every program compiled afresh); the best of the reps, and every rep."""
     per_epoch = 2 * step_flops(width, depth, batch) * 2       # 2 models, 2 steps per epoch
     epochs = int(min(max(target / per_epoch, 1), 2000))
-    way = {}
-    for name, fast in (("short", True), ("full", False)):
-        c, r = sweep_once(width, depth, batch, fast, epochs)
-        way[name] = {"compile_s": c, "run_s": r, "epoch_s": r / epochs}
+    runs = {"short": [], "full": []}
+    for _ in range(reps):
+        for name, fast in (("short", True), ("full", False)):
+            c, r = sweep_once(width, depth, batch, fast, epochs)
+            runs[name].append({"compile_s": c, "run_s": r, "epoch_s": r / epochs})
+    way = {k: {q: min(x[q] for x in v) for q in ("compile_s", "run_s", "epoch_s")}
+           for k, v in runs.items()}
     case = {"width": width, "depth": depth, "batch": batch, "epochs_measured": epochs,
             "flops_per_epoch": per_epoch, "ways": way}
+    if reps > 1:
+        case["reps"] = runs
     return score_short_run(case)
 
 
@@ -203,9 +210,15 @@ def score_short_run(case):
         tot = {k: v["compile_s"] + e * v["epoch_s"] for k, v in case["ways"].items()}
         pick = "short" if compiles_short(F, case["width"]) else "full"
         other = "full" if pick == "short" else "short"
-        out.append({"run_flops": F, "total_s": tot, "rule_picks": pick,
-                    "faster": min(tot, key=tot.get), "ok": tot[pick] <= tot[other],
-                    "rule_over_other": tot[pick] / tot[other]})
+        row = {"run_flops": F, "total_s": tot, "rule_picks": pick,
+               "faster": min(tot, key=tot.get), "ok": tot[pick] <= tot[other],
+               "rule_over_other": tot[pick] / tot[other]}
+        if case.get("reps"):  # a tie: the two ways' totals over the reps overlap
+            span = {k: [x["compile_s"] + e * x["epoch_s"] for x in v]
+                    for k, v in case["reps"].items()}
+            row["tie"] = not (max(span[pick]) < min(span[other])
+                              or max(span[other]) < min(span[pick]))
+        out.append(row)
     return {**case, "cases": out}
 
 
@@ -242,6 +255,9 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--quick", action="store_true", help="3 shapes, 1 rep")
     p.add_argument("--only", choices=("products", "materialise", "short_run"), default=None)
+    p.add_argument("--reps", type=int, default=1,
+                   help="short-run: compile and run each way this many times (ties: totals "
+                        "that overlap over the reps)")
     p.add_argument("--widths", default=None, help="comma list (default: 16,64,256,1024,4096)")
     p.add_argument("--batches", default=None, help="comma list (default: 32,128,1024)")
     p.add_argument("--depths", default=None, help="comma list (default: 1,2,3,4)")
@@ -304,7 +320,7 @@ def main(argv=None):
                   + f"  rule/best other {r['rule_over_best_other']:.3f}", flush=True)
     if a.only in (None, "short_run"):
         for w, d, b in shapes:
-            r = short_run_case(w, d, b, 2e9 if a.quick else 4e10)
+            r = short_run_case(w, d, b, 2e9 if a.quick else 4e10, a.reps)
             rep["short_run"].append(r)
             print(f"short_run w{w} d{d} b{b}: " + " ".join(
                 f"{k} compile {v['compile_s']:.2f} epoch {v['epoch_s']:.4f}"

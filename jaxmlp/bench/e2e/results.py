@@ -280,6 +280,7 @@ def render(report: dict, markdown: bool = False) -> str:
     for job, desc in meta.get("jobs", {}).items():
         if not any(c["job"] == job for c in report["cases"].values()):
             continue
+        desc = desc.removeprefix(f"{job}: ")  # (a description may name its job itself)
         out.append(f"{'### ' if markdown else ''}{job}: {desc}")
         out.append("")
         out.append(fmt(*case_table(report, job)))
