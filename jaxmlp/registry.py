@@ -281,7 +281,8 @@ def cross_entropy_per_example(logits, labels, temperature=1.0):
     if jnp.issubdtype(labels.dtype, jnp.integer):
         # the label's log-probability picked by a one-hot select, not a gather: the same value
         # (one term plus exact zeros) and an elementwise gradient instead of a scatter-add,
-        # which XLA:CPU compiles and runs slower (BENCHMARKS.md)
+        # which XLA:CPU compiles and runs slower (`git show 77c33ef:BENCHMARKS.md`, "Third
+        # round")
         classes = jnp.arange(logp.shape[-1], dtype=labels.dtype).reshape(
             (1,) * labels.ndim + logp.shape[-1:])
         hit = labels[..., None] == classes

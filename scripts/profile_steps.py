@@ -2,7 +2,7 @@
 """Per-step cost of `jaxmlp.fit` on W1 (digits 64-128-10) and W4 (car sensors 8-64-2, 100,000
 rows): compile seconds and microseconds per optimizer step, best of 3 runs; then the step's
 floor, the divergence guard, the weight-gradient layouts and W2's products one by one in
-float32 and bfloat16 (BENCHMARKS.md, "Where the time went").
+float32 and bfloat16 ("Where the time went" in `git show 77c33ef:BENCHMARKS.md`).
 
     python scripts/profile_steps.py
 """

@@ -208,7 +208,7 @@ def score_short_run(case):
     for F in RUN_FLOPS:
         e = F / case["flops_per_epoch"]
         tot = {k: v["compile_s"] + e * v["epoch_s"] for k, v in case["ways"].items()}
-        pick = "short" if compiles_short(F, case["width"]) else "full"
+        pick = "short" if compiles_short(F) else "full"
         other = "full" if pick == "short" else "short"
         row = {"run_flops": F, "total_s": tot, "rule_picks": pick,
                "faster": min(tot, key=tot.get), "ok": tot[pick] <= tot[other],
@@ -243,11 +243,9 @@ def rules_meta():
     return {"MATERIALISE_MAX": nn.MATERIALISE_MAX,
             "MATERIALISE_MIN_DIM": getattr(nn, "MATERIALISE_MIN_DIM", None),
             "SHORT_RUN_FLOPS": sp.SHORT_RUN_FLOPS,
-            "SHORT_RUN_WIDTH": getattr(sp, "SHORT_RUN_WIDTH", None),
             "materialise_rule": (f"min(fan_in, fan_out) <= {nn.MATERIALISE_MIN_DIM} or "
                                  f"fan_in * fan_out <= {nn.MATERIALISE_MAX}"),
-            "short_run_rule": (f"estimated training FLOPs <= {sp.SHORT_RUN_FLOPS:.0e} or widest "
-                               f"hidden layer <= {sp.SHORT_RUN_WIDTH}")}
+            "short_run_rule": f"estimated training FLOPs <= {sp.SHORT_RUN_FLOPS:.0e}"}
 
 
 def main(argv=None):

@@ -315,8 +315,9 @@ def contiguous_partitions(sizes: list, most: int = 10) -> list:
 # and epoch, every model slot at its group's sizes), plus what programs and groups cost beyond
 # their FLOPs, as the FLOPs these sweeps train in the same time (~150-250 GFLOP/s on the 2-core
 # CPU). Fitted to the measured compile + run of sweeps padded and packed in every grouping
-# (BENCHMARKS.md, "Packing widths"): each group adds ~0.35-0.7 s of tracing and compile (more
-# with per-epoch evaluation and on several devices) and ~30-40 small ops to every step, which
+# ("Packing widths" in `git show 77c33ef:BENCHMARKS.md`): each group adds ~0.35-0.7 s of
+# tracing and compile (more with per-epoch evaluation and on several devices) and ~30-40 small
+# ops to every step, which
 # keep a narrow group from running faster than ``GROUP_STEP_FLOPS`` a step. With a persistent
 # compile cache (``jaxmlp.use_compile_cache``) the XLA compile of a repeated sweep is skipped
 # and a group costs its tracing only.

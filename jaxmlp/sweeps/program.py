@@ -28,19 +28,17 @@ from jaxmlp.training import (Spec, best_params, chunk_executable, compiler_optio
                              uses_momentum)
 
 # ``sweep`` compiles a program for a short run (``compiles_short``) when its estimated training
-# FLOPs are at most ``SHORT_RUN_FLOPS``, or whatever they are when no hidden layer is wider than
-# ``SHORT_RUN_WIDTH``. The chunk then compiles ~0.2-0.7 s faster; its steps run as fast for
-# narrow models and up to ~2.8x slower for wide ones (a 1024-wide layer at batch 1024).
-# Measured over widths 16-4096, depth 1-4, batch 32-1024 and six run lengths
-# (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds").
-SHORT_RUN_FLOPS = 1e11
-SHORT_RUN_WIDTH = 256
+# FLOPs are at most ``SHORT_RUN_FLOPS``. The chunk then compiles ~0.2-0.7 s faster; its steps
+# run as fast for most shapes and up to ~2.5x slower for a wide first layer at a large batch.
+# Measured over widths 16-4096, depth 1-4, batch 32-1024 and six run lengths, and on held-out
+# shapes (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"): no other FLOPs bound,
+# nor a bound on the width, picked the faster way more often.
+SHORT_RUN_FLOPS = 3e11
 
 
-def compiles_short(flops: float, widest: int) -> bool:
-    """The short-run rule: a run of ``flops`` estimated training FLOPs whose widest hidden
-    layer has ``widest`` units."""
-    return flops <= SHORT_RUN_FLOPS or widest <= SHORT_RUN_WIDTH
+def compiles_short(flops: float) -> bool:
+    """The short-run rule, for a program of ``flops`` estimated training FLOPs."""
+    return flops <= SHORT_RUN_FLOPS
 
 
 def model_mesh(n_devices: int | None, data_devices: int = 1):
@@ -206,13 +204,11 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
 
 def short_run(prog: Program, train: TrainConfig) -> bool:
     """Whether ``prog``'s training chunk is compiled for a short run (``compiles_short``): its
-    estimated training FLOPs (every model slot at its group's sizes) and its widest hidden
-    layer."""
+    estimated training FLOPs, every model slot at its group's sizes."""
     lay = prog.layout
     flops = sum(training_flops_estimate(sz, prog.spec.n_train, train.epochs, len(take))
                 for sz, take in zip(lay.sizes, lay.takes))
-    widest = max((w for sz in lay.sizes for w in sz[1:-1]), default=0)
-    return compiles_short(flops, widest)
+    return compiles_short(flops)
 
 
 def compile_chunk(prog: Program, abstract: tuple, hp: tuple, executor=None,

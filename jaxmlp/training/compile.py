@@ -20,15 +20,18 @@ from jaxmlp.training.program import best_params, run_chunk
 from jaxmlp.training.spec import Spec
 
 # XLA:CPU's LLVM back end at -O1: the training chunk compiles ~40% faster (0.99 -> 0.60 s on the
-# digits 64-128-10 run, BENCHMARKS.md) and runs as fast, since its matmuls are library calls.
+# digits 64-128-10 run, `git show 77c33ef:BENCHMARKS.md`) and runs as fast, since its matmuls
+# are library calls.
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 # Programs that run once per run on small inputs (parameter initialisation): compile time is
 # all that counts. Without XLA:CPU's fusion emitters and at -O0 the threefry random-number
-# code of a 64-model sweep's initialisation compiles in 0.25 instead of 0.63 s (BENCHMARKS.md).
+# code of a 64-model sweep's initialisation compiles in 0.25 instead of 0.63 s
+# (`git show 77c33ef:BENCHMARKS.md`).
 CPU_ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 # Training programs whose whole run takes seconds (short sweeps, ``jaxmlp.sweep``): without
-# XLA:CPU's fusion emitters a sweep's training chunk compiles ~0.4 s faster (W3: 0.92 -> 0.52 s
-# of XLA compile) while its elementwise ops (tanh above all) run 0-20% slower (BENCHMARKS.md).
+# XLA:CPU's fusion emitters a sweep's training chunk compiles ~0.2-0.7 s faster while its steps
+# run as fast for narrow models and up to several times slower for wide ones (BENCHMARKS.md,
+# "Size thresholds"; ``jaxmlp.sweeps.program.compiles_short`` decides).
 CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 
 _EXECUTABLES = Programs()
@@ -72,7 +75,8 @@ def jit_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False):
     data is shared (sweeps) and every ``k`` consecutive models share one data order:
     ``orders`` has one row per group. For ``k > 1`` the groups are a second ``vmap`` level
     inside which the mini-batch is not batched, so the models' first-layer products become
-    one wide matrix product per group instead of ``k`` small ones (BENCHMARKS.md, W3).
+    one wide matrix product per group instead of ``k`` small ones (`git show
+    77c33ef:BENCHMARKS.md`, "Third round").
 
     With ``vmapped = (k_1, ..., k_G)`` the program is packed (``jaxmlp.sweep``): the state and
     hyperparameters are tuples of G groups (e.g. one per width, each at its own shapes), group
