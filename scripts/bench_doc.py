@@ -53,7 +53,7 @@ def load() -> dict:
 def _command(raw: dict, key: str) -> str:
     meta = raw[key]["meta"]
     argv = " ".join(meta.get("argv", []))
-    if key == "thresholds" and meta.get("rescored"):  # measured in two runs, then re-scored
+    if key.startswith("thresholds") and meta.get("rescored"):  # measured in runs, re-scored
         return "\n".join([f"python scripts/thresholds.py {' '.join(r['argv'])}"
                           for r in meta["runs"]] +
                          [f"python scripts/thresholds.py {' '.join(meta['rescored']['argv'])}"])
