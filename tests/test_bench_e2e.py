@@ -356,12 +356,13 @@ def test_e2e_quick_file_jobs(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     p = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--e2e", "--quick",
-                        "--cases", "W4,W2/jaxmlp_warm,W2/sklearn", "--out", str(tmp_path)],
+                        "--cases", "W4/jaxmlp_warm,W4/sklearn,W4/pytorch,W2/sklearn",
+                        "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     rep = json.loads((tmp_path / "e2e.json").read_text())
     w4 = {c["name"]: c for c in rep["cases"].values() if c["job"] == "W4"}
-    assert set(w4) >= {"jaxmlp_cold", "jaxmlp_warm", "sklearn"}
+    assert set(w4) >= {"jaxmlp_warm", "sklearn"}
     for c in w4.values():  # a test MSE: small and positive (2 epochs of car-sensor)
         assert 0 < c["accuracy"]["mean"] < 0.5, c
     checks = [c for c in rep["accuracy_checks"] if c["job"] == "W4"]
