@@ -164,9 +164,9 @@ MATERIALISE_MAX = 32768
 MATERIALISE_MIN_DIM = 64
 
 
-def materialises(fan_in: int, fan_out: int, batch: int | None = None) -> bool:
-    """Whether the weight gradient of a ``fan_in`` x ``fan_out`` layer (over a batch of
-    ``batch`` rows; not used by the rule) is computed with an operand materialised on CPU
+def materialises(fan_in: int, fan_out: int) -> bool:
+    """Whether the weight gradient of a ``fan_in`` x ``fan_out`` layer is computed with an
+    operand materialised on CPU
     (``matmul``) rather than by XLA's own transposed-operand product: for a thin layer (a side
     of at most ``MATERIALISE_MIN_DIM``: an output layer, a first layer on few features) or a
     small one (at most ``MATERIALISE_MAX`` entries). Measured over widths 16-4096, batch
@@ -194,7 +194,7 @@ def weight_gradient(x: jax.Array, g: jax.Array) -> jax.Array:
     with the smaller of ``x`` and ``g`` transposed and materialised. Used by the hand-derived
     backward (``jaxmlp.backprop``)."""
     fan_in, fan_out = x.shape[-1], g.shape[-1]
-    if not materialises(fan_in, fan_out, x.shape[-2]):
+    if not materialises(fan_in, fan_out):
         return jnp.swapaxes(x, -1, -2) @ g
     if fan_out < fan_in:
         return jnp.swapaxes(_materialised(transposed(g) @ x), -1, -2)
@@ -210,8 +210,8 @@ def _matmul_jvp(primals, tangents):
         t = dx @ W
     if not isinstance(dW, SymbolicZero):
         fan_in, fan_out = W.shape[-2], W.shape[-1]
-        if not materialises(fan_in, fan_out, x.shape[-2]):
-            u = x @ dW                     # XLA's own product for large matrices
+        if not materialises(fan_in, fan_out):
+            u = x @ dW                     # XLA's own product (large, not thin, matrices)
         elif fan_out < fan_in:
             # written as (dW^T x^T)^T with barriers: its transpose w.r.t. dW is
             # (materialised g^T) @ x, transposed back (the barrier on dW^T keeps XLA from

@@ -57,10 +57,9 @@ def _command(raw: dict, key: str) -> str:
         return "\n".join([f"python scripts/thresholds.py {' '.join(r['argv'])}"
                           for r in meta["runs"]] +
                          [f"python scripts/thresholds.py {' '.join(meta['rescored']['argv'])}"])
-    return {"inproc": f"jaxmlp bench {argv}", "e2e": f"jaxmlp bench --e2e {argv}",
-            "thresholds": f"python scripts/thresholds.py {argv}",
-            "thresholds_held_out": f"python scripts/thresholds.py {argv}",
-            "scaling": f"python scripts/scaling.py {argv}"}[key].rstrip()
+    script = {"inproc": "jaxmlp bench", "e2e": "jaxmlp bench --e2e",
+              "scaling": "python scripts/scaling.py"}.get(key, "python scripts/thresholds.py")
+    return f"{script} {argv}".rstrip()
 
 
 def _machine(raw: dict, key: str) -> str:
@@ -119,8 +118,8 @@ def readme_blocks(raw: dict) -> dict[str, str]:
              f"programs come from the compile cache), against {floor['wall_s']['median']:.2f} s "
              f"for `python -c \"import jax; jax.numpy.zeros(1)\"` (`jaxmlp bench --e2e`, "
              f"{where}; see Benchmarks).")
-    tg = tables.targets(raw["inproc"], raw["e2e"])
-    n_met, n_missed = tg.count("| met |"), tg.count("| **missed** |")
+    met = [m for _, _, m in tables.target_rows(raw["inproc"], raw["e2e"])]
+    n_met, n_missed = met.count(True), met.count(False)
     bench = "\n".join([
         "Speedup of jaxmlp = the peer's time / jaxmlp's time (higher is better; median "
         "[min–max] over 3 interleaved rounds), against each peer's fastest form. Train only: "

@@ -57,8 +57,9 @@ def sizes(width, depth):
 
 
 def step_flops(width, depth, batch):
-    from jaxmlp.nn import weight_counts
-    return 6.0 * sum(weight_counts(sizes(width, depth))) * batch
+    """Training FLOPs of one step, as ``sweep`` estimates them (``training_flops_estimate``)."""
+    from jaxmlp.sweeps.plan import training_flops_estimate
+    return training_flops_estimate(sizes(width, depth), batch, 1, 1)
 
 
 def plan_fit(width, depth, batch, target):
@@ -107,7 +108,7 @@ def materialise_case(width, depth, batch, target, reps):
     from jaxmlp.nn import materialises
     pairs = list(zip(sizes(width, depth)[:-1], sizes(width, depth)[1:]))
     layers = [a * b for a, b in pairs]
-    mat = [materialises(a, b, batch) for a, b in pairs]
+    mat = [materialises(a, b) for a, b in pairs]
     t = {}
     t["materialised"], runs_m = fit_seconds(width, depth, batch, "materialised", target, reps)
     t["xla"], runs_x = fit_seconds(width, depth, batch, "xla", target, reps)
@@ -226,7 +227,7 @@ def score_product(case):
     """``case`` with the pick of ``jaxmlp.nn.materialises`` and whether it is the faster."""
     from jaxmlp.nn import materialises
     us = case["us"]
-    pick = "materialised" if materialises(case["fan_in"], case["fan_out"], case["batch"]) else "xla"
+    pick = "materialised" if materialises(case["fan_in"], case["fan_out"]) else "xla"
     other = "xla" if pick == "materialised" else "materialised"
     out = {**case, "rule_picks": pick, "faster": min(us, key=us.get), "ok": us[pick] <= us[other],
            "rule_over_other": us[pick] / us[other]}

@@ -11,15 +11,11 @@ from __future__ import annotations
 from jaxmlp.bench import report as inproc_report
 from jaxmlp.bench.e2e import results as e2e_results
 from jaxmlp.bench.tables_md import DASH, md
+from jaxmlp.bench.workloads import PEER_NAMES, W3_FAMILIES
 
-#: The in-process workloads' whole-command job in ``jaxmlp bench --e2e``.
-E2E_JOB = {"W1": "W1", "W2": "W2", "W4": "W4", "W3": "sweep"}
-#: Each peer family's forms: in-process (train workloads), in-process W3, whole command.
-FORMS = {"pytorch": {"train": ("pytorch", "pytorch_1t"), "W3": ("pytorch", "pytorch_1t",
-                                                                "pytorch_procs"),
-                     "e2e": ("pytorch", "pytorch_cores")},
-         "sklearn": {"train": ("sklearn",), "W3": ("sklearn", "sklearn_procs"),
-                     "e2e": ("sklearn", "sklearn_cores")}}
+#: Each peer family's forms in the whole-command benchmark (in-process: ``W3_FAMILIES``, of
+#: which the single-process ones, ``PEER_NAMES``, run W1/W2/W4).
+E2E_FORMS = {"pytorch": ("pytorch", "pytorch_cores"), "sklearn": ("sklearn", "sklearn_cores")}
 NAMES = {"pytorch": "PyTorch eager", "sklearn": "scikit-learn"}
 
 
@@ -57,7 +53,7 @@ def _inproc_speedups(inproc: dict, wl: str, family: str) -> tuple[dict | None, d
         run = _w3_train_only(r, family)
         return run, s
     sp = r.get("speedup", {})
-    forms = [f for f in FORMS[family]["train"] if sp.get(f)]
+    forms = [f for f in W3_FAMILIES[family] if f in PEER_NAMES and sp.get(f)]
     if not forms:
         return None, None
     # each column against the form fastest in it (the smallest speedup of jaxmlp)
@@ -71,7 +67,7 @@ def _w3_train_only(r: dict, family: str) -> dict | None:
     range from the per-round values of both)."""
     fw = r["frameworks"]
     run = (fw.get("jaxmlp") or {}).get("run_s")
-    times = {f: fw[f]["total_s"] for f in FORMS[family]["W3"] if (fw.get(f) or {}).get("total_s")}
+    times = {f: fw[f]["total_s"] for f in W3_FAMILIES[family] if (fw.get(f) or {}).get("total_s")}
     if not run or not times:
         return None
     best = min(times, key=lambda f: times[f]["median"])
@@ -84,7 +80,7 @@ def _e2e_speedup(e2e: dict, job: str, family: str, mine: str) -> dict | None:
     """Whole command: the peer's fastest form's wall time over jaxmlp's (``mine`` = cold or
     warm compile cache), inverted from the e2e ratios."""
     rs = e2e.get("ratios", {}).get(job, {})
-    got = {p: rs[f"jaxmlp_{mine}/{p}"] for p in FORMS[family]["e2e"] if f"jaxmlp_{mine}/{p}" in rs}
+    got = {p: rs[f"jaxmlp_{mine}/{p}"] for p in E2E_FORMS[family] if f"jaxmlp_{mine}/{p}" in rs}
     if not got:
         return None
     best = max(got, key=lambda p: got[p]["median"])  # the peer form closest to jaxmlp
@@ -105,7 +101,8 @@ def headline(inproc: dict, e2e: dict) -> str:
             continue
         for family in ("pytorch", "sklearn"):
             train, ttr = _inproc_speedups(inproc, wl, family)
-            cold, warm = (_e2e_speedup(e2e, E2E_JOB[wl], family, m) for m in ("cold", "warm"))
+            cold, warm = (_e2e_speedup(e2e, e2e_results.WORKLOAD_JOBS[wl], family, m)
+                          for m in ("cold", "warm"))
             if not any((train, ttr, cold, warm)):
                 continue
             rows.append([wl, NAMES[family], x(train), x(ttr), x(cold), x(warm)])
@@ -129,22 +126,29 @@ def workload_sizes(inproc: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ targets
-def targets(inproc: dict, e2e: dict | None = None) -> str:
-    """Every target with its measured value and verdict (recomputed from the raw values)."""
+def target_rows(inproc: dict, e2e: dict | None = None) -> list[tuple[str, str, bool | None]]:
+    """Every target as ``(target, measured, met)`` (met None: not run), recomputed from the
+    raw values: ``jaxmlp bench``'s, then the whole commands' (``e2e``)."""
     rows = []
     for t in inproc_report.evaluate_targets(inproc):
         m = t["measured"]
         unit = {"compile_s_max": "s", "peak_fraction": "%"}.get(t["metric"], "x")
         val = (DASH if m is None else f"{m:.3f} s" if unit == "s" else f"{100 * m:.1f}%"
                if unit == "%" else f"{m:.2f}x")
-        rows.append([t["target"], val, "n/a" if t["met"] is None else
-                     "met" if t["met"] else "**missed**"])
+        rows.append((t["target"], val, t["met"]))
     if e2e is not None:
         for t in e2e_results.analyse(e2e)["targets"]:
             val = DASH if t["measured"] is None else f"{t['measured']:.2f}x"
-            rows.append([f"whole command {t['target']} (wall-time ratio, lower is better)", val,
-                         "n/a" if t["met"] is None else "met" if t["met"] else "**missed**"])
-    return md(["target", "measured (median)", "status"], rows)
+            rows.append((f"whole command {t['target']} (wall-time ratio, lower is better)", val,
+                         t["met"]))
+    return rows
+
+
+def targets(inproc: dict, e2e: dict | None = None) -> str:
+    """The targets table (``target_rows``)."""
+    status = lambda met: "n/a" if met is None else "met" if met else "**missed**"
+    return md(["target", "measured (median)", "status"],
+              [[t, val, status(met)] for t, val, met in target_rows(inproc, e2e)])
 
 
 # ------------------------------------------------------------------------------ detail
@@ -265,10 +269,10 @@ def scaling(rep: dict) -> str:
     if sw:
         out.append(md(["devices", "compile s", "run s", "total s", "mean test accuracy"],
                       [[str(r["devices"]), f"{r['compile_s']:.2f}", f"{r['run_s']:.2f}",
-                        f"{r['total_s']:.2f}", f"{r['mean_test_accuracy']:.4f}"] for r in sw]))
+                        f"{r['total_s']:.2f}", f"{r['mean_test_acc']:.4f}"] for r in sw]))
     dp = rep.get("data_parallel", [])
     if dp:
         out.append(md(["devices", "processes", "compile s", "train s", "final train loss"],
                       [[str(r["devices"]), str(r["processes"]), f"{r['compile_s']:.2f}",
-                        f"{r['train_s']:.2f}", f"{r['final_train_loss']:.6f}"] for r in dp]))
+                        f"{r['train_s']:.2f}", f"{r['train_loss']:.6f}"] for r in dp]))
     return "\n".join(out)

@@ -31,15 +31,8 @@ def _products(prods: list, meta: dict, rules: dict) -> list[str]:
             out.append(f"The rule this was measured with ({_old_rule(meta, 'products')}) "
                        f"picked the faster product for {sum(o['ok'] for o in old)}/{len(old)} "
                        f"shapes; worst case {max(o['rule_over_other'] for o in old):.2f}x.\n")
-        decided = [c for c in prods if "tie" in c and not c["tie"]]
-        right = sum(c["ok"] for c in decided)
-        noise = ""
-        if any("tie" in c for c in prods):
-            pct = f" ({100 * right / len(decided):.0f}%)" if decided else ""
-            noise = (f" Where the two paths differ by more than their noise (a program's "
-                     f"second-best call over its best), {len(decided)} shapes, the rule picks the "
-                     f"faster in **{right}/{len(decided)}**{pct}; the other "
-                     f"{len(prods) - len(decided)} are ties within that noise.")
+        noise = _beyond_noise(prods, "the two paths differ by more than their noise (a "
+                                     "program's second-best call over its best)", "shapes")
         out.append(f"Weight-gradient products, the rule's decision unit: the path "
                    f"`jaxmlp.nn.materialises` picks is the faster one for **{ok}/{len(prods)}** "
                    f"shapes ({100 * ok / len(prods):.0f}%); worst case "
@@ -99,15 +92,8 @@ def _short_runs(sr: list, meta: dict, rules: dict) -> list[str]:
                        f"{max(o['rule_over_other'] for o in old):.2f}x.")
         cases = [(s, c) for s in sr for c in s["cases"]]
         ok = sum(c["ok"] for _, c in cases)
-        decided = [c for _, c in cases if "tie" in c and not c["tie"]]
-        right = sum(c["ok"] for c in decided)
-        noise = ""
-        if any("tie" in c for _, c in cases):
-            pct = f" ({100 * right / len(decided):.0f}%)" if decided else ""
-            noise = (f" Where the two ways' totals do not overlap over the repeated "
-                     f"measurements, {len(decided)} cases, the rule picks the faster in "
-                     f"**{right}/{len(decided)}**{pct}; the other {len(cases) - len(decided)} "
-                     f"are ties within that noise.")
+        noise = _beyond_noise([c for _, c in cases], "the two ways' totals do not overlap "
+                              "over the repeated measurements", "cases")
         worst = max(cases, key=lambda sc: sc[1]["rule_over_other"])
         lengths = [f"{F:.0e}" for F in meta["run_flops"]]
         rows = []
@@ -129,6 +115,19 @@ def _short_runs(sr: list, meta: dict, rules: dict) -> list[str]:
         out.append(md(["width", "depth", "batch", "short-run compile s", "full compile s",
                        "short-run step / full step", "rule right at " + ", ".join(lengths)], rows))
     return out
+
+
+def _beyond_noise(cases: list, where: str, what: str) -> str:
+    """The score over the ``cases`` the measurements separate (``tie`` False), as a sentence
+    (empty where no case was measured with its noise)."""
+    if not any("tie" in c for c in cases):
+        return ""
+    decided = [c for c in cases if "tie" in c and not c["tie"]]
+    right = sum(c["ok"] for c in decided)
+    pct = f" ({100 * right / len(decided):.0f}%)" if decided else ""
+    return (f" Where {where}, {len(decided)} {what}, the rule picks the faster in "
+            f"**{right}/{len(decided)}**{pct}; the other {len(cases) - len(decided)} are ties "
+            f"within that noise.")
 
 
 def _old_rule(meta: dict, part: str) -> str:

@@ -317,10 +317,9 @@ def contiguous_partitions(sizes: list, most: int = 10) -> list:
 # CPU). Fitted to the measured compile + run of sweeps padded and packed in every grouping
 # ("Packing widths" in `git show 77c33ef:BENCHMARKS.md`): each group adds ~0.35-0.7 s of
 # tracing and compile (more with per-epoch evaluation and on several devices) and ~30-40 small
-# ops to every step, which
-# keep a narrow group from running faster than ``GROUP_STEP_FLOPS`` a step. With a persistent
-# compile cache (``jaxmlp.use_compile_cache``) the XLA compile of a repeated sweep is skipped
-# and a group costs its tracing only.
+# ops to every step, which keep a narrow group from running faster than ``GROUP_STEP_FLOPS`` a
+# step. With a persistent compile cache (``jaxmlp.use_compile_cache``) the XLA compile of a
+# repeated sweep is skipped and a group costs its tracing only.
 PROGRAM_FLOPS = (1.0e11, 4.0e10)   # another program (chunk, initialisation, metrics): cold, cached
 GROUP_FLOPS = (9.0e10, 2.0e10)     # another group of a program: cold, cached
 GROUP_STEP_FLOPS = 5.0e7           # the least a group's step costs, whatever its size

@@ -51,14 +51,10 @@ from jaxmlp.bench.e2e import results
 PEERS = Path(__file__).resolve().parent / "peers"
 REPO = Path(__file__).resolve().parents[3]  # the folder holding the jaxmlp under test
 JOBS = results.JOBS
-#: The in-process workloads (``jaxmlp bench``) as whole commands: job -> (what, epochs,
-#: quick epochs). ``sweep`` is W3's grid; W1 is the default job at W1's 100 epochs (its
-#: training split is W1's 1,258 rows); W2 and W4 read a .npz file the harness writes before
-#: the rounds (untimed, the same file for every framework), split 80/20, no validation rows.
-WORKLOADS = {"W1": "train", "W3": "sweep", "W4": "W4", "W2": "W2"}
 SWEEP_GRID = ["--width", "16,32,64,128", "--lr", "0.01,0.03,0.1,0.3", "--seeds", "4"]
 FLOOR = "import jax; jax.numpy.zeros(1)"
-#: The file-based jobs: data set (rows, generator), task, hidden widths, in-process rows.
+#: The file-based jobs (``write_job_data`` generates their .npz): rows written, task, hidden
+#: widths, and what they train (the in-process workload's training rows are 80% of the rows).
 FILE_JOBS = {
     "W4": {"rows": 125_000, "quick_rows": 5_000, "task": "regression", "hidden": "64",
            "what": "car-sensor 8-64-2 tanh, MSE, SGD lr 0.1, batch 128, {e} epochs, "
@@ -94,17 +90,14 @@ def case_specs(epochs: dict, cores: int) -> dict[str, dict]:
     ``{out}``, ``{peers}``, ``{data}`` are filled in per run) and compile cache (``fresh``,
     ``warm``)."""
     py, jm = "{python}", ["{python}", "-m", "jaxmlp.cli"]
-    te = ["--epochs", str(epochs["train"])]
     se = ["--epochs", str(epochs["sweep"])]
+
+    def digits(job):  # the default job: jaxmlp train and the digits peer scripts
+        ep = ["--epochs", str(epochs[job])]
+        return _train_rows(job, [*jm, "train", *ep, "--out", "{out}"],
+                           lambda fw: [py, f"{{peers}}/train_{fw}.py", *ep, "--out", "{out}"])
     rows = [
-        ("train", "jaxmlp_cold", "jaxmlp", "jaxmlp train, empty compile cache",
-         [*jm, "train", *te, "--out", "{out}"], "fresh"),
-        ("train", "jaxmlp_warm", "jaxmlp", "jaxmlp train, filled compile cache",
-         [*jm, "train", *te, "--out", "{out}"], "warm"),
-        ("train", "sklearn", "sklearn", "scikit-learn script",
-         [py, "{peers}/train_sklearn.py", *te, "--out", "{out}"], None),
-        ("train", "pytorch", "pytorch", "PyTorch eager script",
-         [py, "{peers}/train_pytorch.py", *te, "--out", "{out}"], None),
+        *digits("train"),
         ("train", "floor", "jax", "floor: import jax, one array", [py, "-c", FLOOR], None),
         ("sweep", "jaxmlp_cold", "jaxmlp", "jaxmlp sweep, empty compile cache",
          [*jm, "sweep", *SWEEP_GRID, *se, "--out", "{out}"], "fresh"),
@@ -119,32 +112,27 @@ def case_specs(epochs: dict, cores: int) -> dict[str, dict]:
          None),
         ("sweep", "pytorch_cores", "pytorch", f"PyTorch eager, {cores} processes x 1 thread",
          [py, "{peers}/sweep_pytorch.py", *se, "--jobs", str(cores), "--out", "{out}"], None),
+        *digits("W1"),
     ]
-    w1 = ["--epochs", str(epochs["W1"])]
-    rows += [
-        ("W1", "jaxmlp_cold", "jaxmlp", "jaxmlp train, empty compile cache",
-         [*jm, "train", *w1, "--out", "{out}"], "fresh"),
-        ("W1", "jaxmlp_warm", "jaxmlp", "jaxmlp train, filled compile cache",
-         [*jm, "train", *w1, "--out", "{out}"], "warm"),
-        ("W1", "sklearn", "sklearn", "scikit-learn script",
-         [py, "{peers}/train_sklearn.py", *w1, "--out", "{out}"], None),
-        ("W1", "pytorch", "pytorch", "PyTorch eager script",
-         [py, "{peers}/train_pytorch.py", *w1, "--out", "{out}"], None)]
     for job, spec in FILE_JOBS.items():
         data, ep = f"{{data}}/{job}.npz", ["--epochs", str(epochs[job])]
         task, hid = ["--task", spec["task"]], ["--hidden", spec["hidden"]]
-        mine = [*jm, "train", "--dataset", data, *task, "--val-fraction", "0",
-                "--test-fraction", "0.2", *hid, *ep, "--out", "{out}"]
-        rows += [
-            (job, "jaxmlp_cold", "jaxmlp", "jaxmlp train, empty compile cache", mine, "fresh"),
-            (job, "jaxmlp_warm", "jaxmlp", "jaxmlp train, filled compile cache", mine, "warm"),
-            *((job, fw, fw, f"{name} script",
-               [py, f"{{peers}}/train_file_{fw}.py", "--data", data, *task, *hid, *ep,
-                "--out", "{out}"], None)
-              for fw, name in (("sklearn", "scikit-learn"), ("pytorch", "PyTorch eager")))]
+        rows += _train_rows(job, [*jm, "train", "--dataset", data, *task, "--val-fraction", "0",
+                                  "--test-fraction", "0.2", *hid, *ep, "--out", "{out}"],
+                            lambda fw: [py, f"{{peers}}/train_file_{fw}.py", "--data", data,
+                                        *task, *hid, *ep, "--out", "{out}"])
     return {f"{job}/{name}": {"job": job, "name": name, "framework": fw, "label": label,
                               "argv": argv, "compile_cache": cache}
             for job, name, fw, label, argv, cache in rows}
+
+
+def _train_rows(job: str, mine: list, peer) -> list[tuple]:
+    """A one-model job's cases: ``mine`` (jaxmlp's argv) with an empty and a filled compile
+    cache, and each peer's script (``peer(framework)`` -> argv)."""
+    return [(job, "jaxmlp_cold", "jaxmlp", "jaxmlp train, empty compile cache", mine, "fresh"),
+            (job, "jaxmlp_warm", "jaxmlp", "jaxmlp train, filled compile cache", mine, "warm"),
+            (job, "sklearn", "sklearn", "scikit-learn script", peer("sklearn"), None),
+            (job, "pytorch", "pytorch", "PyTorch eager script", peer("pytorch"), None)]
 
 
 def command_line(spec: dict) -> str:
@@ -295,7 +283,7 @@ def _meta(argv, quick, rounds, epochs, cores, torch_msg, notes) -> dict:
         "python": sys.executable, "machine": machine_info(), "torch": torch_msg,
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "jobs": job_descriptions(epochs, quick),
-        "workloads": WORKLOADS,
+        "workloads": results.WORKLOAD_JOBS,
         "method": "fresh process per run, wall time from spawn to exit; one untimed warm-up "
                   "run of every case, then interleaved rounds in a fixed case order; ratios "
                   "are jaxmlp wall / peer wall (ratio of medians; range of per-round ratios)",
@@ -312,10 +300,10 @@ def job_descriptions(epochs: dict, quick: bool) -> dict:
     out = {"train": digits.format(epochs["train"]),
            "sweep": f"W3: 64 models on digits (widths 16,32,64,128 x lr 0.01,0.03,0.1,0.3 x 4 "
                     f"seeds), SGD, batch 128, {epochs['sweep']} epochs",
-           "W1": "W1: " + digits.format(epochs["W1"])}
+           "W1": digits.format(epochs["W1"])}
     for job, spec in FILE_JOBS.items():
         n = spec["quick_rows"] if quick else spec["rows"]
-        out[job] = f"{job}: " + spec["what"].format(e=epochs[job], n=n, t=n - n // 5)
+        out[job] = spec["what"].format(e=epochs[job], n=n, t=n - n // 5)
     return out
 
 

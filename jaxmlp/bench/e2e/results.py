@@ -14,12 +14,12 @@ import statistics
 from pathlib import Path
 
 from jaxmlp.bench.stats import summary
+from jaxmlp.bench.tables_md import DASH, md
 
 #: timing.json keys (written last by ``jaxmlp train``/``sweep``), in table order.
 TIMING_KEYS = ("import_s", "data_s", "compile_s", "train_s", "write_s", "plot_s", "total_s")
 #: The breakdown's columns: interpreter start-up (wall - total_s), then timing.json's keys.
 BREAKDOWN_KEYS = ("startup_s",) + TIMING_KEYS
-DASH = "\u2013"  # printed where a value is absent
 
 #: (job, jaxmlp case, peer case, threshold): jaxmlp's wall / the peer's wall <= threshold.
 TARGETS = [
@@ -38,6 +38,8 @@ MSE_JOBS = ("W4",)
 MSE_RTOL = 0.25
 #: Every job, in report order (``harness.JOBS``).
 JOBS = ("train", "sweep", "W1", "W4", "W2")
+#: Each in-process workload of ``jaxmlp bench`` and the job that runs it as a whole command.
+WORKLOAD_JOBS = {"W1": "W1", "W2": "W2", "W4": "W4", "W3": "sweep"}
 MINE = ("jaxmlp_cold", "jaxmlp_warm")
 
 
@@ -261,9 +263,7 @@ def ratio_table(report: dict, job: str) -> tuple[list[str], list[list[str]]]:
 
 
 def _markdown(head, rows) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+    return md(head, rows).rstrip("\n")
 
 
 def _text(head, rows) -> str:
@@ -292,7 +292,8 @@ def render(report: dict, markdown: bool = False) -> str:
     flagged = [c for c in checks if not c["passed"]]
     if checks:
         out.append(f"accuracy check (mean test accuracy within {ACCURACY_TOLERANCE * 100:g} points "
-                   f"of jaxmlp's; test MSE within {MSE_RTOL:.0%}): " + ("all agree" if not flagged else "FLAGGED " + ", ".join(
+                   f"of jaxmlp's; test MSE within {MSE_RTOL:.0%}): "
+                   + ("all agree" if not flagged else "FLAGGED " + ", ".join(
                        f"{c['job']}/{c['case']} {c['peer_mean']:.4f} vs {c['jaxmlp_mean']:.4f}"
                        + ("" if c["counted"] else " (quick: not counted)") for c in flagged)))
     tg = report.get("targets", [])

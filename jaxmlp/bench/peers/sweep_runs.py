@@ -73,6 +73,11 @@ def run_sweep_jaxmlp(task, out_npz):
     return res
 
 
+def _start(arrs, width, seed):
+    """The initial ``[(W, b), (W, b)]`` of the (``width``, ``seed``) model (``write_w3_data``)."""
+    return [(arrs[f"w{width}_s{seed}_W{i}"], arrs[f"w{width}_s{seed}_b{i}"]) for i in range(2)]
+
+
 def _fit_models(arrs, cfg, task, which, models, barrier=None):
     """Fit ``models`` [(width, lr, seed)] one after another: set-up, warm-up at every width's
     shapes and each model's start untimed, then (after ``barrier``, if given) the timed fits.
@@ -80,9 +85,8 @@ def _fit_models(arrs, cfg, task, which, models, barrier=None):
     monotonic clock on Linux, so comparable between processes)."""
     X, y = arrs["X"], arrs["y"]
     make = _torch_fitter if which == "pytorch" else _sklearn_fitter
-    params = lambda w, s: [(arrs[f"w{w}_s{s}_W{i}"], arrs[f"w{w}_s{s}_b{i}"]) for i in range(2)]
-    fit_one = make(X, y, cfg, task, {w: params(w, 0) for w, _, _ in models})
-    ready = [fit_one.prepare(params(w, s), w, lr, s) for w, lr, s in models]
+    fit_one = make(X, y, cfg, task, {w: _start(arrs, w, 0) for w, _, _ in models})
+    ready = [fit_one.prepare(_start(arrs, w, s), w, lr, s) for w, lr, s in models]
     if barrier is not None:
         barrier.wait()
     finals = {}
@@ -148,11 +152,10 @@ def run_sweep_peer(task, out_npz, which):
     res = {"total_s": total, "n_models": len(finals)}
     if which == "sklearn" and task.get("in_order_check"):
         # untimed: every model again in jaxmlp's batch order (its maths at round-off)
-        params = lambda w, s: [(arrs[f"w{w}_s{s}_W{i}"], arrs[f"w{w}_s{s}_b{i}"]) for i in range(2)]
         path = out_npz.replace(".npz", "_in_order.npz")
         _save_finals(path, {f"w{w}_lr{lr:g}_s{s}": sk_in_order(
             dict(cfg, hidden=[w], seed=s, task="classification"), lr, arrs["X"], arrs["y"],
-            params(w, s), arrs[f"order_s{s}"]) for w, lr, s in models})
+            _start(arrs, w, s), arrs[f"order_s{s}"]) for w, lr, s in models})
         res["in_order_params"] = path
     return res
 
