@@ -516,6 +516,41 @@ def test_validate_errors(X, y, task, kw, words):
         validate_arrays(X, y, task, **kw)
 
 
+def test_finite_check_finds_every_non_finite_value_and_passes_float64_sums_that_overflow():
+    # the fast path sums in float64: finite float64 labels whose sum overflows are finite
+    # (and then out of range), not "non-finite"
+    with pytest.raises(DataError, match="labels out of range: found 1e\\+308"):
+        validate_arrays([[0.0], [1.0]], np.array([1e308, 1e308]), "classification")
+    big = np.full((3, 2), 3e38, np.float32)  # float32's sum would overflow, float64's does not
+    X, _ = validate_arrays(big, [0, 1, 0], "classification", warn_constant=False)
+    assert np.array_equal(X, big)
+    bad = big.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(DataError, match="1 non-finite.*row 2, column 1"):
+        validate_arrays(bad, [0, 1, 0], "classification")
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 40), d=st.integers(1, 4), scale=st.sampled_from([1e-3, 1.0, 1e5]),
+       offset=st.sampled_from([0.0, 1e4, -3e7]), seed=st.integers(0, 2**16))
+def test_blockwise_statistics_equal_one_float64_pass(n, d, scale, offset, seed, monkeypatch):
+    """``_stats`` sums in blocks of rows (here 7) and must give the float32 mean/std of one
+    float64 pass over the whole array (to float32 round-off), with std 1 for constant
+    columns."""
+    from jaxmlp.data import splits
+    monkeypatch.setattr(splits, "STATS_BLOCK_ROWS", 7)
+    a = (np.random.default_rng(seed).standard_normal((n, d)) * scale + offset).astype(np.float32)
+    a[:, 0] = np.float32(offset + 0.5)  # a constant column
+    mean, std = splits._stats(a)
+    a64 = a.astype(np.float64)
+    ref_std = a64.std(axis=0)
+    ref_std[(np.ptp(a, axis=0) == 0) | ~(ref_std > 0)] = 1.0
+    np.testing.assert_allclose(mean, a64.mean(axis=0).astype(np.float32), rtol=1e-6, atol=0)
+    np.testing.assert_allclose(std, ref_std.astype(np.float32), rtol=1e-5)
+    assert std[0] == 1.0 and mean.dtype == std.dtype == np.float32
+
+
 def test_validate_constant_column_warning_and_bad_task():
     with pytest.warns(ConstantFeatureWarning, match="1 constant feature column"):
         validate_arrays([[1.0, 5.0], [2.0, 5.0]], [0, 1], "classification")

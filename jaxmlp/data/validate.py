@@ -45,6 +45,11 @@ def _first_bad(mask: np.ndarray) -> str:
 
 
 def _check_finite(a: np.ndarray, what: str, name: str) -> None:
+    # every value is finite iff their float64 sum is (float32 values cannot overflow it, a NaN
+    # or inf makes it non-finite): one pass, no mask unless something is wrong
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(a, dtype=np.float64)):
+            return
     bad = ~np.isfinite(a)
     count = int(bad.sum())
     if count:
@@ -103,7 +108,7 @@ def _checked_inputs(X: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
         got = "a scalar" if y.ndim == 0 else f"{len(y)} rows"
         raise DataError(f"{name}: X has {n} rows but y has {got} (lengths must match)")
     with np.errstate(over="ignore", invalid="ignore"):
-        X32 = X.astype(np.float32)
+        X32 = X.astype(np.float32, copy=False)  # float32 input is not copied here
     _check_finite(X32, "X", name)
     return X32
 
