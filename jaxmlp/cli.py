@@ -142,7 +142,8 @@ def cmd_train(a) -> int:
     if a.resume:
         _reject_with_resume(a, {"--epochs", "--quiet", "--devices", "--coordinator",
                                 "--num-processes", "--process-id", "--peer-timeout",
-                                "--compile-cache", "--no-compile-cache"},
+                                "--compile-cache", "--no-compile-cache", "--fast-compile",
+                                "--no-fast-compile"},
                             "the run's config.json is used; only --epochs and --quiet apply")
         cfg, out = load_run_config(a.resume), Path(a.resume)
         epochs = a.epochs if a.epochs_given else None
@@ -151,7 +152,7 @@ def cmd_train(a) -> int:
     devices = start_processes(a)
     run, _, result = train_run(cfg, out, resume=bool(a.resume), progress=_show_progress(a),
                                epochs=epochs, devices=devices, peer_timeout_s=a.peer_timeout,
-                               clock=a.clock, plotter=a.plotter)
+                               clock=a.clock, plotter=a.plotter, fast_compile=a.fast_compile)
     final = result["final"]
     print(f"{cfg.data.dataset}: {_fmt_final(final)} -> {out}", flush=True)
     a.clock.trained = final["train_s"]

@@ -175,6 +175,9 @@ def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
                         "default: $JAXMLP_COMPILE_CACHE, else ~/.cache/jaxmlp/xla)")
     o.add_argument("--no-compile-cache", action="store_true",
                    help="compile everything afresh and keep nothing (or JAXMLP_COMPILE_CACHE=off)")
+    o.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile for a short run (less compile, slower steps on CPU for wide "
+                        "layers); default: decided per program from its estimated training FLOPs")
 
 
 # --------------------------------------------------------------------------- sweep axes
@@ -219,9 +222,6 @@ def add_sweep_flags(p: argparse.ArgumentParser) -> None:
                    help="mixed widths: pad every model to the widest (one program per "
                         "--max-pad-ratio bucket), pack each width at its own size into one "
                         "program, or auto: the one estimated faster")
-    g.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="compile for a short run (less compile, slower steps on CPU); default: "
-                        "decided per program from its estimated work")
     g.add_argument("--heatmap", default=None, help="two axes for the heatmap, e.g. width,lr")
     g.add_argument("--data-devices", type=_positive_int, default=1,
                    help="split each model's batch over this many devices: a 2-D (models x data) "

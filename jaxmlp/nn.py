@@ -133,6 +133,14 @@ def weight_counts(sizes: Sequence[int]) -> list[int]:
     return [int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:])]
 
 
+def training_flops_estimate(sizes: Sequence[int], n_train: int, epochs: int,
+                            n_models: int = 1) -> float:
+    """Matmul FLOPs of training ``n_models`` models of layer sizes ``sizes`` for ``epochs``
+    epochs of ``n_train`` examples: 6 per weight per example (forward, input and weight
+    gradients)."""
+    return 6.0 * sum(weight_counts(sizes)) * n_train * epochs * n_models
+
+
 def layer_sizes(params: Params) -> list[int]:
     """``(d_in, h_1, ..., d_out)`` read off the params' shapes."""
     return [params[0]["W"].shape[-2]] + [layer["W"].shape[-1] for layer in params]

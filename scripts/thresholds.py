@@ -18,7 +18,7 @@ caches are cleared between variants, so every variant is compiled and timed afre
   the same program as a uniform variant, that variant's time is the rule's. The rule picks the
   faster path when its training time is at most the faster uniform variant's (strictly, and
   within the spread measured between two runs of one program).
-* ``SHORT_RUN_FLOPS`` (``jaxmlp.sweeps.program``): a sweep program whose estimated training
+* ``SHORT_RUN_FLOPS`` (``jaxmlp.training.compile``): a training program (``fit``, ``sweep``) whose estimated training
   FLOPs are at most this is compiled for a short run (less compile time, slower steps). For
   each shape a 2-model sweep is compiled and run both ways (``fast_compile=True/False``);
   compile time and time per epoch give each way's total for any run length, and the rule is
@@ -58,7 +58,7 @@ def sizes(width, depth):
 
 def step_flops(width, depth, batch):
     """Training FLOPs of one step, as ``sweep`` estimates them (``training_flops_estimate``)."""
-    from jaxmlp.sweeps.plan import training_flops_estimate
+    from jaxmlp.nn import training_flops_estimate
     return training_flops_estimate(sizes(width, depth), batch, 1, 1)
 
 
@@ -203,8 +203,8 @@ def short_run_case(width, depth, batch, target, reps=1):
 
 def score_short_run(case):
     """``case["cases"]``: each run length's totals (compile + epochs x seconds per epoch) and
-    whether ``jaxmlp.sweeps.program.compiles_short`` picks the smaller."""
-    from jaxmlp.sweeps.program import compiles_short
+    whether ``jaxmlp.training.compiles_short`` picks the smaller."""
+    from jaxmlp.training import compiles_short
     out = []
     for F in RUN_FLOPS:
         e = F / case["flops_per_epoch"]
@@ -240,7 +240,7 @@ def score_product(case):
 def rules_meta():
     """The rules' constants and wording, as the code under test has them."""
     import jaxmlp.nn as nn
-    import jaxmlp.sweeps.program as sp
+    import jaxmlp.training.compile as sp
     return {"MATERIALISE_MAX": nn.MATERIALISE_MAX,
             "MATERIALISE_MIN_DIM": getattr(nn, "MATERIALISE_MIN_DIM", None),
             "SHORT_RUN_FLOPS": sp.SHORT_RUN_FLOPS,

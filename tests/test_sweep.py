@@ -78,8 +78,8 @@ def test_group_and_pad_strategies_agree(small):
 
 
 def test_short_runs_compile_fast_with_the_same_results(small, monkeypatch):
-    from jaxmlp.sweeps import plan as S
-    from jaxmlp.sweeps import program as sweep_program
+    from jaxmlp.nn import training_flops_estimate
+    from jaxmlp.training import compile as training_compile
     kw = dict(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=64),
               grid={"width": [8, 16], "lr": [0.1, 0.3]}, seeds=2)
     auto = sweep(small, **kw)
@@ -90,11 +90,11 @@ def test_short_runs_compile_fast_with_the_same_results(small, monkeypatch):
     assert _max_diff(auto.params(3), slow.params(3)) < 1e-6
     # the estimate: 6 FLOPs per weight per example per epoch, every (padded) model slot
     weights = 64 * 16 + 16 * 10
-    assert (S.training_flops_estimate([64, 16, 10], len(small.X_train), 3, 8)
+    assert (training_flops_estimate([64, 16, 10], len(small.X_train), 3, 8)
             == 6.0 * weights * len(small.X_train) * 3 * 8)
-    monkeypatch.setattr(sweep_program, "SHORT_RUN_FLOPS", 1.0)  # everything is long now
+    monkeypatch.setattr(training_compile, "SHORT_RUN_FLOPS", 1.0)  # everything is long now
     assert [p["short_run"] for p in sweep(small, **kw).info["programs"]] == [False]
-    assert sweep_program.compiles_short(0.5) and not sweep_program.compiles_short(2.0)
+    assert training_compile.compiles_short(0.5) and not training_compile.compiles_short(2.0)
 
 
 def _streams_sweep(small, cores, monkeypatch, **extra):

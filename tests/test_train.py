@@ -78,6 +78,26 @@ def test_no_recompilation_across_runs_of_same_shapes(digits):
     assert jm.trace_count() == before, "training recompiled for a run of the same shapes"
 
 
+def test_short_run_compile_is_chosen_by_estimated_flops_with_the_same_results(digits, monkeypatch):
+    from jaxmlp.nn import training_flops_estimate
+    from jaxmlp.training import compile as training_compile
+    model, train = ModelConfig(hidden=(20,)), TrainConfig(epochs=3, seed=5)
+    flops = training_flops_estimate([64, 20, 10], len(digits.X_train), 3)
+    assert flops == 6.0 * (64 * 20 + 20 * 10) * len(digits.X_train) * 3
+    auto_p, auto = jm.fit(digits, model=model, train=train)
+    full_p, full = jm.fit(digits, model=model, train=train, fast_compile=False)
+    assert auto["final"]["short_run_compile"] and not full["final"]["short_run_compile"]
+    # other XLA options reorder float32 arithmetic, nothing more
+    np.testing.assert_allclose(auto["train_loss"], full["train_loss"], rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(auto_p), jax.tree.leaves(full_p)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+    monkeypatch.setattr(training_compile, "SHORT_RUN_FLOPS", flops - 1)  # now a long run
+    _, long = jm.fit(digits, model=model, train=train)
+    assert not long["final"]["short_run_compile"]
+    assert long["final"]["compile_s"] == 0.0  # the fast_compile=False program, reused
+    np.testing.assert_array_equal(long["train_loss"], full["train_loss"])
+
+
 def _reference_sgd(params, X, y, seed, epochs, B, lr, loss):
     """Plain eager SGD over the same data order: the semantics fit must reproduce."""
     n = len(X)

@@ -231,13 +231,14 @@ def _train(run: Run, cfg: RunConfig, out: Path, prior: dict, saves: _Checkpoints
 def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool = False,
               epochs: int | None = None, write: bool = True, devices: int | None = None,
               peer_timeout_s: float | None = None, clock: Clock | None = None,
-              plotter: Plotter | None = None) -> tuple[Run, dict, dict]:
+              plotter: Plotter | None = None,
+              fast_compile: bool | None = None) -> tuple[Run, dict, dict]:
     """Train per ``cfg``, writing the run folder ``out_dir``; with ``resume`` continue from its
     checkpoint. ``epochs`` overrides the total epoch count (e.g. to extend a resumed run).
     ``devices`` > 1 trains data-parallel over that many devices (of all processes); in a
-    multi-process job only process 0 writes files. ``clock`` records the phases' times;
-    ``plotter`` receives the figure (the caller then calls its ``finish``); without one the
-    figure is drawn here. SIGINT/SIGTERM stop it at the next chunk boundary with a checkpoint
+    multi-process job only process 0 writes files. ``fast_compile`` as ``jaxmlp.fit``.
+    ``clock`` records the phases' times; ``plotter`` receives the figure (the caller then
+    calls its ``finish``); without one the figure is drawn here. SIGINT/SIGTERM stop it at the next chunk boundary with a checkpoint
     (``Interrupted``).
 
     Returns ``(run, state, history)`` where history holds per-epoch arrays and ``final``.
@@ -255,7 +256,8 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
         splits = load_splits(cfg.data)
     with clock.phase("train"):
         run = prepare(splits, cfg.model, cfg.train,
-                      mesh=mesh_for(devices) if devices not in (None, 1) else None)
+                      mesh=mesh_for(devices) if devices not in (None, 1) else None,
+                      fast_compile=fast_compile)
     run, prior, resumed_from = _resume(run, cfg, out) if resume else (run, {}, None)
     extra = {"normalizer": _normalizer(splits)}
     if write:

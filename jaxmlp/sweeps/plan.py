@@ -24,7 +24,7 @@ from typing import NamedTuple, Sequence
 
 from jaxmlp.config import PACKING_NAMES as PACKINGS
 from jaxmlp.errors import ConfigError
-from jaxmlp.nn import weight_counts
+from jaxmlp.nn import training_flops_estimate, weight_counts
 
 
 def width_buckets(widths: Sequence[int], max_pad_ratio: float) -> list[list[int]]:
@@ -36,14 +36,6 @@ def width_buckets(widths: Sequence[int], max_pad_ratio: float) -> list[list[int]
         else:
             buckets.append([w])
     return buckets
-
-
-def training_flops_estimate(sizes: Sequence[int], n_train: int, epochs: int,
-                            n_models: int) -> float:
-    """Matmul FLOPs of training ``n_models`` models of layer sizes ``sizes`` for ``epochs``
-    epochs of ``n_train`` examples: 6 per weight per example (forward, input and weight
-    gradients)."""
-    return 6.0 * sum(weight_counts(sizes)) * n_train * epochs * n_models
 
 
 def order_share(members: list[dict], n_dev: int, data_devices: int) -> int:

@@ -16,29 +16,16 @@ import numpy as np
 from jaxmlp.training import aot_cache
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError
-from jaxmlp.nn import init_stds, standard_normals
+from jaxmlp.nn import init_stds, standard_normals, training_flops_estimate
 from jaxmlp.parallel import DATA, MODELS, mesh_for, rows_sharding
 from jaxmlp.sweeps.axes import train_for
-from jaxmlp.sweeps.plan import Layout, masked, training_flops_estimate
+from jaxmlp.sweeps.plan import Layout, masked
 from jaxmlp.training.memo import memo
-from jaxmlp.training import (Spec, best_params, chunk_executable, compiler_options, device_data,
-                             effective_momentum, fast_jit, host_input, init_key, init_model,
+from jaxmlp.training import (Spec, best_params, chunk_executable, compiler_options, compiles_short,
+                             device_data, effective_momentum, fast_jit, host_input, init_key, init_model,
                              init_multipliers, init_state, layer_lr_multipliers, make_hparams,
                              make_spec, models_input, n_rows, signature, split_metrics,
                              uses_momentum)
-
-# ``sweep`` compiles a program for a short run (``compiles_short``) when its estimated training
-# FLOPs are at most ``SHORT_RUN_FLOPS``. The chunk then compiles ~0.2-0.7 s faster; its steps
-# run as fast for most shapes and up to ~2.5x slower for a wide first layer at a large batch.
-# Measured over widths 16-4096, depth 1-4, batch 32-1024 and six run lengths, and on held-out
-# shapes (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"): no other FLOPs bound,
-# nor a bound on the width, picked the faster way more often.
-SHORT_RUN_FLOPS = 3e11
-
-
-def compiles_short(flops: float) -> bool:
-    """The short-run rule, for a program of ``flops`` estimated training FLOPs."""
-    return flops <= SHORT_RUN_FLOPS
 
 
 def model_mesh(n_devices: int | None, data_devices: int = 1):

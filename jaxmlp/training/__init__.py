@@ -29,8 +29,8 @@ from jaxmlp.training.program import (best_params, chunk_orders, data_order, end_
                                      train_step)
 from jaxmlp.training.placement import device_data, host_input, models_input
 from jaxmlp.training.compile import (CPU_COMPILER_OPTIONS, CPU_ONCE_OPTIONS,
-                                     CPU_SHORT_RUN_OPTIONS, chunk_executable, compiler_options,
-                                     fast_jit, jit_chunk, signature, split_metrics_jit)
+                                     CPU_SHORT_RUN_OPTIONS, SHORT_RUN_FLOPS, chunk_executable,
+                                     compiler_options, compiles_short, fast_jit, jit_chunk, signature, split_metrics_jit)
 from jaxmlp.training.inputs import ArraySplits, as_splits, n_rows
 from jaxmlp.training.fitting import (FINAL_IN_CHUNK_MACS, Run, divergence_message, final_metrics,
                                      fit, predict, prepare, summarize, train_loop)
@@ -48,8 +48,8 @@ __all__ = [
     "model_sizes", "evaluate", "loss_kwargs", "split_metrics", "best_params", "chunk_orders",
     "data_order", "end_epoch", "guard_epoch", "on_models", "run_chunk", "run_epoch",
     "trace_count", "train_step", "device_data", "host_input", "models_input",
-    "CPU_COMPILER_OPTIONS", "CPU_ONCE_OPTIONS", "CPU_SHORT_RUN_OPTIONS", "chunk_executable",
-    "compiler_options", "fast_jit", "jit_chunk", "signature", "split_metrics_jit",
+    "CPU_COMPILER_OPTIONS", "CPU_ONCE_OPTIONS", "CPU_SHORT_RUN_OPTIONS", "SHORT_RUN_FLOPS",
+    "chunk_executable", "compiler_options", "compiles_short", "fast_jit", "jit_chunk", "signature", "split_metrics_jit",
     "ArraySplits", "as_splits", "n_rows", "FINAL_IN_CHUNK_MACS", "Run", "divergence_message",
     "final_metrics", "fit", "predict", "prepare", "summarize", "train_loop",
 ]

@@ -31,8 +31,16 @@ CPU_ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emi
 # Training programs whose whole run takes seconds (short sweeps, ``jaxmlp.sweep``): without
 # XLA:CPU's fusion emitters a sweep's training chunk compiles ~0.2-0.7 s faster while its steps
 # run as fast for narrow models and up to several times slower for wide ones (BENCHMARKS.md,
-# "Size thresholds"; ``jaxmlp.sweeps.program.compiles_short`` decides).
+# "Size thresholds"; ``compiles_short`` decides).
 CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
+# A training chunk is compiled for a short run (``compiles_short``; ``fit`` and every ``sweep``
+# program) when its estimated training FLOPs (``jaxmlp.nn.training_flops_estimate``) are at
+# most ``SHORT_RUN_FLOPS``. The chunk then compiles ~0.2-0.7 s faster; its steps run as fast
+# for most shapes and up to ~2.5x slower for a wide first layer at a large batch. Measured over
+# widths 16-4096, depth 1-4, batch 32-1024 and six run lengths, and on held-out shapes
+# (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"): no other FLOPs bound, nor a
+# bound on the width, picked the faster way more often.
+SHORT_RUN_FLOPS = 3e11
 
 _EXECUTABLES = Programs()
 # Compiles in the background (XLA releases the GIL): a run's training chunk while its
@@ -46,6 +54,11 @@ def compiler_options(*, once: bool = False, short_run: bool = False) -> dict | N
     if jax.default_backend() != "cpu":
         return None
     return CPU_ONCE_OPTIONS if once else CPU_SHORT_RUN_OPTIONS if short_run else CPU_COMPILER_OPTIONS
+
+
+def compiles_short(flops: float) -> bool:
+    """The short-run rule, for a training program of ``flops`` estimated training FLOPs."""
+    return flops <= SHORT_RUN_FLOPS
 
 
 def fast_jit(fn, *, once: bool = False, short_run: bool = False, **kwargs):

@@ -13,11 +13,11 @@ import numpy as np
 from jaxmlp import losses as L
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError, DivergenceError
-from jaxmlp.nn import forward, weight_counts
+from jaxmlp.nn import forward, training_flops_estimate, weight_counts
 from jaxmlp.parallel import mesh_for, peer_watchdog, replicated, to_host
 from jaxmlp.training import aot_cache
-from jaxmlp.training.compile import (_COMPILER, chunk_executable, compiler_options, fast_jit,
-                                     signature, split_metrics_jit)
+from jaxmlp.training.compile import (_COMPILER, chunk_executable, compiler_options,
+                                     compiles_short, fast_jit, signature, split_metrics_jit)
 from jaxmlp.training.init import (init_key, init_model, init_state, layer_lr_multipliers,
                                   model_sizes)
 from jaxmlp.training.inputs import as_splits, check_training_memory, n_rows, tree_nbytes
@@ -58,13 +58,17 @@ class Run(NamedTuple):
     state: dict
     seed: int = 0
     compiling: Any = None     # a future of the training chunk's (executable, compile seconds)
+    short_run: bool = False   # the chunk is compiled for a short run (``compiles_short``)
 
 
-def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh=None) -> Run:
+def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh=None,
+            fast_compile: bool | None = None) -> Run:
     """Validate and set up a run: the initialisation is compiled and run here, the training
     chunk is compiled meanwhile in a background thread (``Run.compiling``).
 
     ``mesh``: a ``jaxmlp.parallel.mesh_for(n)`` mesh for data-parallel training.
+    ``fast_compile``: compile the chunk for a short run (as ``jaxmlp.sweep``); None decides
+    from the run's estimated training FLOPs (``compiles_short``).
     """
     task = splits.task
     n_out = splits.n_outputs
@@ -87,14 +91,16 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     check_training_memory(tree_nbytes(abstract) + tree_nbytes(abstract["params"]), splits,
                           f"training a {'-'.join(map(str, sizes))} model")  # state + gradients
     data = device_data(splits, spec)
+    short = (compiles_short(training_flops_estimate(sizes, spec.n_train, train.epochs))
+             if fast_compile is None else bool(fast_compile))
     compiling = None
     if spec.mesh is None:  # the chunk compiles in the background while the init is built
         compiling = chunk_executable(spec, abstract, hp, data, spec.chunk_epochs,
-                                     executor=_COMPILER)
+                                     executor=_COMPILER, short_run=short)
     state = aot_cache.load_or_compile(
         "init", (spec, model, tuple(sizes), signature(args), compiler_options(once=True)),
         lambda: init.lower(*args))(*args)
-    return Run(spec, hp, data, state, train.seed, compiling)
+    return Run(spec, hp, data, state, train.seed, compiling, short)
 
 
 def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
@@ -110,7 +116,7 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
     spec, hp, data, state = run.spec, run.hp, run.data, run.state
     C = spec.chunk_epochs
     exe, compile_s = (run.compiling.result() if run.compiling is not None else
-                      chunk_executable(spec, state, hp, data, C))
+                      chunk_executable(spec, state, hp, data, C, short_run=run.short_run))
     history: dict[str, list] = {}
     start = epoch = int(state["epoch"])
     t0 = time.perf_counter()
@@ -157,7 +163,7 @@ def summarize(run: Run, state: dict, history: dict, timing: dict) -> dict:
     final = {"epochs_run": int(state["epoch"]), "stopped_early": bool(state["stopped"]),
              "diverged": bool(state["diverged"]), "diverged_step": int(state["diverged_step"]),
              "best_epoch": int(state["best_epoch"]) + 1, "compile_s": timing["compile_s"],
-             "train_s": train_s,
+             "short_run_compile": run.short_run, "train_s": train_s,
              "samples_per_s": (timing["epochs_run"] * spec.n_train / train_s
                                if train_s > 0 else float("nan"))}
     final.update(timing.get("final_metrics") or final_metrics(spec, params, run.data, run.hp))
@@ -168,7 +174,7 @@ def summarize(run: Run, state: dict, history: dict, timing: dict) -> dict:
 def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
         params=None, callback: Callable[[dict, dict], None] | None = None,
         raise_on_divergence: bool = False, devices: int | None = None,
-        peer_timeout_s: float | None = None):
+        peer_timeout_s: float | None = None, fast_compile: bool | None = None):
     """Train an MLP.
 
     Args:
@@ -183,18 +189,22 @@ def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = N
             global batch ``train.batch_size`` is split over them. None or 1: one device.
         peer_timeout_s: in multi-process runs, exit with an error when a compiled chunk makes no
             progress for this long (default 60 s when ``jax.process_count() > 1``).
+        fast_compile: compile the training chunk for a short run (less compile time, steps
+            up to ~2.5x slower on CPU for wide layers); None (default) decides from the run's
+            estimated training FLOPs (``jaxmlp.training.compiles_short``).
 
     Returns:
         ``(params, history)``: params as a pytree of device arrays; history a dict of per-epoch
         numpy arrays (``epoch``, ``train_loss``, ``lr``, ``val_loss``, ``val_accuracy`` /
         ``val_mse``, ``test_loss``, ``test_accuracy`` / ``test_mse``) and ``history["final"]``,
         a dict of scalars (final metrics, epochs_run, stopped_early, diverged, compile and
-        train seconds, samples/s).
+        train seconds, ``short_run_compile`` (the ``fast_compile`` choice), samples/s).
     """
     model = model or ModelConfig()
     train = train or TrainConfig()
     mesh = mesh_for(devices) if devices not in (None, 1) else None
-    run = prepare(as_splits(data, train.loss), model, train, params=params, mesh=mesh)
+    run = prepare(as_splits(data, train.loss), model, train, params=params, mesh=mesh,
+                  fast_compile=fast_compile)
     dog = peer_watchdog(peer_timeout_s)
     try:
         state, history, timing = train_loop(run, train.epochs, callback=callback, watchdog=dog)
