@@ -98,6 +98,29 @@ def test_short_run_compile_is_chosen_by_estimated_flops_with_the_same_results(di
     np.testing.assert_array_equal(long["train_loss"], full["train_loss"])
 
 
+def test_next_chunks_orders_are_drawn_while_a_chunk_runs_with_the_same_results(digits, monkeypatch):
+    """The host draws chunk k+1's data orders after dispatching chunk k and before fetching its
+    metrics (the device does not wait for the host between chunks); the run is bit-identical
+    to one that draws every chunk's orders just before it."""
+    import jaxmlp.training.fitting as fitting
+    from jaxmlp.training.program import OrdersAhead
+    kw = dict(model=ModelConfig(hidden=(8,)),
+              train=TrainConfig(epochs=9, batch_size=512, checkpoint_every=2, seed=3))  # 2-epoch chunks
+    events = []
+    draw, fetch = fitting.chunk_orders, fitting.to_host
+    monkeypatch.setattr(fitting, "chunk_orders",
+                        lambda spec, seed, ep, end: events.append(("draw", int(ep[0]))) or draw(spec, seed, ep, end))
+    monkeypatch.setattr(fitting, "to_host", lambda x: events.append(("fetch",)) or fetch(x))
+    ahead_p, ahead_h = jm.fit(digits, **kw)
+    # chunk k+1's draw comes before chunk k's fetch; the last fetch is the final metrics
+    assert events == [("draw", 0), ("draw", 2), ("fetch",), ("draw", 4), ("fetch",), ("draw", 6),
+                      ("fetch",), ("draw", 8), ("fetch",), ("fetch",), ("fetch",)]
+    monkeypatch.setattr(OrdersAhead, "ahead", lambda self, ep: None)  # draw just before
+    inline_p, inline_h = jm.fit(digits, **kw)
+    assert _tree_equal(ahead_p, inline_p)
+    assert np.array_equal(ahead_h["train_loss"], inline_h["train_loss"])
+
+
 def _reference_sgd(params, X, y, seed, epochs, B, lr, loss):
     """Plain eager SGD over the same data order: the semantics fit must reproduce."""
     n = len(X)

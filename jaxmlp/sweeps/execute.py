@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxmlp.parallel import to_host
 from jaxmlp.sweeps.program import Program, compile_chunk, on_groups, replicate, shard_models
-from jaxmlp.training import chunk_orders, models_input
+from jaxmlp.training import OrdersAhead, chunk_orders, models_input
 from jaxmlp.training.init import restore_leaves
 
 # At most this many streams (``streams_for``): two were measured (on 2 cores); many small
@@ -95,19 +95,15 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
         exe = on_groups(prog.layout, exe)
         t0 = time.perf_counter()
 
-        def run_part(i, ep):
-            orders = np.stack([chunk_orders(prog.spec, sd, ep, epochs) for sd in part_seeds[i]])
-            st, metrics = exe(parts[i], hps[i], prog.data, *replicate((ep, ep < epochs), mesh),
-                              models_input(mesh, orders))
-            return st, to_host(metrics)  # one host sync per chunk
+        run_part = _part_runner(prog, exe, hps, part_seeds, epochs)
         pool = ThreadPoolExecutor(max_workers=streams) if streams > 1 else None
         try:
             while epoch < epochs:
                 ep = np.arange(epoch, epoch + C, dtype=np.int32)
                 if pool is None:
-                    out = [run_part(0, ep)]
+                    out = [run_part(parts[0], 0, ep)]
                 else:
-                    out = list(pool.map(run_part, range(streams), [ep] * streams))
+                    out = list(pool.map(run_part, parts, range(streams), [ep] * streams))
                 parts = [st for st, _ in out]
                 chunks.append(concat([m for _, m in out]))
                 epoch += C
@@ -125,6 +121,24 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
     run_s = time.perf_counter() - t0
     hist = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, :epochs] for k in chunks[0]}
     return state, hist, compile_s, run_s
+
+
+def _part_runner(prog: Program, exe, hps: list, part_seeds: list, epochs: int):
+    """``run_part(state, i, ep)``: stream ``i``'s chunk of epochs ``ep`` from ``state``, returning
+    ``(state, host metrics)``; the stream's next chunk's data orders are drawn while the chunk
+    runs (``OrdersAhead``)."""
+    mesh, C = prog.mesh, prog.spec.chunk_epochs
+    draw = lambda i: lambda ep: models_input(mesh, np.stack([
+        chunk_orders(prog.spec, sd, ep, epochs) for sd in part_seeds[i]]))
+    ahead = [OrdersAhead(draw(i)) for i in range(len(hps))]
+
+    def run_part(state, i, ep):
+        st, metrics = exe(state, hps[i], prog.data, *replicate((ep, ep < epochs), mesh),
+                          ahead[i].take(ep))
+        if ep[-1] + 1 < epochs:  # the next chunk's orders, while this one runs
+            ahead[i].ahead(ep + C)
+        return st, to_host(metrics)  # one host sync per chunk
+    return run_part
 
 
 def restore_program_state(template, saved):

@@ -24,7 +24,7 @@ from jaxmlp.training.inputs import as_splits, check_training_memory, n_rows, tre
 from jaxmlp.training.memo import memo
 from jaxmlp.training.optim import effective_momentum
 from jaxmlp.training.placement import device_data, host_input
-from jaxmlp.training.program import best_params, chunk_orders
+from jaxmlp.training.program import OrdersAhead, best_params, chunk_orders
 from jaxmlp.training.spec import Spec, make_hparams, make_spec
 
 # A run's final metrics (a forward pass over every split) come out of its training chunk when
@@ -119,19 +119,21 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None):
                       chunk_executable(spec, state, hp, data, C, short_run=run.short_run))
     history: dict[str, list] = {}
     start = epoch = int(state["epoch"])
+    orders = OrdersAhead(lambda ep: host_input(spec.mesh, chunk_orders(spec, run.seed, ep, epochs)))
     t0 = time.perf_counter()
     while epoch < epochs and not (bool(state["stopped"]) or bool(state["diverged"])):
         ep = np.arange(epoch, epoch + C, dtype=np.int32)
         if watchdog is not None:
             watchdog.kick()
-        orders = chunk_orders(spec, run.seed, ep, epochs)
         last = epoch + C >= epochs
         args = (state, hp, data, host_input(spec.mesh, ep), host_input(spec.mesh, ep < epochs),
-                host_input(spec.mesh, orders))
+                orders.take(ep))
         if spec.final_in_chunk:
             state, metrics, final = exe(*args, host_input(spec.mesh, np.bool_(last)))
         else:
             state, metrics = exe(*args)
+        if not last:  # while the chunk runs
+            orders.ahead(ep + C)
         metrics = to_host(metrics)
         if watchdog is not None:
             watchdog.kick()

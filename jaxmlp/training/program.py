@@ -109,6 +109,29 @@ def chunk_orders(spec: Spec, seed: int, epochs: np.ndarray, end: int) -> np.ndar
     return out.reshape(len(epochs), spec.n_batches, spec.batch_size)
 
 
+class OrdersAhead:
+    """Data orders drawn one chunk ahead: ``take(epochs)`` hands back the orders ``draw(epochs)``
+    for a chunk (drawn then, unless ``ahead`` drew them already); ``ahead(epochs)`` draws the
+    next chunk's while the current one runs on the device (its dispatch returns at once), so
+    the device does not wait for the host between chunks. Orders depend only on (seed, epoch):
+    results are the same whichever draws them."""
+
+    def __init__(self, draw):
+        self._draw, self._next = draw, None
+
+    def take(self, epochs: np.ndarray):
+        key = tuple(int(e) for e in epochs)
+        if self._next is not None and self._next[0] == key:
+            out = self._next[1]
+        else:
+            out = self._draw(epochs)
+        self._next = None
+        return out
+
+    def ahead(self, epochs: np.ndarray) -> None:
+        self._next = (tuple(int(e) for e in epochs), self._draw(epochs))
+
+
 def _batch_weights(spec: Spec) -> jax.Array:
     """(n_batches, B) example weights: 1 for real rows, 0 for the padded tail."""
     total = spec.n_batches * spec.batch_size
