@@ -276,3 +276,22 @@ def scaling(rep: dict) -> str:
                       [[str(r["devices"]), str(r["processes"]), f"{r['compile_s']:.2f}",
                         f"{r['train_s']:.2f}", f"{r['train_loss']:.6f}"] for r in dp]))
     return "\n".join(out)
+
+
+def overlap(rep: dict) -> str:
+    """``scripts/order_overlap.py --out``: host time between chunks with the next chunk's data
+    orders drawn inline and drawn ahead (medians [min-max] over every chunk of every round)."""
+    def spread(values: list, scale: float, prec: int) -> str:
+        v = sorted(values)
+        mid = v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+        return f"{mid * scale:.{prec}f} [{v[0] * scale:.{prec}f}{DASH}{v[-1] * scale:.{prec}f}]"
+    rows = []
+    for way, label in (("inline", "drawn inline (before)"), ("ahead", "drawn ahead (now)")):
+        mine = [r for r in rep["rows"] if r["way"] == way]
+        rows.append([label,
+                     spread([g for r in mine for g in r["host_gaps_s"]], 1e3, 2),
+                     spread([d for r in mine for d in r["draw_s"]], 1e3, 1),
+                     spread([r["train_s"] for r in mine], 1.0, 3)])
+    same = "identical" if rep["same_loss"] else "**differ**"
+    return (md(["data orders", "host gap per chunk, ms", "order draw per chunk, ms",
+                "train s"], rows) + f"\nFinal train losses of every run: {same}.\n")
