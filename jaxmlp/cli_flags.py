@@ -176,8 +176,9 @@ def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
     o.add_argument("--no-compile-cache", action="store_true",
                    help="compile everything afresh and keep nothing (or JAXMLP_COMPILE_CACHE=off)")
     o.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="compile for a short run (less compile, slower steps on CPU for wide "
-                        "layers); default: decided per program from its estimated training FLOPs")
+                   help="compile for a short run (less compile, slower steps on CPU); default: "
+                        "off for train, decided per program by estimated training FLOPs for "
+                        "sweep")
 
 
 # --------------------------------------------------------------------------- sweep axes

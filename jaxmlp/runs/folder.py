@@ -232,7 +232,7 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
               epochs: int | None = None, write: bool = True, devices: int | None = None,
               peer_timeout_s: float | None = None, clock: Clock | None = None,
               plotter: Plotter | None = None,
-              fast_compile: bool | None = None) -> tuple[Run, dict, dict]:
+              fast_compile: bool = False) -> tuple[Run, dict, dict]:
     """Train per ``cfg``, writing the run folder ``out_dir``; with ``resume`` continue from its
     checkpoint. ``epochs`` overrides the total epoch count (e.g. to extend a resumed run).
     ``devices`` > 1 trains data-parallel over that many devices (of all processes); in a
@@ -257,7 +257,7 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     with clock.phase("train"):
         run = prepare(splits, cfg.model, cfg.train,
                       mesh=mesh_for(devices) if devices not in (None, 1) else None,
-                      fast_compile=fast_compile)
+                      fast_compile=bool(fast_compile))
     run, prior, resumed_from = _resume(run, cfg, out) if resume else (run, {}, None)
     extra = {"normalizer": _normalizer(splits)}
     if write:

@@ -13,11 +13,11 @@ import numpy as np
 from jaxmlp import losses as L
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError, DivergenceError
-from jaxmlp.nn import forward, training_flops_estimate, weight_counts
+from jaxmlp.nn import forward, weight_counts
 from jaxmlp.parallel import mesh_for, peer_watchdog, replicated, to_host
 from jaxmlp.training import aot_cache
-from jaxmlp.training.compile import (_COMPILER, chunk_executable, compiler_options,
-                                     compiles_short, fast_jit, signature, split_metrics_jit)
+from jaxmlp.training.compile import (_COMPILER, chunk_executable, compiler_options, fast_jit,
+                                     signature, split_metrics_jit)
 from jaxmlp.training.init import (init_key, init_model, init_state, layer_lr_multipliers,
                                   model_sizes)
 from jaxmlp.training.inputs import as_splits, check_training_memory, n_rows, tree_nbytes
@@ -62,13 +62,12 @@ class Run(NamedTuple):
 
 
 def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh=None,
-            fast_compile: bool | None = None) -> Run:
+            fast_compile: bool = False) -> Run:
     """Validate and set up a run: the initialisation is compiled and run here, the training
     chunk is compiled meanwhile in a background thread (``Run.compiling``).
 
     ``mesh``: a ``jaxmlp.parallel.mesh_for(n)`` mesh for data-parallel training.
-    ``fast_compile``: compile the chunk for a short run (as ``jaxmlp.sweep``); None decides
-    from the run's estimated training FLOPs (``compiles_short``).
+    ``fast_compile``: compile the chunk for a short run (``CPU_SHORT_RUN_OPTIONS``).
     """
     task = splits.task
     n_out = splits.n_outputs
@@ -91,8 +90,7 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     check_training_memory(tree_nbytes(abstract) + tree_nbytes(abstract["params"]), splits,
                           f"training a {'-'.join(map(str, sizes))} model")  # state + gradients
     data = device_data(splits, spec)
-    short = (compiles_short(training_flops_estimate(sizes, spec.n_train, train.epochs))
-             if fast_compile is None else bool(fast_compile))
+    short = bool(fast_compile)
     compiling = None
     if spec.mesh is None:  # the chunk compiles in the background while the init is built
         compiling = chunk_executable(spec, abstract, hp, data, spec.chunk_epochs,
@@ -176,7 +174,7 @@ def summarize(run: Run, state: dict, history: dict, timing: dict) -> dict:
 def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
         params=None, callback: Callable[[dict, dict], None] | None = None,
         raise_on_divergence: bool = False, devices: int | None = None,
-        peer_timeout_s: float | None = None, fast_compile: bool | None = None):
+        peer_timeout_s: float | None = None, fast_compile: bool = False):
     """Train an MLP.
 
     Args:
@@ -191,9 +189,10 @@ def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = N
             global batch ``train.batch_size`` is split over them. None or 1: one device.
         peer_timeout_s: in multi-process runs, exit with an error when a compiled chunk makes no
             progress for this long (default 60 s when ``jax.process_count() > 1``).
-        fast_compile: compile the training chunk for a short run (less compile time, steps
-            up to ~2.5x slower on CPU for wide layers); None (default) decides from the run's
-            estimated training FLOPs (``jaxmlp.training.compiles_short``).
+        fast_compile: compile the training chunk for a short run: ~0.4 s less compile on
+            CPU, steps up to ~2.5x slower (W1 and W4 about 2x; BENCHMARKS.md). Off by
+            default: with the compile cache a program is compiled once and its steps run in
+            every later run (``jaxmlp.sweep`` decides per program instead).
 
     Returns:
         ``(params, history)``: params as a pytree of device arrays; history a dict of per-epoch
