@@ -26,6 +26,9 @@ PARAMETRIZATION_NAMES = ("sp", "mup")
 SCHEDULE_NAMES = ("constant", "cosine", "step", "warmup_cosine")
 GRAD_NAMES = ("autodiff", "manual")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+#: ``jax.default_matmul_precision`` values: "default" leaves the backend's own (on Ampere+ GPUs
+#: float32 matmuls then run in TF32, on TPUs in one bfloat16 pass; CPUs compute float32 always).
+MATMUL_PRECISIONS = ("default", "high", "highest")
 PACKING_NAMES = ("auto", "pad", "pack")   # sweeps: how widths share a program (jaxmlp.sweeps.plan)
 
 #: Largest value of integer settings that end up in int32 device arrays (steps, epochs, ...).
@@ -208,6 +211,9 @@ class TrainConfig(_Base):
     grad: str = setting("autodiff", "jax.grad or the hand-derived backward", choices=GRAD_NAMES)
     drop_last: bool = setting(False, "drop the last partial batch")
     compute_dtype: str = setting("float32", "dtype of the matmuls", choices=COMPUTE_DTYPES)
+    matmul_precision: str = setting("default", "float32 matmul precision on GPU/TPU (default: "
+                                    "the backend's, TF32 / one bfloat16 pass; highest: float32)",
+                                    choices=MATMUL_PRECISIONS)
     checkpoint_every: int = setting(0, "epochs between checkpoints (0: at the end and on "
                                     "SIGINT/SIGTERM only)")
 

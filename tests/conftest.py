@@ -11,6 +11,11 @@ if "JAXMLP_COMPILE_CACHE" not in os.environ:
     os.environ["JAXMLP_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="jaxmlp-test-cache-")
     atexit.register(shutil.rmtree, os.environ["JAXMLP_COMPILE_CACHE"], ignore_errors=True)
 
+# float32 matmuls at full float32 precision on any backend (GPUs would use TF32, TPUs one
+# bfloat16 pass, and the tolerances below assume float32); CPUs compute float32 anyway. Set in
+# the environment, so the CLI processes the tests start inherit it.
+os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
+
 import jax  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")

@@ -78,24 +78,15 @@ def test_no_recompilation_across_runs_of_same_shapes(digits):
     assert jm.trace_count() == before, "training recompiled for a run of the same shapes"
 
 
-def test_short_run_compile_is_chosen_by_estimated_flops_with_the_same_results(digits, monkeypatch):
-    from jaxmlp.nn import training_flops_estimate
-    from jaxmlp.training import compile as training_compile
+def test_a_short_run_compile_is_opt_in_and_gives_the_same_results(digits):
     model, train = ModelConfig(hidden=(20,)), TrainConfig(epochs=3, seed=5)
-    flops = training_flops_estimate([64, 20, 10], len(digits.X_train), 3)
-    assert flops == 6.0 * (64 * 20 + 20 * 10) * len(digits.X_train) * 3
-    auto_p, auto = jm.fit(digits, model=model, train=train)
-    full_p, full = jm.fit(digits, model=model, train=train, fast_compile=False)
-    assert auto["final"]["short_run_compile"] and not full["final"]["short_run_compile"]
+    full_p, full = jm.fit(digits, model=model, train=train)
+    short_p, short = jm.fit(digits, model=model, train=train, fast_compile=True)
+    assert not full["final"]["short_run_compile"] and short["final"]["short_run_compile"]
     # other XLA options reorder float32 arithmetic, nothing more
-    np.testing.assert_allclose(auto["train_loss"], full["train_loss"], rtol=1e-5)
-    for a, b in zip(jax.tree.leaves(auto_p), jax.tree.leaves(full_p)):
+    np.testing.assert_allclose(short["train_loss"], full["train_loss"], rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(short_p), jax.tree.leaves(full_p)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
-    monkeypatch.setattr(training_compile, "SHORT_RUN_FLOPS", flops - 1)  # now a long run
-    _, long = jm.fit(digits, model=model, train=train)
-    assert not long["final"]["short_run_compile"]
-    assert long["final"]["compile_s"] == 0.0  # the fast_compile=False program, reused
-    np.testing.assert_array_equal(long["train_loss"], full["train_loss"])
 
 
 def test_next_chunks_orders_are_drawn_while_a_chunk_runs_with_the_same_results(digits, monkeypatch):
@@ -119,6 +110,29 @@ def test_next_chunks_orders_are_drawn_while_a_chunk_runs_with_the_same_results(d
     inline_p, inline_h = jm.fit(digits, **kw)
     assert _tree_equal(ahead_p, inline_p)
     assert np.array_equal(ahead_h["train_loss"], inline_h["train_loss"])
+
+
+def test_matmul_precision_reaches_every_matmul_of_the_training_and_metrics_programs(digits):
+    """``TrainConfig.matmul_precision`` sets the precision of every dot in the compiled
+    programs (on GPU/TPU float32 matmuls otherwise run as TF32 / one bfloat16 pass); on this
+    CPU every precision computes float32, so the runs agree bit for bit."""
+    import re
+    from jaxmlp.training.compile import _chunk_inputs, jit_chunk, split_metrics_jit
+    runs = {}
+    for p in ("high", "highest"):
+        train = TrainConfig(epochs=2, matmul_precision=p)
+        run = T.prepare(digits, ModelConfig(hidden=(8,)), train)
+        assert run.spec.matmul_precision == p
+        inputs = _chunk_inputs(run.spec, run.state, run.spec.chunk_epochs, 0, None)
+        texts = [jit_chunk(run.spec).lower(run.state, run.hp, run.data, *inputs).as_text(),
+                 split_metrics_jit(run.spec).lower(run.state["params"], run.hp, run.data).as_text()]
+        for text in texts:
+            dots = re.findall(r"stablehlo.dot_general.*", text)
+            assert dots and all(f"precision = [{p.upper()}, {p.upper()}]" in d for d in dots), p
+        runs[p] = jm.fit(digits, model=ModelConfig(hidden=(8,)), train=train)
+    assert _tree_equal(runs["high"][0], runs["highest"][0])
+    with pytest.raises(ConfigError, match="matmul_precision must be one of"):
+        TrainConfig(matmul_precision="tf32")
 
 
 def _reference_sgd(params, X, y, seed, epochs, B, lr, loss):

@@ -22,7 +22,10 @@ def check_gradients(cfg: RunConfig, *, n_fd: int = 12) -> dict:
         (``jaxmlp.gradcheck.gradcheck``'s per-array errors) and ``worst``: the largest of the
         manual-vs-autodiff relative and manual-vs-finite-difference absolute errors.
     """
-    with jax.enable_x64(True):  # float64 for meaningful tolerances, restored afterwards
+    # float64 for meaningful tolerances (restored afterwards), on the CPU: accelerators
+    # emulate float64 slowly or (TPUs) not at all, and run float32 matmuls at lower precision
+    with jax.enable_x64(True), jax.default_device(jax.devices("cpu")[0]), \
+            jax.default_matmul_precision("highest"):
         splits = load_splits(cfg.data)
         loss = resolve_loss(cfg.train.loss, splits.task, cfg.train.temperature)
         sizes = model_sizes(cfg.model, splits.n_features, splits.n_outputs)

@@ -3,12 +3,14 @@ accuracy (classification) or MSE (regression) on one split or on every split (tr
 """
 from __future__ import annotations
 
+import contextlib
+
 import jax.numpy as jnp
 
 from jaxmlp import losses as L
 from jaxmlp import registry
 from jaxmlp.nn import forward
-from jaxmlp.training.spec import Spec
+from jaxmlp.training.spec import Spec, precision_scope
 
 
 def _compute_dtype(spec: Spec):
@@ -31,11 +33,13 @@ def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
     (regression)."""
     if isinstance(spec_or_kw, Spec):
         kw = loss_kwargs(spec_or_kw, hp)
+        scope = precision_scope(spec_or_kw)
     else:
-        kw = dict(spec_or_kw)
+        kw, scope = dict(spec_or_kw), contextlib.nullcontext()
     loss_name = kw.pop("loss")
     temperature = kw.pop("temperature", 1.0)
-    out = forward(params, X, **kw)
+    with scope:
+        out = forward(params, X, **kw)
     res = {"loss": jnp.mean(L.loss_per_example(loss_name, out, y, temperature))}
     # class labels (whatever the loss: ce, or mse/huber on their one-hot) or probability
     # targets: accuracy; regression targets: MSE

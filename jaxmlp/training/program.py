@@ -24,7 +24,7 @@ from jaxmlp.objective import batch_loss
 from jaxmlp.parallel import rows_sharding
 from jaxmlp.training.metrics import evaluate, loss_kwargs
 from jaxmlp.training.optim import learning_rate, training_optimizer, with_learning_rate
-from jaxmlp.training.spec import Spec
+from jaxmlp.training.spec import Spec, precision_scope
 
 _TRACES = {"count": 0}
 
@@ -285,7 +285,8 @@ def run_chunk(spec: Spec, state, hp, data: dict, epochs, active, orders, select:
         # for real even under vmap.
         return jax.lax.cond(act, do if select else live, skip, st)
 
-    return jax.lax.scan(one_epoch, state, (epochs, active, orders))
+    with precision_scope(spec):
+        return jax.lax.scan(one_epoch, state, (epochs, active, orders))
 
 
 def best_params(spec: Spec, state: dict):

@@ -6,10 +6,12 @@ per run or per sweep member without changing shapes is a traced hyperparameter.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -60,6 +62,15 @@ class Spec(NamedTuple):
     weighted: bool = True     # padded last batch: examples carry weights
     gather_per_step: bool = False  # large training sets: gather each batch, not each epoch
     final_in_chunk: bool = False   # fit: the final metrics come out of the training chunk
+    matmul_precision: str = "default"  # TrainConfig.matmul_precision ("default": JAX's setting)
+
+
+def precision_scope(spec: Spec):
+    """Traces the spec's programs at its matmul precision (``jax.default_matmul_precision``);
+    "default" leaves JAX's own setting (e.g. ``JAX_DEFAULT_MATMUL_PRECISION``) in force."""
+    if spec.matmul_precision == "default":
+        return contextlib.nullcontext()
+    return jax.default_matmul_precision(spec.matmul_precision)
 
 
 def resolve_loss(loss: str, task: str, temperature=1.0) -> str:
@@ -132,7 +143,7 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
                 use_l2=train.l2 > 0 if use_l2 is None else use_l2,
                 weighted=not train.drop_last and n_train % B != 0,
                 gather_per_step=n_train * n_features > GATHER_PER_STEP_ABOVE,
-                final_in_chunk=final_in_chunk)
+                final_in_chunk=final_in_chunk, matmul_precision=train.matmul_precision)
 
 
 def make_hparams(train: TrainConfig, spec: Spec, masks=None, layer_lr=None,
