@@ -129,6 +129,28 @@ def test_streams_split_the_models_with_the_same_results(small, monkeypatch):
     assert _max_diff(p, two.params(i)) < 2e-5
 
 
+def test_states_reach_the_host_only_when_the_callback_wants_them(small, monkeypatch):
+    """``on_chunk.wants_state`` (the sweep folder's saver: a checkpoint due) decides whether a
+    chunk copies every model's state to the host; the sweep's results do not change."""
+    import jaxmlp.sweeps.api as sweep_api
+    copies, seen = [], []
+    real = sweep_api.to_host
+    monkeypatch.setattr(sweep_api, "to_host", lambda t: copies.append(1) or real(t))
+
+    def on_chunk(snap):
+        seen.append((snap["programs"][-1]["epoch"], "state" in snap["programs"][-1]))
+    on_chunk.wants_state = lambda snap: snap["programs"][-1]["epoch"] == 4
+    kw = dict(train=TrainConfig(epochs=6, batch_size=64, checkpoint_every=2),
+              grid={"width": [8, 16], "lr": [0.05, 0.2]}, packing="pad", fast_compile=True)
+    lazy = sweep(small, on_chunk=on_chunk, **kw)
+    assert seen == [(2, False), (4, True), (6, False)]
+    lazy_copies = len(copies)
+    copies.clear()
+    every = sweep(small, on_chunk=lambda snap: None, **kw)  # no wants_state: every chunk
+    assert len(copies) - lazy_copies == 2  # the chunks ending at epochs 2 and 6
+    np.testing.assert_array_equal(lazy.histories["train_loss"], every.histories["train_loss"])
+
+
 def test_streams_resume_from_a_mid_run_snapshot(small, monkeypatch):
     snaps = []
     keep = lambda snap: snaps.append(jax.tree.map(np.copy, snap))

@@ -23,7 +23,6 @@ import json
 import math
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from jaxmlp.atomic import atomic_write_bytes, atomic_write_text
@@ -31,8 +30,10 @@ from jaxmlp.config import RunConfig
 from jaxmlp.data import load_splits
 from jaxmlp.errors import CheckpointError, ConfigError
 from jaxmlp.parallel import is_writer
-from jaxmlp.runs.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from jaxmlp.runs.lifecycle import Interrupted, check_fresh_run_dir, stop_on_signals
+from jaxmlp.runs.checkpoint import has_checkpoint
+from jaxmlp.runs.lifecycle import check_fresh_run_dir, stop_on_signals
+from jaxmlp.runs.sweep_checkpoint import (SWEEP_CHECKPOINT, chunk_saver, load_sweep_checkpoint,
+                                         save_sweep_checkpoint)
 from jaxmlp.runs.plotter import Plotter
 from jaxmlp.sweeps import GRID_AXES, SweepResult, check_sweep, expand_grid, sweep
 from jaxmlp.sweeps.axes import AXES
@@ -185,35 +186,6 @@ def write_sweep_folder(out, result: SweepResult, config: dict,
             atomic_write_bytes(out / name, png)
 
 
-SWEEP_CHECKPOINT = "sweep_checkpoint.npz"
-
-
-def save_sweep_checkpoint(out, snapshot: dict, config: dict) -> None:
-    """Atomically save a sweep's progress: every started program's stacked state (host arrays),
-    the epoch it reached, its metric chunks and timings (see ``jaxmlp.sweeps.sweep``)."""
-    progs = [p for p in snapshot["programs"] if "state" in p]
-    meta = [{"epoch": int(p["epoch"]), "compile_s": float(p["compile_s"]), "run_s": float(p["run_s"]),
-             "n_leaves": len(jax.tree.leaves(p["state"])),
-             "chunks": [{k: np.asarray(v).tolist() for k, v in c.items()} for c in p["chunks"]]}
-            for p in progs]
-    save_checkpoint(Path(out) / SWEEP_CHECKPOINT, [p["state"] for p in progs], config=config,
-                    epoch=min((m["epoch"] for m in meta), default=0),
-                    extra={"programs": meta, "packing": snapshot.get("packing")})
-
-
-def load_sweep_checkpoint(out) -> tuple[dict, dict]:
-    """``(resume, config)`` from a sweep folder's checkpoint (falls back to the previous one)."""
-    leaves, meta = load_checkpoint(Path(out) / SWEEP_CHECKPOINT)
-    programs, pos = [], 0
-    for m in meta["extra"]["programs"]:
-        chunks = [{k: np.asarray(v) for k, v in c.items()} for c in m["chunks"]]
-        programs.append({"state": leaves[pos:pos + m["n_leaves"]], "epoch": m["epoch"], "chunks": chunks,
-                         "compile_s": m["compile_s"], "run_s": m["run_s"]})
-        pos += m["n_leaves"]
-    # "packing": the plan the states were laid out by (absent before packing existed: padded)
-    return {"programs": programs, "packing": meta["extra"].get("packing", "pad")}, meta["config"]
-
-
 #: How a sweep's best model is chosen: on validation data only (test metrics are reported,
 #: never used to choose); the first key a sweep's rows hold decides, with the sign that makes
 #: lower better.
@@ -328,24 +300,6 @@ class _Bar:
             self.bar.close()
 
 
-def _chunk_saver(out: Path, setup: dict, every: int, write: bool, flag: dict):
-    """``sweep``'s ``on_chunk``: checkpoint every ``every`` epochs of a program (and when a
-    program starts), stop on a signal with a checkpoint."""
-    last = {"key": None}   # (programs started, epoch) at the last checkpoint
-
-    def on_chunk(snapshot):
-        key = (len(snapshot["programs"]), snapshot["programs"][-1]["epoch"])
-        due = every and (last["key"] is None or key[0] != last["key"][0]
-                         or key[1] - last["key"][1] >= every)
-        if write and (due or flag["stop"]):
-            save_sweep_checkpoint(out, snapshot, setup)
-            last["key"] = key
-        if flag["stop"]:
-            raise Interrupted(f"{flag['stop']} received; sweep checkpoint saved; resume "
-                              f"with: jaxmlp sweep --resume {out}", run_dir=out)
-    return on_chunk
-
-
 def _open_folder(out: Path, setup: dict, resume: bool, write: bool) -> dict | None:
     """Check the folder (a fresh one for a new sweep) and write config.json: the saved
     progress to resume from (None: start from the beginning)."""
@@ -384,7 +338,7 @@ def sweep_run(setup: dict, out, *, resume: bool = False, devices: int | None = N
                            n_devices=devices, data_devices=setup.get("data_devices", 1),
                            fast_compile=setup.get("fast_compile"),
                            packing=setup.get("packing", "pad"), progress=bar, resume=saved,
-                           on_chunk=_chunk_saver(out, setup, cfg.train.checkpoint_every, write, flag))
+                           on_chunk=chunk_saver(out, setup, cfg.train.checkpoint_every, write, flag))
     finally:
         bar.close()
     if write:

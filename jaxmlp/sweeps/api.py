@@ -98,12 +98,12 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         n_devices: shard the model axis over this many devices (default: all).
         data_devices: with > 1, a 2-D ("models", "data") mesh: each model's batches split over
             this many devices, the models over ``n_devices / data_devices`` (padded layout only).
-        fast_compile: compile the training programs for a short run (less compile, slower
-            steps on CPU); ``None`` decides per program from its estimated work (``short_run``).
+        fast_compile: short-run compiles (faster, slower steps); None: by work (``short_run``).
         progress: optional ``callable(epochs_done_in_program, program_index, n_programs)``.
-        on_chunk: optional ``callable(snapshot)`` after every compiled chunk, ``snapshot =
-            {"programs": [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...], "packing":
-            plan}`` for the programs started so far (host arrays): what a checkpoint needs.
+        on_chunk: optional ``callable(snapshot)`` after every chunk, ``snapshot = {"programs":
+            [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...], "packing": plan}`` (host
+            arrays; the running program's "state" left out when ``on_chunk.wants_state(snapshot)``
+            is False: no checkpoint due, no copy of every model to the host).
         resume: a snapshot as ``on_chunk`` gave it, each program's ``"state"`` as given or as
             the list of its leaves: finished programs are not run again, the current one
             continues from its epoch, bit-identically; its ``"packing"`` replaces ``packing``.
@@ -236,11 +236,17 @@ def _train_program(prog, ctx: _Context, saved: dict | None, progress):
     ctx.snapshot["programs"].append(entry)
     prior_s, t_prog = (entry["compile_s"], entry["run_s"]), time.perf_counter()
 
-    def chunk_done(epoch, st, chs):
-        entry.update(epoch=epoch, chunks=chs, state=to_host(st),
-                     run_s=prior_s[1] + time.perf_counter() - t_prog)
-        if ctx.on_chunk is not None:
-            ctx.on_chunk(ctx.snapshot)
+    def chunk_done(epoch, whole, chs):
+        entry.update(epoch=epoch, chunks=chs, run_s=prior_s[1] + time.perf_counter() - t_prog)
+        if ctx.on_chunk is None:
+            return
+        # every model's state to the host only when the callback needs it (a checkpoint is due)
+        wants = getattr(ctx.on_chunk, "wants_state", None)
+        if wants is None or wants(ctx.snapshot):
+            entry["state"] = to_host(whole())
+        else:
+            entry.pop("state", None)  # never an earlier chunk's state under this epoch
+        ctx.on_chunk(ctx.snapshot)
     state, hist, compile_s, run_s = run_program(prog, state, hps, ctx.train.epochs, progress,
                                                 start_epoch=start, chunks=entry["chunks"],
                                                 on_chunk=chunk_done, compiling=compiling)

@@ -69,8 +69,9 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
                 start_epoch: int = 0, chunks: list | None = None, on_chunk=None, compiling=None):
     """Drive one program's compiled chunks (cached per program shape like single runs); the
     slots' seeds set the data orders. A resumed program passes the epoch it reached and its
-    metric chunks so far; ``on_chunk(epoch, state, chunks)`` runs on the host after every
-    chunk (checkpointing, signals). ``compiling``: a future of ``compile_chunk``'s result,
+    metric chunks so far; ``on_chunk(epoch, whole, chunks)`` runs on the host after every
+    chunk (checkpointing, signals), ``whole()`` giving the whole state (called only when
+    needed; before the next chunk, which donates it). ``compiling``: a future of ``compile_chunk``'s result,
     when the chunk is already being compiled. ``hps``: the hyperparameters of each stream
     (``streams_for``, ``stream_hparams``): with more than one (one device), the slots are cut
     into as many consecutive parts, each run by the same executable in its own thread; the
@@ -110,7 +111,7 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
                 if progress is not None:
                     progress(min(epoch, epochs))
                 if on_chunk is not None:
-                    on_chunk(min(epoch, epochs), whole(), chunks)
+                    on_chunk(min(epoch, epochs), whole, chunks)
                 if all(all_done(p) for p in parts):
                     break
         finally:
