@@ -31,6 +31,7 @@ SOURCES = {
     "thresholds": "docs/bench/thresholds_tuning.json",
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
     "scaling": "docs/bench/scaling_751cdfe.json",
+    "overlap": "docs/bench/overlap_66a4754.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
 }
@@ -39,6 +40,7 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "thresholds": "`scripts/thresholds.py` (size thresholds, tuning grid, re-scored)",
         "thresholds_held_out": "`scripts/thresholds.py` (size thresholds, held-out shapes)",
         "scaling": "`scripts/scaling.py` (devices and processes)",
+        "overlap": "`scripts/order_overlap.py` (data orders drawn ahead)",
         "ab_loop": "`scripts/ab_bench.py` (fifth session's A/B, compiled loop)",
         "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)"}
 TEMPLATE = ROOT / "docs" / "bench" / "BENCHMARKS.template.md"
@@ -58,7 +60,8 @@ def _command(raw: dict, key: str) -> str:
                           for r in meta["runs"]] +
                          [f"python scripts/thresholds.py {' '.join(meta['rescored']['argv'])}"])
     script = {"inproc": "jaxmlp bench", "e2e": "jaxmlp bench --e2e",
-              "scaling": "python scripts/scaling.py"}.get(key, "python scripts/thresholds.py")
+              "scaling": "python scripts/scaling.py",
+              "overlap": "python scripts/order_overlap.py"}.get(key, "python scripts/thresholds.py")
     return f"{script} {argv}".rstrip()
 
 
@@ -84,10 +87,11 @@ def parts(raw: dict) -> dict:
         "thresholds": threshold_tables.thresholds(raw["thresholds"]),
         "thresholds_held_out": threshold_tables.thresholds(raw["thresholds_held_out"]),
         "scaling": tables.scaling(raw["scaling"]),
+        "overlap": tables.overlap(raw["overlap"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
     }
-    for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "scaling"):
+    for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "scaling", "overlap"):
         out[f"command_{k}"] = _command(raw, k)
         out[f"machine_{k}"] = _machine(raw, k)
     return out

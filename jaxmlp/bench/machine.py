@@ -3,6 +3,7 @@ there to compare with; both the in-process and the whole-command benchmark recor
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import platform
 import subprocess
@@ -30,9 +31,23 @@ def torch_available() -> tuple[bool, str]:
     return True, f"torch {p.stdout.strip()}"
 
 
+_JAX_DEVICES = ("import json, jax; print(json.dumps({'backend': jax.default_backend(), "
+                "'devices': [d.device_kind for d in jax.devices()]}))")
+
+
+def jax_devices() -> dict:
+    """The backend and devices jaxmlp runs on here (``{"backend", "devices"}``; asked in a
+    child process, so this one neither imports JAX nor claims an accelerator's memory that
+    the timed children need). The peers (scikit-learn, PyTorch CPU) run on the CPU."""
+    p = subprocess.run([sys.executable, "-c", _JAX_DEVICES], capture_output=True, text=True)
+    if p.returncode != 0:
+        return {"backend": None, "devices": [], "error": p.stderr.strip().splitlines()[-1:]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 def machine_info() -> dict:
-    """Platform, Python, CPU (lscpu's model, counts and vector flags), package versions and
-    thread settings."""
+    """Platform, Python, CPU (lscpu's model, counts and vector flags), package versions,
+    thread settings, and the JAX backend and devices (``jax_devices``)."""
     info = {"platform": platform.platform(), "python": platform.python_version(),
             "cpu_count": os.cpu_count()}
     try:
@@ -56,4 +71,5 @@ def machine_info() -> dict:
             vers[mod] = None
     info["versions"] = vers
     info["thread_env"] = thread_env()
+    info["jax"] = jax_devices()
     return info

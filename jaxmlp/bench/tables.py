@@ -36,9 +36,21 @@ def machine_line(meta: dict) -> str:
     m = meta.get("machine", {})
     v = m.get("versions", {})
     return (f"{m.get('Model name', '?')}, {m.get('cpu_count', '?')} cores, "
-            f"{m.get('Thread(s) per core', '?')} thread per core; Python {m.get('python', '?')}, "
+            f"{m.get('Thread(s) per core', '?')} thread per core; {_where(m)}"
+            f"Python {m.get('python', '?')}, "
             + ", ".join(f"{k} {val}" for k, val in v.items() if val) + f"; started "
             f"{meta.get('started', '?')}")
+
+
+def _where(m: dict) -> str:
+    """Which device jaxmlp ran on (recorded since the eighth session; the peers run on the
+    CPU), e.g. "jaxmlp on gpu (1 x NVIDIA H200), peers on the CPU; "."""
+    jx = m.get("jax")
+    if not jx or not jx.get("backend"):
+        return ""
+    kinds = sorted(set(jx["devices"]))
+    return (f"jaxmlp on {jx['backend']} ({len(jx['devices'])} x {', '.join(kinds)}), "
+            "peers on the CPU; ")
 
 
 # ------------------------------------------------------------------------------ headline
