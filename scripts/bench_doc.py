@@ -26,12 +26,12 @@ from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
 
 #: The raw result behind each part of the page.
 SOURCES = {
-    "inproc": "docs/bench/inproc_751cdfe.json",
-    "e2e": "docs/bench/e2e_70ac9fc.json",
+    "inproc": "docs/bench/inproc_a0de7bc.json",
+    "e2e": "docs/bench/e2e_a0de7bc.json",
     "thresholds": "docs/bench/thresholds_tuning.json",
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
     "scaling": "docs/bench/scaling_751cdfe.json",
-    "overlap": "docs/bench/overlap_66a4754.json",
+    "overlap": "docs/bench/overlap_a0de7bc.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
 }
