@@ -1,6 +1,40 @@
 """Helpers shared by the test modules (importable: pytest puts tests/ on sys.path)."""
+import os
+
 import jax
 import numpy as np
+import pytest
+
+#: Forced host devices: 8 XLA CPU devices sharing this machine's cores.
+FORCED_8 = "--xla_force_host_platform_device_count=8"
+
+
+def cpu_env(without_xla_flags: bool = False, **extra) -> dict:
+    """The environment of a child process that tests CPU mechanics (forced host devices,
+    gloo collectives between processes, bit-identity across processes): JAX pinned to the CPU,
+    so on a GPU/TPU machine the children neither claim the accelerators (two processes would
+    both take every local GPU) nor run the CPU-specific paths on another backend."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    if without_xla_flags:
+        env.pop("XLA_FLAGS", None)
+    env.update(extra)
+    return env
+
+
+def require_cpu_backend() -> None:
+    """Skip a test of a CPU-only guarantee (bit-identical results across processes: on a GPU
+    each process may autotune its matrix products differently) on another backend."""
+    if jax.default_backend() != "cpu":
+        pytest.skip(f"CPU only (bit-identity across processes); here {jax.default_backend()}")
+
+
+def require_one_cpu_device() -> None:
+    """Skip a test of one-CPU-device mechanics (a sweep's model axis split into threads,
+    ``jaxmlp.sweeps.execute.streams_for``) where the default backend is not one CPU device
+    (an accelerator, or forced host devices)."""
+    if jax.default_backend() != "cpu" or jax.device_count() != 1:
+        pytest.skip(f"one CPU device only (here: {jax.device_count()} {jax.default_backend()} "
+                    "device(s))")
 
 
 def max_abs_diff(a, b) -> float:

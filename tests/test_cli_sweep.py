@@ -8,6 +8,8 @@ import signal
 import numpy as np
 import pytest
 
+from helpers import cpu_env
+
 from jaxmlp.cli import main
 
 
@@ -153,7 +155,7 @@ def test_sweep_killed_and_resumed_is_bit_identical(tmp_path):
             "--max-pad-ratio", "1", "--packing", "pad", "--quiet"]
     # every run in a fresh process, as a user runs them (the CLI splits the CPU into one device
     # per core before JAX starts; results are bit-identical for the same device layout)
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = cpu_env(without_xla_flags=True)  # bit-identity across processes: a CPU guarantee
     cli = [sys.executable, "-m", "jaxmlp.cli"]
     ref = tmp_path / "ref"
     r = subprocess.run([*cli, *args, "--out", str(ref)], capture_output=True, text=True, env=env, timeout=300)

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import cpu_env
+
 from jaxmlp.training import compile_cache as cc
 from jaxmlp.errors import ConfigError
 
@@ -151,7 +153,7 @@ def test_corrupted_entry_is_a_warning_then_replaced(tmp_path, which):
 
 def test_two_processes_share_one_cache(tmp_path):
     cache = tmp_path / "cache"
-    env = {**os.environ, "JAXMLP_COMPILE_CACHE": str(cache)}
+    env = cpu_env(JAXMLP_COMPILE_CACHE=str(cache))  # both on the CPU: bit-identical params
     procs = [subprocess.Popen([JAXMLP, *TINY, "--out", str(tmp_path / n)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for n in ("a", "b")]

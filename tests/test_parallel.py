@@ -1,7 +1,6 @@
 """Data parallelism over forced CPU devices and multi-process training on JAX's distributed
 runtime (two processes on 127.0.0.1, gloo collectives)."""
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -9,6 +8,8 @@ import time
 
 import numpy as np
 import pytest
+
+from helpers import FORCED_8, cpu_env
 
 DP_SCRIPT = r"""
 import json, sys, numpy as np, jax, jaxmlp as jm
@@ -34,7 +35,7 @@ def _run(code, *args, env=None, timeout=300):
 
 
 def test_data_parallel_on_8_forced_cpu_devices_matches_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = cpu_env(XLA_FLAGS=FORCED_8)
     p = _run(DP_SCRIPT, env=env)
     assert p.returncode == 0, p.stderr[-2000:]
     out = json.loads(p.stdout.strip().splitlines()[-1])
@@ -87,8 +88,7 @@ def _free_port():
 
 def _launch(crash: bool):
     port = _free_port()
-    env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)
+    env = cpu_env(without_xla_flags=True)
     procs = [subprocess.Popen([sys.executable, "-c", MP_SCRIPT, str(i), "2", str(port), "1" if crash else "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for i in range(2)]
@@ -126,8 +126,7 @@ def _cli(args, env=None):
 
 
 def test_cli_train_two_processes_via_env_and_sweep_via_flags(tmp_path):
-    base = dict(os.environ)
-    base.pop("XLA_FLAGS", None)
+    base = cpu_env(without_xla_flags=True)
     # train: the standard JAX_* variables; only process 0 writes the run folder
     port = _free_port()
     train = ["train", "--dataset", "iris", "--hidden", "8", "--epochs", "6", "--batch-size", "16", "--quiet"]

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import run_main
+from helpers import require_cpu_backend, run_main
 from jaxmlp.atomic import atomic_write_text
 from jaxmlp.runs import checkpoint as ckpt
 import jaxmlp.training as T
@@ -507,6 +507,7 @@ RUN_ARGS = ["train", "--dataset", "digits", "--hidden", "16", "--batch-size", "3
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The uninterrupted run (in-process) every interrupted one must reproduce bit for bit."""
+    require_cpu_backend()  # across processes: a CPU guarantee
     out = tmp_path_factory.mktemp("ref") / "run"
     assert main(RUN_ARGS + ["--out", str(out)]) == 0
     return out

@@ -14,6 +14,7 @@ from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
 from jaxmlp.sweeps import expand_grid, sweep, width_buckets
 from jaxmlp.errors import ConfigError
+from helpers import FORCED_8, cpu_env, require_one_cpu_device
 from helpers import max_abs_diff as _max_diff
 
 
@@ -108,6 +109,7 @@ def _streams_sweep(small, cores, monkeypatch, **extra):
 
 
 def test_streams_split_the_models_with_the_same_results(small, monkeypatch):
+    require_one_cpu_device()
     one = _streams_sweep(small, 1, monkeypatch)
     two = _streams_sweep(small, 2, monkeypatch)
     assert [p["streams"] for p in one.info["programs"]] == [1]
@@ -152,6 +154,7 @@ def test_states_reach_the_host_only_when_the_callback_wants_them(small, monkeypa
 
 
 def test_streams_resume_from_a_mid_run_snapshot(small, monkeypatch):
+    require_one_cpu_device()
     snaps = []
     keep = lambda snap: snaps.append(jax.tree.map(np.copy, snap))
     extra = dict(train=TrainConfig(epochs=6, batch_size=64, checkpoint_every=2),
@@ -203,7 +206,7 @@ print(json.dumps({"devices": res.info["programs"][0]["devices"], "n": len(jax.de
 
 
 def test_model_axis_sharded_over_8_cpu_devices_matches_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = cpu_env(XLA_FLAGS=FORCED_8)
     out = {}
     for n in (1, 8):
         p = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(n)], env=env, capture_output=True,
@@ -238,7 +241,7 @@ print(json.dumps({"one": one.column("test_loss").tolist(), "two": two.column("te
 def test_2d_models_by_data_mesh_matches_one_device():
     """4 model groups x 2 data devices: each model's batch is split over the data axis (XLA
     adds the gradient all-reduce), the models over the model axis; same results as 1 device."""
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = cpu_env(XLA_FLAGS=FORCED_8)
     p = subprocess.run([sys.executable, "-c", MESH2D_SCRIPT], env=env, capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -13,6 +13,7 @@ import pytest
 import jaxmlp as jm
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError
+from helpers import FORCED_8, cpu_env, require_one_cpu_device
 from helpers import max_abs_diff as _max_diff
 from jaxmlp.sweeps import expand_grid, sweep
 from jaxmlp.sweeps import plan as P
@@ -160,6 +161,7 @@ def _streams_kw(**extra):
 
 
 def test_packed_early_stopping_divergence_and_streams(small, monkeypatch):
+    require_one_cpu_device()
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     one = sweep(small, packing="pack", **_streams_kw())
     pad = sweep(small, packing="pad", **_streams_kw())
@@ -187,6 +189,7 @@ def test_packed_early_stopping_divergence_and_streams(small, monkeypatch):
 def test_packed_resume_from_a_checkpoint_is_bit_identical(small, tmp_path, monkeypatch):
     """A mid-run snapshot saved as the CLI saves it carries its packing: resumed with another
     ``packing`` argument, the sweep continues in the packed layout, bit for bit."""
+    require_one_cpu_device()
     from jaxmlp.runs.sweep_folder import load_sweep_checkpoint, save_sweep_checkpoint
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     snaps = []
@@ -223,7 +226,7 @@ print(json.dumps({"devices": p["devices"], "layout": p["layout"], "eff": p["flop
 
 
 def test_packed_model_axis_sharded_over_8_cpu_devices_matches_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = cpu_env(XLA_FLAGS=FORCED_8)
     out = {}
     for n, packing in ((1, "pad"), (8, "pack")):
         p = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(n), packing], env=env,
