@@ -79,14 +79,6 @@ def to_host(tree):
                         else np.asarray(multihost_utils.process_allgather(a, tiled=True)), tree)
 
 
-def pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:
-    """Zero rows appended so the row count divides ``multiple`` (padding is never indexed)."""
-    pad = (-len(x)) % multiple
-    if pad == 0:
-        return x
-    return np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-
-
 @dataclass(frozen=True)
 class DistributedConfig:
     """Where the coordinator is and who this process is (all None: single process)."""

@@ -86,6 +86,45 @@ def _free_port():
         return s.getsockname()[1]
 
 
+DP_HLO_SCRIPT = r"""
+import json, re
+import jaxmlp.training as T
+import jaxmlp.training.spec as S
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits
+from jaxmlp.parallel import mesh_for
+from jaxmlp.training.compile import _chunk_inputs, jit_chunk
+s = load_splits(DataConfig(dataset="digits"))
+out = {}
+for path, bound in (("per_epoch", 10**9), ("per_step", 0)):  # the two batch-gather paths
+    S.GATHER_PER_STEP_ABOVE = bound
+    run = T.prepare(s, ModelConfig(hidden=(64,)), TrainConfig(epochs=2, batch_size=128),
+                    mesh=mesh_for(4))
+    assert run.spec.gather_per_step == (path == "per_step")
+    inputs = _chunk_inputs(run.spec, run.state, run.spec.chunk_epochs, 0, run.spec.mesh)
+    hlo = jit_chunk(run.spec).lower(run.state, run.hp, run.data, *inputs).compile().as_text()
+    out[path] = re.findall(r"= (.*?) all-reduce(?:-start)?\(", hlo)
+print(json.dumps(out))
+"""
+
+
+def test_data_parallel_steps_move_no_data_rows_between_devices():
+    """Data parallelism on 4 forced CPU devices: the training rows are on every device, so a
+    compiled step's only collectives are the gradient all-reduce (one tuple of the params'
+    shapes) and the loss's (a scalar), on both batch-gather paths; no all-reduce carries
+    rows (before: the whole f32[1280,64] training set and its s32[1280] labels every epoch)."""
+    p = _run(DP_HLO_SCRIPT, env=cpu_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    # the params' gradients (a weight's either way round) and the loss
+    allowed = {"f32[64,64]", "f32[64]", "f32[64,10]", "f32[10,64]", "f32[10]", "f32[]"}
+    for path, shapes in out.items():
+        assert shapes and sum(sh.startswith("(") for sh in shapes) == 1, (path, shapes)
+        for sh in shapes:
+            inside = {t.split("{")[0] for t in sh.strip("()").split(", ")}
+            assert inside <= allowed, (path, sh)
+
+
 def _launch(crash: bool):
     port = _free_port()
     env = cpu_env(without_xla_flags=True)

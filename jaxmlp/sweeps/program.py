@@ -172,7 +172,7 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
     hp = shard_models(_hparams(spec, model, train, members, member_sizes, layout), mesh)
     if spec.mesh is None:  # 1-D: every device holds the whole data set for its models
         data = replicate(device_data(splits, spec), mesh)
-    else:  # 2-D: training rows split over the data axis, each model's batch sharded over it
+    else:  # 2-D: every split on every device, each model's batch sharded over the data axis
         data = device_data(splits, spec)
     # the state's shapes and placement, without running the initialisation: enough to
     # compile the training chunk while the initialisation compiles (``sweep``)

@@ -56,8 +56,6 @@ def split_metrics(spec: Spec, params, hp: dict, data: dict) -> dict:
     for split in ("train", "val", "test"):
         if f"X_{split}" in data:
             X, y = data[f"X_{split}"], data[f"y_{split}"]
-            if split == "train":  # data-parallel runs pad the training rows
-                X, y = X[:spec.n_train], y[:spec.n_train]
             ev = evaluate(spec, params, X, y, hp)
             out.update({f"{split}_{k}": v for k, v in ev.items()})
     return out

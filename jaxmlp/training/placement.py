@@ -7,7 +7,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp.parallel import DATA, MODELS, pad_rows, put_global, replicated, rows_sharding
+from jaxmlp.parallel import MODELS, put_global, replicated, rows_sharding
 from jaxmlp.training.spec import Spec
 
 
@@ -15,8 +15,7 @@ def device_data(splits, spec: Spec) -> dict:
     """Move the splits to the device once (class labels int32, whatever the loss; regression /
     probability targets float32).
 
-    Data-parallel runs shard the training rows over the mesh (zero rows pad them to a multiple
-    of the device count; the data order never indexes them) and replicate validation/test.
+    Data-parallel runs replicate every split on every device (``_sharded_data``).
     """
     if spec.mesh is not None:
         return _sharded_data(splits, spec)
@@ -39,11 +38,14 @@ def _label_dtype(splits, spec: Spec):
 
 
 def _sharded_data(splits, spec: Spec) -> dict:
+    """Data-parallel runs: the training rows replicated on every device (batches are random
+    rows: with the rows sharded, gathering a batch moved rows between devices every step, or
+    the whole set every epoch; replicated, each device slices its part of the batch locally
+    and the gradient all-reduce is the step's only collective), validation/test replicated."""
     ydt = _label_dtype(splits, spec)
-    n_dev = spec.mesh.shape[DATA]
-    rows, rep = rows_sharding(spec.mesh), replicated(spec.mesh)
-    data = {"X_train": put_global(pad_rows(np.asarray(splits.X_train, np.float32), n_dev), rows),
-            "y_train": put_global(pad_rows(np.asarray(splits.y_train, ydt), n_dev), rows)}
+    rep = replicated(spec.mesh)
+    data = {"X_train": put_global(np.asarray(splits.X_train, np.float32), rep),
+            "y_train": put_global(np.asarray(splits.y_train, ydt), rep)}
     for split, flag in (("val", spec.has_val), ("test", spec.has_test)):
         if flag:
             data[f"X_{split}"] = put_global(np.asarray(getattr(splits, f"X_{split}"), np.float32), rep)
