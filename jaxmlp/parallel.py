@@ -112,6 +112,28 @@ def _int_env(name: str) -> int | None:
         raise ConfigError(f"{name} must be an integer, got {v!r}") from None
 
 
+#: How common launchers tell each task how many they started and which it is: (launcher,
+#: task-count variable, task-index variable). Slurm's per-step count: a batch script's own
+#: single command (SLURM_NTASKS may be larger) is one task.
+LAUNCHERS = (("srun", "SLURM_STEP_NUM_TASKS", "SLURM_PROCID"),
+             ("mpirun (Open MPI)", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"),
+             ("an MPI launcher (PMI)", "PMI_SIZE", "PMI_RANK"))
+
+
+def launcher_tasks(env=None) -> tuple[str, int, int] | None:
+    """``(launcher, task index, task count)`` when a launcher started several tasks of this
+    command (``LAUNCHERS``), else None."""
+    env = os.environ if env is None else env
+    for name, count_var, index_var in LAUNCHERS:
+        try:
+            count, index = int(env.get(count_var, "1")), int(env.get(index_var, "0"))
+        except ValueError:
+            continue
+        if count > 1:
+            return name, index, count
+    return None
+
+
 def initialize(cfg: DistributedConfig) -> None:
     """Join the job through ``jax.distributed.initialize`` (before any other JAX call).
 
@@ -123,6 +145,14 @@ def initialize(cfg: DistributedConfig) -> None:
         if cfg.process_id not in (None, 0):  # not silently a single-process run
             raise ConfigError(f"process id {cfg.process_id} given without a multi-process job "
                               "(--coordinator HOST:PORT and --num-processes N)")
+        tasks = launcher_tasks()
+        if tasks is not None:  # N lone "process 0" runs would all write the same folder
+            name, index, count = tasks
+            raise ConfigError(f"this is task {index} of {count} started by {name}, but no "
+                              "multi-process job was asked for: each task would train alone "
+                              "and write the same run folder; give --coordinator, "
+                              "--num-processes and --process-id (or JAX_COORDINATOR_ADDRESS, "
+                              "JAX_NUM_PROCESSES, JAX_PROCESS_ID), or start one task")
         return
     if cfg.coordinator is None or cfg.num_processes is None or cfg.process_id is None:
         raise ConfigError("multi-process runs need --coordinator HOST:PORT, --num-processes N and "
@@ -153,12 +183,13 @@ def peer_watchdog(timeout_s: float | None = None) -> "Watchdog":
 class Watchdog:
     """Exit with a clear error if training makes no progress for ``timeout_s`` (e.g. a peer
     process died inside a collective and the runtime did not notice). ``kick()`` after every
-    chunk; ``timeout_s=None`` disables it."""
+    chunk; ``timeout_s=None`` disables it. The first ``kick()`` arms it: compiling the first
+    program (minutes on a GPU with autotuning) never counts as no progress."""
 
     def __init__(self, timeout_s: float | None, what: str = "training"):
         self.timeout_s = timeout_s
         self.what = what
-        self._last = time.monotonic()
+        self._last: float | None = None  # not armed yet
         self._stop = threading.Event()
         if timeout_s:
             threading.Thread(target=self._watch, daemon=True).start()
@@ -171,7 +202,8 @@ class Watchdog:
 
     def _watch(self) -> None:
         while not self._stop.wait(min(1.0, self.timeout_s / 4)):
-            if time.monotonic() - self._last > self.timeout_s:
+            last = self._last
+            if last is not None and time.monotonic() - last > self.timeout_s:
                 sys.stderr.write(f"error: {self.what} made no progress for {self.timeout_s:.0f}s; "
                                  "a peer process may have crashed or hung (raise the peer "
                                  "timeout if one chunk legitimately takes longer)\n")

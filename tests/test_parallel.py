@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import FORCED_8, cpu_env
+from helpers import FORCED_8, cpu_env, run_main
 
 DP_SCRIPT = r"""
 import json, sys, numpy as np, jax, jaxmlp as jm
@@ -123,6 +123,46 @@ def test_data_parallel_steps_move_no_data_rows_between_devices():
         for sh in shapes:
             inside = {t.split("{")[0] for t in sh.strip("()").split(", ")}
             assert inside <= allowed, (path, sh)
+
+
+WATCHDOG_SCRIPT = r"""
+import sys, time
+from jaxmlp.parallel import Watchdog
+dog = Watchdog(0.4)
+time.sleep(1.2)          # a long first compile: not armed yet, no exit
+print("survived the compile", flush=True)
+dog.kick()               # the first chunk starts: armed
+time.sleep(float(sys.argv[1]))
+print("no exit", flush=True)
+"""
+
+
+def test_the_peer_watchdog_is_armed_by_the_first_chunk_not_during_the_compile():
+    quiet = _run(WATCHDOG_SCRIPT, 0.1, timeout=60)  # progress within the timeout
+    assert quiet.returncode == 0 and "survived the compile" in quiet.stdout
+    hung = _run(WATCHDOG_SCRIPT, 3.0, timeout=60)   # then no progress: exit 3, one error line
+    assert hung.returncode == 3 and "survived the compile" in hung.stdout
+    assert "no exit" not in hung.stdout
+    assert hung.stderr.startswith("error: training made no progress for 0s")
+
+
+def test_tasks_of_a_launcher_without_a_multi_process_job_are_refused(tmp_path, capsys,
+                                                                       monkeypatch):
+    """``srun -n 4 jaxmlp train`` without a coordinator would start 4 lone "process 0" runs
+    writing one folder: refused, exit 2, one error line, nothing written. One task (a Slurm
+    array element, a batch script's own command) runs as usual."""
+    from jaxmlp.parallel import launcher_tasks
+    assert launcher_tasks({}) is None
+    assert launcher_tasks({"SLURM_NTASKS": "8", "SLURM_PROCID": "0"}) is None  # batch script
+    assert launcher_tasks({"SLURM_STEP_NUM_TASKS": "1", "SLURM_PROCID": "0"}) is None
+    assert launcher_tasks({"SLURM_STEP_NUM_TASKS": "4", "SLURM_PROCID": "2"}) == ("srun", 2, 4)
+    assert launcher_tasks({"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"})[1:] == (1, 2)
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "4")
+    monkeypatch.setenv("SLURM_PROCID", "2")
+    out = tmp_path / "run"
+    rc, _, err = run_main(["train", "--dataset", "xor", "--epochs", "1", "--out", out], capsys)
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith("error: this is task 2 of 4 started by srun") and not out.exists()
 
 
 def _launch(crash: bool):
