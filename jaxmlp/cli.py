@@ -53,7 +53,8 @@ def start_processes(a) -> int | None:
     """Join a multi-process job if asked (flags or JAX_* variables); the device count to use."""
     from jaxmlp.parallel import DistributedConfig, initialize
     dist = DistributedConfig.from_env(a.coordinator, a.num_processes, a.process_id,
-                                      peer_timeout_s=int(a.peer_timeout))
+                                      peer_timeout_s=int(a.peer_timeout),
+                                      auto=a.distributed == "auto", local_devices=a.local_devices)
     initialize(dist)
     if a.devices == "auto" or (a.devices is None and dist.enabled):
         import jax
@@ -69,8 +70,8 @@ def _start_jax(a) -> None:
 
         from jaxmlp.parallel import DistributedConfig
         try:
-            joining = DistributedConfig.from_env(a.coordinator, a.num_processes,
-                                                 a.process_id).enabled
+            joining = DistributedConfig.from_env(a.coordinator, a.num_processes, a.process_id,
+                                                 auto=a.distributed == "auto").enabled
         except JaxmlpError:
             joining = True  # reported by start_processes, after the config is checked
         if not joining:
@@ -143,7 +144,7 @@ def cmd_train(a) -> int:
         _reject_with_resume(a, {"--epochs", "--quiet", "--devices", "--coordinator",
                                 "--num-processes", "--process-id", "--peer-timeout",
                                 "--compile-cache", "--no-compile-cache", "--fast-compile",
-                                "--no-fast-compile"},
+                                "--no-fast-compile", "--distributed", "--local-devices"},
                             "the run's config.json is used; only --epochs and --quiet apply")
         cfg, out = load_run_config(a.resume), Path(a.resume)
         epochs = a.epochs if a.epochs_given else None

@@ -45,6 +45,14 @@ def _int_at_least(text: str, lo: int) -> int:
     return n
 
 
+def _device_ids(text: str) -> tuple[int, ...]:
+    """Device ids: a comma list of distinct integers >= 0."""
+    ids = _comma_list(int)(text)
+    if not ids or min(ids) < 0 or len(set(ids)) != len(ids):
+        raise argparse.ArgumentTypeError(f"device ids must be distinct integers >= 0, got {text!r}")
+    return ids
+
+
 def _positive_int(text: str) -> int:
     return _int_at_least(text, 1)
 
@@ -165,6 +173,12 @@ def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
     d.add_argument("--num-processes", type=_positive_int, default=None,
                    help="(or JAX_NUM_PROCESSES)")
     d.add_argument("--process-id", type=_non_negative_int, default=None, help="(or JAX_PROCESS_ID)")
+    d.add_argument("--distributed", choices=("off", "auto"), default="off",
+                   help="auto: the tasks a cluster launcher started (srun, mpirun, a TPU pod) "
+                        "form one multi-process job, found by JAX's cluster detection")
+    d.add_argument("--local-devices", type=_device_ids, default=None, metavar="IDS",
+                   help="this process's device ids, e.g. 0,1 (default: JAX's choice; under "
+                        "Slurm one GPU per task)")
     d.add_argument("--peer-timeout", type=_number(0.0, above=True, hi=PEER_TIMEOUT_MAX), default=60.0,
                    help="multi-process: seconds without progress before giving up on peers")
     o = p.add_argument_group("output")

@@ -81,11 +81,16 @@ def to_host(tree):
 
 @dataclass(frozen=True)
 class DistributedConfig:
-    """Where the coordinator is and who this process is (all None: single process)."""
+    """Where the coordinator is and who this process is (all None: single process), or
+    ``auto``: JAX's own cluster detection (Slurm, Open MPI, TPU pods, ...) says it.
+    ``local_devices``: this process's device ids (default: JAX's choice, e.g. under Slurm one
+    GPU per task)."""
     coordinator: str | None = None
     num_processes: int | None = None
     process_id: int | None = None
     peer_timeout_s: int = 60
+    auto: bool = False
+    local_devices: tuple[int, ...] | None = None
 
     @classmethod
     def from_env(cls, coordinator=None, num_processes=None, process_id=None, **kw):
@@ -99,7 +104,7 @@ class DistributedConfig:
 
     @property
     def enabled(self) -> bool:
-        return self.coordinator is not None or (self.num_processes or 1) > 1
+        return self.auto or self.coordinator is not None or (self.num_processes or 1) > 1
 
 
 def _int_env(name: str) -> int | None:
@@ -150,9 +155,20 @@ def initialize(cfg: DistributedConfig) -> None:
             name, index, count = tasks
             raise ConfigError(f"this is task {index} of {count} started by {name}, but no "
                               "multi-process job was asked for: each task would train alone "
-                              "and write the same run folder; give --coordinator, "
-                              "--num-processes and --process-id (or JAX_COORDINATOR_ADDRESS, "
-                              "JAX_NUM_PROCESSES, JAX_PROCESS_ID), or start one task")
+                              "and write the same run folder; give --distributed auto (the "
+                              "launcher's tasks form one job), or --coordinator, "
+                              "--num-processes and --process-id, or start one task")
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # JAX's own initialisation timeout (300 s): peers may start minutes apart on a cluster
+    kw = dict(heartbeat_timeout_seconds=int(cfg.peer_timeout_s) + 30,
+              local_device_ids=list(cfg.local_devices) if cfg.local_devices else None)
+    if cfg.auto:
+        try:
+            jax.distributed.initialize(**kw)
+        except (ValueError, RuntimeError) as e:  # no cluster environment found, or unreachable
+            raise ConfigError(f"--distributed auto: no multi-process job could be formed here "
+                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
         return
     if cfg.coordinator is None or cfg.num_processes is None or cfg.process_id is None:
         raise ConfigError("multi-process runs need --coordinator HOST:PORT, --num-processes N and "
@@ -162,10 +178,8 @@ def initialize(cfg: DistributedConfig) -> None:
     host, _, port = cfg.coordinator.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"coordinator must be HOST:PORT, got {cfg.coordinator!r}")
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=cfg.coordinator, num_processes=cfg.num_processes,
-                               process_id=cfg.process_id, initialization_timeout=60,
-                               heartbeat_timeout_seconds=int(cfg.peer_timeout_s) + 30)
+                               process_id=cfg.process_id, **kw)
 
 
 def is_writer() -> bool:

@@ -32,10 +32,12 @@ from jaxmlp.cli_flags import SWEEP_AXIS_FIELDS
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 COMMANDS = ("train", "sweep", "predict", "gradcheck")
-#: Flags the fuzzer leaves alone: a coordinator address makes a real jax.distributed job
-#: (waits for peers), the compile-cache flags would re-point this test session's cache, and
-#: --out is always the example's own folder.
-SKIPPED = {"--coordinator", "--compile-cache", "--no-compile-cache", "--out", "-h", "--help"}
+#: Flags the fuzzer leaves alone: a coordinator address or --distributed auto makes a real
+#: jax.distributed job (waits for peers; --local-devices only applies in one), the
+#: compile-cache flags would re-point this test session's cache, and --out is always the
+#: example's own folder.
+SKIPPED = {"--coordinator", "--distributed", "--local-devices", "--compile-cache",
+           "--no-compile-cache", "--out", "-h", "--help"}
 #: The tiny run every example starts from (its own flags win: argparse keeps the last).
 TINY = {"train": ["--epochs", "1", "--n-samples", "60", "--hidden", "4", "--quiet"],
         "sweep": ["--epochs", "1", "--n-samples", "60", "--hidden", "4", "--quiet"],

@@ -1,6 +1,7 @@
 """Data parallelism over forced CPU devices and multi-process training on JAX's distributed
 runtime (two processes on 127.0.0.1, gloo collectives)."""
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -163,6 +164,51 @@ def test_tasks_of_a_launcher_without_a_multi_process_job_are_refused(tmp_path, c
     rc, _, err = run_main(["train", "--dataset", "xor", "--epochs", "1", "--out", out], capsys)
     assert rc == 2 and err.count("\n") == 1
     assert err.startswith("error: this is task 2 of 4 started by srun") and not out.exists()
+
+
+def _free_slurm_port() -> int:
+    """A free port among the ones JAX's Slurm detection derives from the job id
+    (``SLURM_JOB_ID % 4096 + 61440``)."""
+    for port in range(61440 + os.getpid() % 2000, 65536):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip("no free port in JAX's Slurm range")
+
+
+def test_distributed_auto_forms_one_job_from_a_launchers_tasks(tmp_path):
+    """Two tasks as ``srun -n 2`` starts them (Slurm's variables, node 127.0.0.1) with
+    ``--distributed auto``: JAX's cluster detection joins them into one job; only process 0
+    writes, and the run equals a one-process run."""
+    port = _free_slurm_port()
+    slurm = cpu_env(without_xla_flags=True, SLURM_JOB_ID=str(port - 61440),
+                    SLURM_STEP_NODELIST="127.0.0.1", SLURM_NTASKS="2",
+                    SLURM_STEP_NUM_TASKS="2", SLURM_STEP_NUM_NODES="1")
+    train = ["train", "--dataset", "iris", "--hidden", "8", "--epochs", "6", "--batch-size", "16",
+             "--quiet"]
+    procs = [_cli([*train, "--distributed", "auto", "--out", str(tmp_path / f"task{i}")],
+                  env=dict(slurm, SLURM_PROCID=str(i), SLURM_LOCALID=str(i))) for i in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-1500:] + outs[1][1][-1500:]
+    assert (tmp_path / "task0" / "summary.json").exists() and not (tmp_path / "task1").exists()
+    single = subprocess.run([sys.executable, "-m", "jaxmlp.cli", *train, "--out", str(tmp_path / "one")],
+                            capture_output=True, text=True, timeout=240, env=cpu_env(without_xla_flags=True))
+    assert single.returncode == 0, single.stderr
+    a = json.loads((tmp_path / "task0" / "summary.json").read_text())
+    b = json.loads((tmp_path / "one" / "summary.json").read_text())
+    assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
+
+
+def test_distributed_auto_without_a_cluster_is_one_error_line(tmp_path, capsys, monkeypatch):
+    for var in ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+        monkeypatch.delenv(var, raising=False)
+    rc, _, err = run_main(["train", "--dataset", "xor", "--epochs", "1", "--distributed", "auto",
+                           "--out", tmp_path / "r"], capsys)
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith("error: --distributed auto: no multi-process job could be formed here")
 
 
 def _launch(crash: bool):
