@@ -153,6 +153,26 @@ def test_states_reach_the_host_only_when_the_callback_wants_them(small, monkeypa
     np.testing.assert_array_equal(lazy.histories["train_loss"], every.histories["train_loss"])
 
 
+def test_data_orders_per_chunk_are_bounded_in_memory(small, monkeypatch):
+    """A program holds one data order per epoch and group of models sharing one (here the 4
+    seeds): its chunks shrink so that a chunk's orders stay within ``ORDERS_MAX_BYTES``;
+    results do not depend on the chunking."""
+    from jaxmlp.training import spec as training_spec
+    kw = dict(train=TrainConfig(epochs=6, batch_size=64),
+              grid={"seed": [0, 1, 2, 3], "lr": [0.05, 0.2]}, packing="pad")
+    free = sweep(small, **kw)
+    spec = free.programs[0][0]
+    orders = len(free.rows) // free.info["programs"][0]["models_per_order"]
+    assert orders == 4
+    per_epoch = 4 * spec.n_batches * spec.batch_size * orders  # int32 row indices
+    monkeypatch.setattr(training_spec, "ORDERS_MAX_BYTES", 2 * per_epoch)
+    bounded = sweep(small, **kw)
+    assert spec.chunk_epochs > 2 and bounded.programs[0][0].chunk_epochs == 2
+    np.testing.assert_array_equal(free.histories["train_loss"], bounded.histories["train_loss"])
+    for i in range(len(free.rows)):
+        assert _max_diff(free.params(i), bounded.params(i)) == 0.0
+
+
 def test_streams_resume_from_a_mid_run_snapshot(small, monkeypatch):
     require_one_cpu_device()
     snaps = []

@@ -160,7 +160,8 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
                      has_test=n_rows(splits.X_test) > 0,
                      masked=masked(layout, member_sizes),
                      use_momentum=use_momentum, use_l2=any(m["l2"] > 0 for m in members),
-                     n_features=splits.n_features, mesh=mesh if data_devices > 1 else None)
+                     n_features=splits.n_features, mesh=mesh if data_devices > 1 else None,
+                     n_orders=layout.n_slots)
     seeds = np.asarray([int(m["seed"]) for m in members], np.uint32)
 
     def init():

@@ -34,6 +34,9 @@ GATHER_PER_STEP_ABOVE = 8_000_000
 # Steps one compiled call aims to cover; the chunk is this many steps' worth of epochs.
 TARGET_STEPS_PER_CALL = 2048
 MAX_CHUNK_EPOCHS = 256
+# Data orders of one chunk (host and device; the next chunk's are drawn while one runs): at
+# most this many bytes, unless one epoch's orders alone are larger.
+ORDERS_MAX_BYTES = 256 * 2**20
 
 
 class Spec(NamedTuple):
@@ -80,13 +83,18 @@ def resolve_loss(loss: str, task: str, temperature=1.0) -> str:
     return registry.resolve_loss(loss, task, temperature)
 
 
-def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 0) -> int:
+def chunk_epochs_for(steps_per_epoch: int, epochs: int, checkpoint_every: int = 0,
+                     order_bytes_per_epoch: int = 0) -> int:
     """Epochs per compiled call: about TARGET_STEPS_PER_CALL steps, capped by the checkpoint
-    interval. Independent of the run length, so runs of any epoch count share one program
-    (epochs past the end of a run are masked off inside the chunk)."""
+    interval and by ``ORDERS_MAX_BYTES`` of data orders per chunk (``order_bytes_per_epoch``:
+    one int32 per training row and distinct order, e.g. a sweep of 128 models with their own
+    orders on 1M rows). Independent of the run length, so runs of any epoch count share one
+    program (epochs past the end of a run are masked off inside the chunk)."""
     c = max(1, min(MAX_CHUNK_EPOCHS, math.ceil(TARGET_STEPS_PER_CALL / steps_per_epoch)))
     if checkpoint_every:
         c = min(c, checkpoint_every)
+    if order_bytes_per_epoch:
+        c = max(1, min(c, ORDERS_MAX_BYTES // order_bytes_per_epoch))
     return c
 
 
@@ -99,7 +107,7 @@ def batches_per_epoch(n_train: int, batch_size: int, drop_last: bool) -> int:
 def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int, has_val: bool,
               has_test: bool, chunk_epochs: int | None = None, masked: bool = False,
               use_momentum: bool | None = None, mesh=None, use_l2: bool | None = None,
-              n_features: int = 0, final_in_chunk: bool = False) -> Spec:
+              n_features: int = 0, final_in_chunk: bool = False, n_orders: int = 1) -> Spec:
     """Derive the static program description from the configs and the data sizes.
 
     With a ``mesh`` (axis "data") the global batch ``batch_size`` is split over its devices, so
@@ -117,8 +125,9 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
     if train.epochs * n_batches > INT32_MAX:
         raise ConfigError(f"{train.epochs} epochs of {n_batches} steps overflow the int32 step "
                           "counter; use fewer epochs or a larger batch size")
-    if chunk_epochs is None:
-        chunk_epochs = chunk_epochs_for(n_batches, train.epochs, train.checkpoint_every)
+    if chunk_epochs is None:  # ``n_orders``: distinct data orders per epoch (a sweep's slots)
+        chunk_epochs = chunk_epochs_for(n_batches, train.epochs, train.checkpoint_every,
+                                        4 * n_orders * n_batches * B)
     make_optimizer(train.optimizer)  # validate the name before any compile
     if train.patience > 0 and not has_val:
         warnings.warn(f"patience={train.patience} with no validation split (val_fraction 0): "
