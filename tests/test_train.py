@@ -348,3 +348,29 @@ def test_guard_epoch_undoes_a_diverged_epoch_and_names_its_first_bad_step():
     # so does a non-finite optimizer state
     st, ok = guard_epoch(start, dict(after, opt_state=(jnp.asarray([0.0, jnp.nan]),)), jnp.ones(10))
     assert not bool(ok) and bool(st["diverged"])
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_large_evaluations_run_in_blocks_with_the_same_numbers(task, monkeypatch):
+    """Above ``EVAL_BLOCK_VALUES`` activations an evaluation runs in blocks of rows (the last
+    block overlapping the one before, its repeated rows weighted out): the same loss and
+    accuracy / MSE as one full-batch pass, to float32 round-off, also under a model vmap."""
+    from jaxmlp.training import metrics
+    rng = np.random.default_rng(0)
+    X = jnp.asarray(rng.normal(size=(1003, 7)), jnp.float32)
+    y = (jnp.asarray(rng.integers(0, 5, 1003), jnp.int32) if task == "classification"
+         else jnp.asarray(rng.normal(size=(1003, 5)), jnp.float32))
+    kw = {"loss": "ce" if task == "classification" else "mse", "activation": "tanh"}
+    params = [jm.init_mlp(jax.random.PRNGKey(s), [7, 16, 5]) for s in range(3)]
+    full = [jax.jit(lambda p: metrics.evaluate(kw, p, X, y))(p) for p in params]
+    monkeypatch.setattr(metrics, "EVAL_BLOCK_VALUES", 16 * 100)  # 100-row blocks: 11 of them
+    blocks = [jax.jit(lambda p: metrics.evaluate(kw, p, X, y))(p) for p in params]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *params)
+    vmapped = jax.jit(jax.vmap(lambda p: metrics.evaluate(kw, p, X, y)))(stacked)
+    for i, (f, b) in enumerate(zip(full, blocks)):
+        assert set(f) == set(b) == {"loss", "accuracy" if task == "classification" else "mse"}
+        for k in f:
+            np.testing.assert_allclose(float(b[k]), float(f[k]), rtol=2e-6)
+            np.testing.assert_allclose(float(vmapped[k][i]), float(f[k]), rtol=2e-6)
+    bad = jax.tree.map(lambda a: a.at[0].set(jnp.nan) if a.ndim == 1 else a, params[0])
+    assert np.isnan(float(jax.jit(lambda p: metrics.evaluate(kw, p, X, y))(bad)["loss"]))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmlp import losses as L
 from jaxmlp import registry
@@ -28,9 +30,17 @@ def loss_kwargs(spec: Spec, hp) -> dict:
     return kw
 
 
+#: An evaluation over more rows than this many activations' worth (rows x the widest layer,
+#: per model) runs in blocks of rows accumulating sums, so a large split never holds all its
+#: activations at once (a sweep multiplies them by its models: 16 models 2048 wide on 700,000
+#: rows would be ~92 GB). Below it, one full-batch pass.
+EVAL_BLOCK_VALUES = 2**22
+
+
 def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
-    """Full-batch loss and accuracy (classification data, whatever the loss) or MSE
-    (regression)."""
+    """Loss and accuracy (classification data, whatever the loss) or MSE (regression), as
+    means over every row: one full-batch pass, or blocks of rows (``EVAL_BLOCK_VALUES``; the
+    same numbers to round-off)."""
     if isinstance(spec_or_kw, Spec):
         kw = loss_kwargs(spec_or_kw, hp)
         scope = precision_scope(spec_or_kw)
@@ -38,16 +48,54 @@ def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
         kw, scope = dict(spec_or_kw), contextlib.nullcontext()
     loss_name = kw.pop("loss")
     temperature = kw.pop("temperature", 1.0)
-    with scope:
-        out = forward(params, X, **kw)
-    res = {"loss": jnp.mean(L.loss_per_example(loss_name, out, y, temperature))}
     # class labels (whatever the loss: ce, or mse/huber on their one-hot) or probability
     # targets: accuracy; regression targets: MSE
-    if registry.is_labels(y) or registry.loss(loss_name).soft_targets:
-        res["accuracy"] = L.accuracy(out, y)
-    else:
-        res["mse"] = jnp.mean(L.mse_per_example(out, y))
-    return res
+    second = ("accuracy" if registry.is_labels(y) or registry.loss(loss_name).soft_targets
+              else "mse")
+
+    def means(xb, yb, weights=None):
+        out = forward(params, xb, **kw)
+        loss = L.loss_per_example(loss_name, out, yb, temperature)
+        if weights is not None:  # rows counted in an earlier block: their values drop out
+            loss = jnp.where(weights > 0, loss, 0.0)
+        other = (L.accuracy(out, yb, weights) if second == "accuracy"
+                 else _mean(L.mse_per_example(out, yb), weights))
+        return {"loss": _mean(loss, weights), second: other}
+
+    n = X.shape[0]
+    rows = max(1, EVAL_BLOCK_VALUES // max([X.shape[-1]] + [p["W"].shape[-1] for p in params]))
+    with scope:
+        if n <= rows:
+            return means(X, y)
+        return _blockwise(means, X, y, rows)
+
+
+def _mean(values, weights):
+    """The mean of per-example ``values``, or their ``weights``-weighted mean."""
+    if weights is None:
+        return jnp.mean(values)
+    return jnp.sum(values * weights) / jnp.sum(weights)
+
+
+def _blockwise(means, X, y, rows: int) -> dict:
+    """``means`` over all of ``X`` in ``ceil(n / rows)`` blocks of ``rows`` rows: the last block
+    is the last ``rows`` rows, weighted to count only those no earlier block had."""
+    n = X.shape[0]
+    starts = np.minimum(np.arange(0, n, rows), n - rows).astype(np.int32)
+    firsts = np.arange(0, n, rows, dtype=np.int32)  # the first row each block counts
+
+    def block(total, inp):
+        start, first = inp
+        xb = jax.lax.dynamic_slice_in_dim(X, start, rows)
+        yb = jax.lax.dynamic_slice_in_dim(y, start, rows)
+        weights = (start + jnp.arange(rows) >= first).astype(jnp.float32)
+        m = means(xb, yb, weights)
+        count = jnp.sum(weights)
+        return {k: total[k] + m[k] * count for k in total}, None
+    zero = jax.tree.map(lambda a: jnp.zeros((), a.dtype),
+                        jax.eval_shape(lambda: means(X[:rows], y[:rows])))
+    total, _ = jax.lax.scan(block, zero, (jnp.asarray(starts), jnp.asarray(firsts)))
+    return {k: v / n for k, v in total.items()}
 
 
 def split_metrics(spec: Spec, params, hp: dict, data: dict) -> dict:
