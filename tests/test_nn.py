@@ -210,3 +210,42 @@ def test_weight_gradient_is_x_transpose_g(fan_in, fan_out):
     xb, gb = jnp.stack([x, 2 * x]), jnp.stack([g, -g])
     got = jax.jit(jax.vmap(weight_gradient))(xb, gb)
     np.testing.assert_allclose(np.asarray(got[1]), -2 * ref, rtol=1e-4, atol=1e-4)
+
+
+def _dot_operand_dtypes(fn, *args):
+    """The operand dtypes of every dot_general in ``fn``'s jaxpr (nested jaxprs included)."""
+    found = []
+
+    def walk(jaxpr):
+        for e in jaxpr.eqns:
+            if e.primitive.name == "dot_general":
+                found.append(tuple(str(v.aval.dtype) for v in e.invars))
+            for p in e.params.values():
+                inner = getattr(p, "jaxpr", None)
+                if inner is not None:
+                    walk(getattr(inner, "jaxpr", inner))
+    walk(jax.make_jaxpr(fn)(*args).jaxpr)
+    return found
+
+
+def test_bfloat16_backward_products_stay_in_bfloat16():
+    """``low_precision_matmul``: the forward product and both products of its derivative take
+    bfloat16 operands (autodiff of the mixed-precision product runs two of the three against
+    float32 cotangents); the gradients equal that autodiff's to bfloat16 round-off, in the
+    primals' dtypes, also under vmap."""
+    from jaxmlp.nn import low_precision_matmul
+    bf16 = jnp.dtype(jnp.bfloat16)
+    x = jax.random.normal(jax.random.PRNGKey(0), (32, 16))
+    W = jax.random.normal(jax.random.PRNGKey(1), (16, 8))
+    mine = lambda x, W: jnp.sum(jnp.tanh(low_precision_matmul(x, W, bf16)))
+    plain = lambda x, W: jnp.sum(jnp.tanh(jnp.matmul(x.astype(bf16), W.astype(bf16),
+                                                     preferred_element_type=jnp.float32)))
+    grad = lambda f: jax.grad(f, argnums=(0, 1))
+    assert _dot_operand_dtypes(grad(mine), x, W) == [("bfloat16", "bfloat16")] * 3
+    assert ("float32", "bfloat16") in _dot_operand_dtypes(grad(plain), x, W)
+    for a, b, primal in zip(grad(mine)(x, W), grad(plain)(x, W), (x, W)):
+        assert a.dtype == primal.dtype
+        np.testing.assert_allclose(a, b, atol=1e-2 * float(jnp.max(jnp.abs(b))))
+    Ws = jnp.stack([W, 2 * W])
+    batched = jax.vmap(grad(mine), in_axes=(None, 0))(x, Ws)[1]
+    np.testing.assert_allclose(batched[1], grad(mine)(x, 2 * W)[1], rtol=1e-6)
