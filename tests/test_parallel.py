@@ -2,6 +2,7 @@
 runtime (two processes on 127.0.0.1, gloo collectives)."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -109,6 +110,30 @@ print(json.dumps(out))
 """
 
 
+DP_EVAL_SCRIPT = r"""
+import json, re
+import jaxmlp.training as T
+from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
+from jaxmlp.data import load_splits
+from jaxmlp.parallel import mesh_for
+from jaxmlp.training.compile import split_metrics_jit
+s = load_splits(DataConfig(dataset="digits"))
+run = T.prepare(s, ModelConfig(hidden=(64,)), TrainConfig(epochs=2, batch_size=128), mesh=mesh_for(4))
+hlo = split_metrics_jit(run.spec).lower(run.state["params"], run.hp, run.data).compile().as_text()
+rows = [int(r) for r in re.findall(r"= f32\[(\d+),\d+\]\S* dot\(", hlo)]
+print(json.dumps({"splits": [len(s.X_train), len(s.X_val), len(s.X_test)], "dot_rows": rows}))
+"""
+
+
+def test_data_parallel_evaluation_splits_the_rows_over_the_devices():
+    """Each of 4 devices evaluates a quarter of every split's rows (the compiled metrics
+    program's products are ~n/4 rows long), instead of every device evaluating all of them."""
+    p = _run(DP_EVAL_SCRIPT, env=cpu_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["dot_rows"] and set(out["dot_rows"]) == {-(-n // 4) for n in out["splits"]}
+
+
 def test_data_parallel_steps_move_no_data_rows_between_devices():
     """Data parallelism on 4 forced CPU devices: the training rows are on every device, so a
     compiled step's only collectives are the gradient all-reduce (one tuple of the params'
@@ -117,13 +142,14 @@ def test_data_parallel_steps_move_no_data_rows_between_devices():
     p = _run(DP_HLO_SCRIPT, env=cpu_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"))
     assert p.returncode == 0, p.stderr[-2000:]
     out = json.loads(p.stdout.strip().splitlines()[-1])
-    # the params' gradients (a weight's either way round) and the loss
-    allowed = {"f32[64,64]", "f32[64]", "f32[64,10]", "f32[10,64]", "f32[10]", "f32[]"}
+    # the params' gradients (a weight's either way round), the loss and the evaluation's
+    # partial sums (scalars: each device evaluates its share of the rows)
+    params = {"f32[64,64]", "f32[64]", "f32[64,10]", "f32[10,64]", "f32[10]"}
     for path, shapes in out.items():
-        assert shapes and sum(sh.startswith("(") for sh in shapes) == 1, (path, shapes)
-        for sh in shapes:
-            inside = {t.split("{")[0] for t in sh.strip("()").split(", ")}
-            assert inside <= allowed, (path, sh)
+        parts = [{re.sub(r"/\*.*?\*/|\{.*?\}", "", t) for t in sh.strip("()").split(", ")}
+                 for sh in shapes]
+        assert all(p <= params | {"f32[]"} for p in parts), (path, shapes)
+        assert sum(bool(p & params) for p in parts) == 1, (path, shapes)  # one gradient tuple
 
 
 WATCHDOG_SCRIPT = r"""

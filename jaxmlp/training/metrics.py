@@ -12,6 +12,7 @@ import numpy as np
 from jaxmlp import losses as L
 from jaxmlp import registry
 from jaxmlp.nn import forward
+from jaxmlp.parallel import rows_sharding
 from jaxmlp.training.spec import Spec, precision_scope
 
 
@@ -41,9 +42,10 @@ def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
     """Loss and accuracy (classification data, whatever the loss) or MSE (regression), as
     means over every row: one full-batch pass, or blocks of rows (``EVAL_BLOCK_VALUES``; the
     same numbers to round-off)."""
+    mesh = None
     if isinstance(spec_or_kw, Spec):
         kw = loss_kwargs(spec_or_kw, hp)
-        scope = precision_scope(spec_or_kw)
+        scope, mesh = precision_scope(spec_or_kw), spec_or_kw.mesh
     else:
         kw, scope = dict(spec_or_kw), contextlib.nullcontext()
     loss_name = kw.pop("loss")
@@ -54,6 +56,10 @@ def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
               else "mse")
 
     def means(xb, yb, weights=None):
+        if mesh is not None:  # data parallel: each device evaluates its share of the rows
+            xb, yb = (jax.lax.with_sharding_constraint(a, rows_sharding(mesh)) for a in (xb, yb))
+            if weights is not None:
+                weights = jax.lax.with_sharding_constraint(weights, rows_sharding(mesh))
         out = forward(params, xb, **kw)
         loss = L.loss_per_example(loss_name, out, yb, temperature)
         if weights is not None:  # rows counted in an earlier block: their values drop out
