@@ -254,20 +254,22 @@ print(json.dumps({"one": one.column("test_loss").tolist(), "two": two.column("te
                   "h1": np.nan_to_num(one.histories["train_loss"]).tolist(),
                   "h2": np.nan_to_num(two.histories["train_loss"]).tolist(),
                   "mesh": dict(exe.input_shardings[0][0]["params"][0]["W"].mesh.shape),
-                  "all_reduce": "all-reduce" in exe.as_text()}))
+                  "all_reduce": "all-reduce" in exe.as_text(),
+                  "share": two.info["programs"][0]["models_per_order"]}))
 """
 
 
 def test_2d_models_by_data_mesh_matches_one_device():
     """4 model groups x 2 data devices: each model's batch is split over the data axis (XLA
-    adds the gradient all-reduce), the models over the model axis; same results as 1 device."""
+    adds the gradient all-reduce), the models over the model axis, the 3 models of a seed and
+    group sharing one data order; same results as 1 device."""
     env = cpu_env(XLA_FLAGS=FORCED_8)
     p = subprocess.run([sys.executable, "-c", MESH2D_SCRIPT], env=env, capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["mesh"] == {"models": 4, "data": 2}
-    assert out["all_reduce"]
+    assert out["all_reduce"] and out["share"] == 3  # 12 models: 4 groups of 3, one per device
     np.testing.assert_allclose(out["two"], out["one"], rtol=1e-5)
     np.testing.assert_allclose(out["h2"], out["h1"], rtol=1e-5)
 
@@ -275,14 +277,13 @@ def test_2d_models_by_data_mesh_matches_one_device():
 def test_order_share_groups_models_of_one_seed():
     from jaxmlp.sweeps import plan as S
     m = lambda seeds: [{"seed": s} for s in seeds]
-    assert S.order_share(m([0] * 4 + [1] * 4), 1, 1) == 4
-    assert S.order_share(m([0] * 4 + [1] * 4), 2, 1) == 4
-    assert S.order_share(m([0] * 4 + [1] * 4), 4, 1) == 2   # 4 groups of 2 over 4 devices
-    assert S.order_share(m([0] * 4 + [1] * 4), 8, 1) == 1   # one model per device
-    assert S.order_share(m([0] * 6 + [1] * 6), 8, 1) == 1   # 12 models never divide over 8
-    assert S.order_share(m([0, 0, 1]), 1, 1) == 1           # unequal runs
-    assert S.order_share(m([0, 1, 0, 1]), 1, 1) == 1        # seeds not side by side
-    assert S.order_share(m([0] * 4 + [1] * 4), 1, 2) == 1   # 2-D mesh: per-model orders
+    assert S.order_share(m([0] * 4 + [1] * 4), 1) == 4
+    assert S.order_share(m([0] * 4 + [1] * 4), 2) == 4
+    assert S.order_share(m([0] * 4 + [1] * 4), 4) == 2   # 4 groups of 2 over 4 devices
+    assert S.order_share(m([0] * 4 + [1] * 4), 8) == 1   # one model per device
+    assert S.order_share(m([0] * 6 + [1] * 6), 8) == 1   # 12 models never divide over 8
+    assert S.order_share(m([0, 0, 1]), 1) == 1           # unequal runs
+    assert S.order_share(m([0, 1, 0, 1]), 1) == 1        # seeds not side by side
 
 
 def test_models_sharing_an_order_train_as_with_their_own_orders(monkeypatch):

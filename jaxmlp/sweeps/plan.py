@@ -38,18 +38,19 @@ def width_buckets(widths: Sequence[int], max_pad_ratio: float) -> list[list[int]
     return buckets
 
 
-def order_share(members: list[dict], n_dev: int, data_devices: int) -> int:
+def order_share(members: list[dict], n_dev: int) -> int:
     """How many consecutive models of a padded program share one data order.
 
     Models with the same seed train on the same batches. When ``members`` come in equal runs
     of one seed (``sweep`` puts the seed axis outermost), each run is split into as few
-    groups as lets the groups divide over the devices (``jaxmlp.training.jit_chunk``); otherwise 1
-    (every model gets its own order, the model axis padded to the devices).
+    groups as lets the groups divide over the devices (``n_dev``: the model axis; on a 2-D mesh
+    each group's batch is then split over the data axis; ``jaxmlp.training.jit_chunk``);
+    otherwise 1 (every model gets its own order, the model axis padded to the devices).
     """
     seeds = [int(m["seed"]) for m in members]
     runs = [len(list(g)) for _, g in itertools.groupby(seeds)]
     k = runs[0]
-    if data_devices > 1 or any(r != k for r in runs) or len(set(seeds)) != len(runs):
+    if any(r != k for r in runs) or len(set(seeds)) != len(runs):
         return 1
     return next((s for s in range(k, 1, -1) if k % s == 0 and (len(runs) * k // s) % n_dev == 0), 1)
 
@@ -111,9 +112,10 @@ class Layout(NamedTuple):
 
 def pad_layout(members: list[dict], member_sizes: list, n_dev: int, data_devices: int) -> Layout:
     """All models in one group at the widest sizes, ``order_share`` models per slot, the last
-    model repeated until the slots divide the devices."""
+    model repeated until the slots divide the devices (the same on a 2-D mesh: its model axis
+    has ``n_dev`` devices, each slot's batch split over ``data_devices``)."""
     n = len(members)
-    share = order_share(members, n_dev, data_devices)
+    share = order_share(members, n_dev)
     take = tuple(range(n)) + (n - 1,) * ((-n) % n_dev)
     sizes = widest(member_sizes)
     return Layout((sizes,), (take,), (share,), False)

@@ -126,10 +126,10 @@ def _per_model(spec: Spec, fn, k: int):
     if k == 1:
         return jax.vmap(fn, in_axes=(0, 0, None, None, None, 0),
                         spmd_axis_name="models" if two_d else None)
-    if two_d:
-        raise ValueError("shared data orders are not supported on a 2-D mesh")
+    # the groups (each k models of one data order) carry the model axis of a 2-D mesh
     shared = jax.vmap(jax.vmap(fn, in_axes=(0, 0, None, None, None, None)),
-                      in_axes=(0, 0, None, None, None, 0))
+                      in_axes=(0, 0, None, None, None, 0),
+                      spmd_axis_name="models" if two_d else None)
 
     def grouped(st, hp, data, ep, act, orders):
         split = lambda a: a.reshape(a.shape[0] // k, k, *a.shape[1:])
