@@ -255,7 +255,8 @@ def _train_program(prog, ctx: _Context, saved: dict | None, progress):
     final = to_host(metrics_exe.result()(tuple(best_params(prog.spec, g) for g in state),
                                          prog.hp, prog.data))
     stats = {"short_run": short, "streams": streams, "compile_s": compile_s, "run_s": run_s}
-    return state, hist, stats, final
+    # a finished program's state lives on the host (its snapshot copy), not on the devices
+    return entry["state"], hist, stats, final
 
 
 def _start_compile(prog, ctx: _Context, hp, streams: int, start: int):
