@@ -75,7 +75,8 @@ def to_host(tree):
     if jax.process_count() == 1:
         return jax.tree.map(np.asarray, jax.device_get(tree))
     from jax.experimental import multihost_utils
-    return jax.tree.map(lambda a: np.asarray(a) if a.is_fully_replicated
+    local = lambda a: not isinstance(a, jax.Array) or a.is_fully_replicated  # host copies too
+    return jax.tree.map(lambda a: np.asarray(a) if local(a)
                         else np.asarray(multihost_utils.process_allgather(a, tiled=True)), tree)
 
 
