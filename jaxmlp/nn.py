@@ -250,16 +250,15 @@ def low_precision_matmul(x: jax.Array, W: jax.Array, dtype) -> jax.Array:
 
 def _low_precision_fwd(x, W, dtype):
     xl, Wl = x.astype(dtype), W.astype(dtype)
-    # zero-size arrays carry the primal dtypes (residuals must be arrays)
-    like = (jnp.zeros((0,), x.dtype), jnp.zeros((0,), W.dtype))
-    return jnp.matmul(xl, Wl, preferred_element_type=W.dtype), (xl, Wl, like)
+    x_like = jnp.zeros((0,), x.dtype)  # carries x's dtype (residuals must be arrays)
+    return jnp.matmul(xl, Wl, preferred_element_type=W.dtype), (xl, Wl, x_like)
 
 
 def _low_precision_bwd(dtype, res, g):
-    xl, Wl, (x_like, W_like) = res
-    gl = g.astype(dtype)
-    dx = jnp.matmul(gl, jnp.swapaxes(Wl, -1, -2), preferred_element_type=W_like.dtype)
-    dW = jnp.matmul(jnp.swapaxes(xl, -1, -2), gl, preferred_element_type=W_like.dtype)
+    xl, Wl, x_like = res
+    gl = g.astype(dtype)  # g has the output's dtype: W's
+    dx = jnp.matmul(gl, jnp.swapaxes(Wl, -1, -2), preferred_element_type=g.dtype)
+    dW = jnp.matmul(jnp.swapaxes(xl, -1, -2), gl, preferred_element_type=g.dtype)
     return dx.astype(x_like.dtype), dW
 
 

@@ -168,8 +168,9 @@ def initialize(cfg: DistributedConfig) -> None:
         try:
             jax.distributed.initialize(**kw)
         except (ValueError, RuntimeError) as e:  # no cluster environment found, or unreachable
+            why = str(e).splitlines()[0] if str(e) else "no cluster environment found"
             raise ConfigError(f"--distributed auto: no multi-process job could be formed here "
-                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                              f"({why})") from None
         return
     if cfg.coordinator is None or cfg.num_processes is None or cfg.process_id is None:
         raise ConfigError("multi-process runs need --coordinator HOST:PORT, --num-processes N and "

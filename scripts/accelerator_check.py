@@ -61,9 +61,20 @@ def tests_part(quick: bool, timeout: int) -> dict:
             "seconds": time.perf_counter() - t, "tail": out[-3000:]}
 
 
-def w2_part(quick: bool) -> dict:
+def _timed_fit(X, y, hidden, train, devices=None) -> dict:
+    """One ``jaxmlp.fit``: compile, train and whole-call seconds, samples/s, final loss."""
     import jaxmlp as jm
-    from jaxmlp.config import ModelConfig, TrainConfig
+    from jaxmlp.config import ModelConfig
+    t = time.perf_counter()
+    _, h = jm.fit((X, y), model=ModelConfig(hidden=hidden), train=train, devices=devices)
+    f = h["final"]
+    return {"compile_s": f["compile_s"], "train_s": f["train_s"],
+            "wall_s": time.perf_counter() - t, "samples_per_s": f["samples_per_s"],
+            "train_loss": float(h["train_loss"][-1])}
+
+
+def w2_part(quick: bool) -> dict:
+    from jaxmlp.config import TrainConfig
     from jaxmlp.data import make_teacher
     n = 5_000 if quick else 200_000
     ds = make_teacher(n, 784, 10)
@@ -72,17 +83,11 @@ def w2_part(quick: bool) -> dict:
                                         ("W2-gpu", (256, 256) if quick else (2048, 2048), 4096, 3)):
         for dtype in ("float32", "bfloat16"):
             for precision in ("default", "highest"):
-                t = time.perf_counter()
-                _, h = jm.fit((ds.X, ds.y), model=ModelConfig(hidden=hidden),
-                              train=TrainConfig(batch_size=batch, lr=0.1, epochs=epochs,
-                                                compute_dtype=dtype, matmul_precision=precision))
-                f = h["final"]
+                train = TrainConfig(batch_size=batch, lr=0.1, epochs=epochs, compute_dtype=dtype,
+                                    matmul_precision=precision)
                 rows.append({"run": name, "hidden": hidden, "batch": batch, "epochs": epochs,
                              "compute_dtype": dtype, "matmul_precision": precision,
-                             "compile_s": f["compile_s"], "train_s": f["train_s"],
-                             "wall_s": time.perf_counter() - t,
-                             "samples_per_s": f["samples_per_s"],
-                             "train_loss": float(h["train_loss"][-1])})
+                             **_timed_fit(ds.X, ds.y, hidden, train)})
                 print(json.dumps(rows[-1]), flush=True)
     return {"rows": rows, "n_rows": n}
 
@@ -90,18 +95,14 @@ def w2_part(quick: bool) -> dict:
 def data_parallel_part(quick: bool) -> dict:
     import jax
 
-    import jaxmlp as jm
-    from jaxmlp.config import ModelConfig, TrainConfig
+    from jaxmlp.config import TrainConfig
     from jaxmlp.data import make_teacher
     ds = make_teacher(20_000 if quick else 1_000_000, 784, 10)
-    counts = [n for n in (1, 2, 4, 8, 16) if n <= len(jax.devices())]
+    hidden = (256, 256) if quick else (2048, 2048)
     rows = []
-    for n in counts:
-        _, h = jm.fit((ds.X, ds.y), model=ModelConfig(hidden=(256, 256) if quick else (2048, 2048)),
-                      train=TrainConfig(batch_size=4096, lr=0.1, epochs=2), devices=n)
-        f = h["final"]
-        rows.append({"devices": n, "compile_s": f["compile_s"], "train_s": f["train_s"],
-                     "samples_per_s": f["samples_per_s"], "train_loss": float(h["train_loss"][-1])})
+    for n in [n for n in (1, 2, 4, 8, 16) if n <= len(jax.devices())]:
+        train = TrainConfig(batch_size=4096, lr=0.1, epochs=2)
+        rows.append({"devices": n, **_timed_fit(ds.X, ds.y, hidden, train, devices=n)})
         print(json.dumps(rows[-1]), flush=True)
     return {"rows": rows}
 

@@ -88,20 +88,25 @@ def _free_port():
         return s.getsockname()[1]
 
 
-DP_HLO_SCRIPT = r"""
+#: A data-parallel digits run (64-64-10, batch 128) on 4 devices: ``run()`` prepares it.
+DP_SETUP = r"""
 import json, re
 import jaxmlp.training as T
 import jaxmlp.training.spec as S
 from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
 from jaxmlp.parallel import mesh_for
-from jaxmlp.training.compile import _chunk_inputs, jit_chunk
+from jaxmlp.training.compile import _chunk_inputs, jit_chunk, split_metrics_jit
 s = load_splits(DataConfig(dataset="digits"))
-out = {}
+run = lambda: T.prepare(s, ModelConfig(hidden=(64,)), TrainConfig(epochs=2, batch_size=128),
+                        mesh=mesh_for(4))
+"""
+
+DP_HLO_SCRIPT = DP_SETUP + r"""
+out, prepare = {}, run
 for path, bound in (("per_epoch", 10**9), ("per_step", 0)):  # the two batch-gather paths
     S.GATHER_PER_STEP_ABOVE = bound
-    run = T.prepare(s, ModelConfig(hidden=(64,)), TrainConfig(epochs=2, batch_size=128),
-                    mesh=mesh_for(4))
+    run = prepare()
     assert run.spec.gather_per_step == (path == "per_step")
     inputs = _chunk_inputs(run.spec, run.state, run.spec.chunk_epochs, 0, run.spec.mesh)
     hlo = jit_chunk(run.spec).lower(run.state, run.hp, run.data, *inputs).compile().as_text()
@@ -110,15 +115,8 @@ print(json.dumps(out))
 """
 
 
-DP_EVAL_SCRIPT = r"""
-import json, re
-import jaxmlp.training as T
-from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
-from jaxmlp.data import load_splits
-from jaxmlp.parallel import mesh_for
-from jaxmlp.training.compile import split_metrics_jit
-s = load_splits(DataConfig(dataset="digits"))
-run = T.prepare(s, ModelConfig(hidden=(64,)), TrainConfig(epochs=2, batch_size=128), mesh=mesh_for(4))
+DP_EVAL_SCRIPT = DP_SETUP + r"""
+run = run()
 hlo = split_metrics_jit(run.spec).lower(run.state["params"], run.hp, run.data).compile().as_text()
 rows = [int(r) for r in re.findall(r"= f32\[(\d+),\d+\]\S* dot\(", hlo)]
 print(json.dumps({"splits": [len(s.X_train), len(s.X_val), len(s.X_test)], "dot_rows": rows}))

@@ -238,8 +238,8 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     ``devices`` > 1 trains data-parallel over that many devices (of all processes); in a
     multi-process job only process 0 writes files. ``fast_compile`` as ``jaxmlp.fit``.
     ``clock`` records the phases' times; ``plotter`` receives the figure (the caller then
-    calls its ``finish``); without one the figure is drawn here. SIGINT/SIGTERM stop it at the next chunk boundary with a checkpoint
-    (``Interrupted``).
+    calls its ``finish``); without one the figure is drawn here. SIGINT/SIGTERM stop it at
+    the next chunk boundary with a checkpoint (``Interrupted``).
 
     Returns ``(run, state, history)`` where history holds per-epoch arrays and ``final``.
     """

@@ -71,8 +71,8 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
     slots' seeds set the data orders. A resumed program passes the epoch it reached and its
     metric chunks so far; ``on_chunk(epoch, whole, chunks)`` runs on the host after every
     chunk (checkpointing, signals), ``whole()`` giving the whole state (called only when
-    needed; before the next chunk, which donates it). ``compiling``: a future of ``compile_chunk``'s result,
-    when the chunk is already being compiled. ``hps``: the hyperparameters of each stream
+    needed; before the next chunk, which donates it). ``compiling``: a future of
+    ``compile_chunk``'s result, when the chunk is already being compiled. ``hps``: the hyperparameters of each stream
     (``streams_for``, ``stream_hparams``): with more than one (one device), the slots are cut
     into as many consecutive parts, each run by the same executable in its own thread; the
     state handed to ``on_chunk`` and returned is whole.

@@ -21,11 +21,11 @@ from jaxmlp.parallel import DATA, MODELS, mesh_for, rows_sharding
 from jaxmlp.sweeps.axes import train_for
 from jaxmlp.sweeps.plan import Layout, masked
 from jaxmlp.training.memo import memo
-from jaxmlp.training import (Spec, best_params, chunk_executable, compiler_options, compiles_short,
-                             device_data, effective_momentum, fast_jit, host_input, init_key, init_model,
-                             init_multipliers, init_state, layer_lr_multipliers, make_hparams,
-                             make_spec, models_input, n_rows, signature, split_metrics,
-                             uses_momentum)
+from jaxmlp.training import (Spec, best_params, chunk_executable, compiler_options,
+                             compiles_short, device_data, effective_momentum, fast_jit,
+                             host_input, init_key, init_model, init_multipliers, init_state,
+                             layer_lr_multipliers, make_hparams, make_spec, models_input, n_rows,
+                             signature, split_metrics, uses_momentum)
 
 
 def model_mesh(n_devices: int | None, data_devices: int = 1):

@@ -24,13 +24,14 @@ from jaxmlp.training.spec import (GATHER_PER_STEP_ABOVE, MAX_CHUNK_EPOCHS, TARGE
 from jaxmlp.training.init import (init_key, init_model, init_multipliers, init_state,
                                   layer_lr_multipliers, model_sizes)
 from jaxmlp.training.metrics import evaluate, loss_kwargs, split_metrics
-from jaxmlp.training.program import (OrdersAhead, best_params, chunk_orders, data_order, end_epoch,
-                                     guard_epoch, on_models, run_chunk, run_epoch, trace_count,
-                                     train_step)
+from jaxmlp.training.program import (OrdersAhead, best_params, chunk_orders, data_order,
+                                     end_epoch, guard_epoch, on_models, run_chunk, run_epoch,
+                                     trace_count, train_step)
 from jaxmlp.training.placement import device_data, host_input, models_input
 from jaxmlp.training.compile import (CPU_COMPILER_OPTIONS, CPU_ONCE_OPTIONS,
                                      CPU_SHORT_RUN_OPTIONS, SHORT_RUN_FLOPS, chunk_executable,
-                                     compiler_options, compiles_short, fast_jit, jit_chunk, signature, split_metrics_jit)
+                                     compiler_options, compiles_short, fast_jit, jit_chunk,
+                                     signature, split_metrics_jit)
 from jaxmlp.training.inputs import ArraySplits, as_splits, n_rows
 from jaxmlp.training.fitting import (FINAL_IN_CHUNK_MACS, Run, divergence_message, final_metrics,
                                      fit, predict, prepare, summarize, train_loop)
@@ -45,11 +46,13 @@ __all__ = [
     "GATHER_PER_STEP_ABOVE", "MAX_CHUNK_EPOCHS", "TARGET_STEPS_PER_CALL", "Spec",
     "batches_per_epoch", "chunk_epochs_for", "make_hparams", "make_spec", "resolve_loss",
     "init_key", "init_model", "init_multipliers", "init_state", "layer_lr_multipliers",
-    "model_sizes", "evaluate", "loss_kwargs", "split_metrics", "best_params", "OrdersAhead", "chunk_orders",
+    "model_sizes", "evaluate", "loss_kwargs", "split_metrics", "best_params", "OrdersAhead",
+    "chunk_orders",
     "data_order", "end_epoch", "guard_epoch", "on_models", "run_chunk", "run_epoch",
     "trace_count", "train_step", "device_data", "host_input", "models_input",
     "CPU_COMPILER_OPTIONS", "CPU_ONCE_OPTIONS", "CPU_SHORT_RUN_OPTIONS", "SHORT_RUN_FLOPS",
-    "chunk_executable", "compiler_options", "compiles_short", "fast_jit", "jit_chunk", "signature", "split_metrics_jit",
+    "chunk_executable", "compiler_options", "compiles_short", "fast_jit", "jit_chunk",
+    "signature", "split_metrics_jit",
     "ArraySplits", "as_splits", "n_rows", "FINAL_IN_CHUNK_MACS", "Run", "divergence_message",
     "final_metrics", "fit", "predict", "prepare", "summarize", "train_loop",
 ]

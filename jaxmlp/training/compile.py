@@ -35,11 +35,11 @@ CPU_ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emi
 CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 # A sweep program is compiled for a short run (``compiles_short``; ``fit`` only when asked:
 # ``fast_compile``) when its estimated training FLOPs (``jaxmlp.nn.training_flops_estimate``)
-# are at most ``SHORT_RUN_FLOPS``. The chunk then compiles ~0.2-0.7 s faster; its steps run as fast
-# for most shapes and up to ~2.5x slower for a wide first layer at a large batch. Measured over
-# widths 16-4096, depth 1-4, batch 32-1024 and six run lengths, and on held-out shapes
-# (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"): no other FLOPs bound, nor a
-# bound on the width, picked the faster way more often.
+# are at most ``SHORT_RUN_FLOPS``. The chunk then compiles ~0.2-0.7 s faster; its steps run
+# as fast for most shapes and up to ~2.5x slower for a wide first layer at a large batch.
+# Measured over widths 16-4096, depth 1-4, batch 32-1024 and six run lengths, and on held-out
+# shapes (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"): no other FLOPs bound,
+# nor a bound on the width, picked the faster way more often.
 SHORT_RUN_FLOPS = 3e11
 
 _EXECUTABLES = Programs()

@@ -65,8 +65,8 @@ def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
         if weights is not None:  # rows counted in an earlier block: their values drop out
             loss = jnp.where(weights > 0, loss, 0.0)
         other = (L.accuracy(out, yb, weights) if second == "accuracy"
-                 else _mean(L.mse_per_example(out, yb), weights))
-        return {"loss": _mean(loss, weights), second: other}
+                 else L.mse(out, yb, weights))
+        return {"loss": L._reduce(loss, weights), second: other}
 
     n = X.shape[0]
     rows = max(1, EVAL_BLOCK_VALUES // max([X.shape[-1]] + [p["W"].shape[-1] for p in params]))
@@ -74,13 +74,6 @@ def evaluate(spec_or_kw, params, X, y, hp=None) -> dict:
         if n <= rows:
             return means(X, y)
         return _blockwise(means, X, y, rows)
-
-
-def _mean(values, weights):
-    """The mean of per-example ``values``, or their ``weights``-weighted mean."""
-    if weights is None:
-        return jnp.mean(values)
-    return jnp.sum(values * weights) / jnp.sum(weights)
 
 
 def _blockwise(means, X, y, rows: int) -> dict:
