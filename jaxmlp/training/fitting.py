@@ -189,10 +189,10 @@ def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = N
             global batch ``train.batch_size`` is split over them. None or 1: one device.
         peer_timeout_s: in multi-process runs, exit with an error when a compiled chunk makes no
             progress for this long (default 60 s when ``jax.process_count() > 1``).
-        fast_compile: compile the training chunk for a short run: ~0.4 s less compile on
-            CPU, steps up to ~2.5x slower (W1 and W4 about 2x; BENCHMARKS.md). Off by
-            default: with the compile cache a program is compiled once and its steps run in
-            every later run (``jaxmlp.sweep`` decides per program instead).
+        fast_compile: compile the training chunk for a short run: less compile on CPU,
+            steps up to ~2.5x slower (BENCHMARKS.md, "Size thresholds"). Off by default:
+            with the compile cache a program is compiled once and its steps run in every
+            later run (``jaxmlp.sweep`` decides per program instead).
 
     Returns:
         ``(params, history)``: params as a pytree of device arrays; history a dict of per-epoch
