@@ -30,6 +30,7 @@ SOURCES = {
     "e2e": "docs/bench/e2e_a0de7bc.json",
     "thresholds": "docs/bench/thresholds_tuning.json",
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
+    "thresholds_fresh": "docs/bench/thresholds_fresh.json",
     "scaling": "docs/bench/scaling_751cdfe.json",
     "overlap": "docs/bench/overlap_a0de7bc.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
@@ -39,6 +40,7 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "e2e": "`jaxmlp bench --e2e` (whole commands)",
         "thresholds": "`scripts/thresholds.py` (size thresholds, tuning grid, re-scored)",
         "thresholds_held_out": "`scripts/thresholds.py` (size thresholds, held-out shapes)",
+        "thresholds_fresh": "`scripts/thresholds.py` (size thresholds, fresh held-out shapes)",
         "scaling": "`scripts/scaling.py` (devices and processes)",
         "overlap": "`scripts/order_overlap.py` (data orders drawn ahead)",
         "ab_loop": "`scripts/ab_bench.py` (fifth session's A/B, compiled loop)",
@@ -86,12 +88,14 @@ def parts(raw: dict) -> dict:
         "e2e": tables.e2e_tables(e2e),
         "thresholds": threshold_tables.thresholds(raw["thresholds"]),
         "thresholds_held_out": threshold_tables.thresholds(raw["thresholds_held_out"]),
+        "thresholds_fresh": threshold_tables.thresholds(raw["thresholds_fresh"]),
         "scaling": tables.scaling(raw["scaling"]),
         "overlap": tables.overlap(raw["overlap"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
     }
-    for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "scaling", "overlap"):
+    for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh", "scaling",
+              "overlap"):
         out[f"command_{k}"] = _command(raw, k)
         out[f"machine_{k}"] = _machine(raw, k)
     return out

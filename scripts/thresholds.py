@@ -209,7 +209,7 @@ def score_short_run(case):
     for F in RUN_FLOPS:
         e = F / case["flops_per_epoch"]
         tot = {k: v["compile_s"] + e * v["epoch_s"] for k, v in case["ways"].items()}
-        pick = "short" if compiles_short(F) else "full"
+        pick = "short" if compiles_short(F, sizes(case["width"], case["depth"])) else "full"
         other = "full" if pick == "short" else "short"
         row = {"run_flops": F, "total_s": tot, "rule_picks": pick,
                "faster": min(tot, key=tot.get), "ok": tot[pick] <= tot[other],
@@ -244,9 +244,13 @@ def rules_meta():
     return {"MATERIALISE_MAX": nn.MATERIALISE_MAX,
             "MATERIALISE_MIN_DIM": getattr(nn, "MATERIALISE_MIN_DIM", None),
             "SHORT_RUN_FLOPS": sp.SHORT_RUN_FLOPS,
+            "SHORT_RUN_FLOPS_WIDE_FIRST": sp.SHORT_RUN_FLOPS_WIDE_FIRST,
+            "WIDE_FIRST_WIDTH": sp.WIDE_FIRST_WIDTH,
             "materialise_rule": (f"min(fan_in, fan_out) <= {nn.MATERIALISE_MIN_DIM} or "
                                  f"fan_in * fan_out <= {nn.MATERIALISE_MAX}"),
-            "short_run_rule": f"estimated training FLOPs <= {sp.SHORT_RUN_FLOPS:.0e}"}
+            "short_run_rule": (f"estimated training FLOPs <= {sp.SHORT_RUN_FLOPS:.0e}, or <= "
+                               f"{sp.SHORT_RUN_FLOPS_WIDE_FIRST:.0e} for one hidden layer of "
+                               f">= {sp.WIDE_FIRST_WIDTH} units")}
 
 
 def main(argv=None):
@@ -274,7 +278,8 @@ def main(argv=None):
         runs = [json.loads(open(f).read()) for f in a.rescore]
         rep = {"meta": dict(runs[0]["meta"])}
         rule_keys = ("MATERIALISE_MAX", "MATERIALISE_MIN_DIM", "SHORT_RUN_FLOPS",
-                     "SHORT_RUN_WIDTH", "materialise_rule", "short_run_rule")
+                     "SHORT_RUN_WIDTH", "SHORT_RUN_FLOPS_WIDE_FIRST", "WIDE_FIRST_WIDTH",
+                     "materialise_rule", "short_run_rule")
         rep["meta"]["part_rules"] = {}
         for part in ("products", "materialise", "short_run"):  # a later run's part replaces
             src = next((r for r in reversed(runs) if r.get(part)), None)

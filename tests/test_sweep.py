@@ -98,6 +98,23 @@ def test_short_runs_compile_fast_with_the_same_results(small, monkeypatch):
     assert training_compile.compiles_short(0.5) and not training_compile.compiles_short(2.0)
 
 
+def test_short_run_rule_one_wide_hidden_layer():
+    """One hidden layer of >= WIDE_FIRST_WIDTH units has the smaller bound; depth or a
+    narrower layer the larger; a program is judged by its widest-first group."""
+    from jaxmlp.training import compile as training_compile
+    wide, cut = training_compile.WIDE_FIRST_WIDTH, training_compile.SHORT_RUN_FLOPS_WIDE_FIRST
+    big = training_compile.SHORT_RUN_FLOPS
+    f = 2 * cut
+    assert cut < f < big
+    assert not training_compile.compiles_short(f, [64, wide, 10])
+    assert training_compile.compiles_short(cut, [64, wide, 10])
+    assert training_compile.compiles_short(f, [64, wide - 1, 10])
+    assert training_compile.compiles_short(f, [64, wide, wide, 10])
+    assert training_compile.compiles_short(f)                       # no sizes: the FLOPs bound
+    assert not training_compile.compiles_short(f, [[64, 16, 10], [64, wide, 10]])
+    assert not training_compile.compiles_short(2 * big, [64, wide, wide, 10])
+
+
 def _streams_sweep(small, cores, monkeypatch, **extra):
     """A 4-seed sweep with ``os.cpu_count()`` set to ``cores`` (the streams it may use)."""
     monkeypatch.setattr(os, "cpu_count", lambda: cores)

@@ -73,11 +73,26 @@ def _whole_runs(mat: list, meta: dict) -> list[str]:
                    f"({100 * strict / len(mat):.0f}%), {loose}/{len(mat)} "
                    f"({100 * loose / len(mat):.0f}%) within the spread of two runs of its own "
                    f"program; worst case {worst['rule_over_best_other']:.3f}x the faster one "
-                   f"(width {worst['width']}, depth {worst['depth']}, batch {worst['batch']}).\n")
+                   f"(width {worst['width']}, depth {worst['depth']}, batch {worst['batch']})."
+                   + "".join(_uniform_score(mat, p) for p in ("materialised", "xla")) + "\n")
         out.append(md(["width", "depth", "batch", "rule gives", "all materialised s",
                        "all XLA product s", "mixed (rule) s", "rule / best other",
                        "rule's spread", "rule picks the faster"], rows))
     return out
+
+
+def _uniform_score(mat: list, path: str) -> str:
+    """How one path for every layer would score on the same whole runs (same two criteria)."""
+    strict = loose = 0
+    for c in mat:
+        t, runs = c["train_s"], c["runs"][path]
+        other = min(v for k, v in t.items() if k != path)
+        spread = max(runs) / min(runs) - 1.0 if len(runs) > 1 else 0.0
+        strict += t[path] <= other
+        loose += t[path] <= other * (1 + spread)
+    name = {"materialised": "every layer materialised", "xla": "every layer on XLA's product"}
+    return (f" As a rule for all shapes, {name[path]} would score {strict}/{len(mat)} strict and "
+            f"{loose}/{len(mat)} within its own spread.")
 
 
 def _short_runs(sr: list, meta: dict, rules: dict) -> list[str]:

@@ -192,11 +192,11 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
 
 def short_run(prog: Program, train: TrainConfig) -> bool:
     """Whether ``prog``'s training chunk is compiled for a short run (``compiles_short``): its
-    estimated training FLOPs, every model slot at its group's sizes."""
+    estimated training FLOPs, every model slot at its group's sizes, and the groups' sizes."""
     lay = prog.layout
     flops = sum(training_flops_estimate(sz, prog.spec.n_train, train.epochs, len(take))
                 for sz, take in zip(lay.sizes, lay.takes))
-    return compiles_short(flops)
+    return compiles_short(flops, [list(sz) for sz in lay.sizes])
 
 
 def compile_chunk(prog: Program, abstract: tuple, hp: tuple, executor=None,

@@ -35,12 +35,16 @@ CPU_ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emi
 CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 # A sweep program is compiled for a short run (``compiles_short``; ``fit`` only when asked:
 # ``fast_compile``) when its estimated training FLOPs (``jaxmlp.nn.training_flops_estimate``)
-# are at most ``SHORT_RUN_FLOPS``. The chunk then compiles ~0.2-0.7 s faster; its steps run
-# as fast for most shapes and up to ~2.5x slower for a wide first layer at a large batch.
-# Measured over widths 16-4096, depth 1-4, batch 32-1024 and six run lengths, and on held-out
-# shapes (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"): no other FLOPs bound,
-# nor a bound on the width, picked the faster way more often.
-SHORT_RUN_FLOPS = 3e11
+# are at most ``SHORT_RUN_FLOPS``, or at most ``SHORT_RUN_FLOPS_WIDE_FIRST`` when a model has
+# one hidden layer of at least ``WIDE_FIRST_WIDTH`` units. The chunk then compiles ~0.2-0.7 s
+# faster; its steps run as fast for most shapes but 1.4-2.5x slower for one wide hidden layer
+# (its big input-side products lose XLA's fused emitters), hence the smaller bound there.
+# Chosen on widths 16-4096 (depth 1-4, batch 32-1024, six run lengths) and an earlier
+# held-out grid, then scored on fresh held-out shapes (``scripts/thresholds.py``,
+# BENCHMARKS.md "Size thresholds").
+SHORT_RUN_FLOPS = 1e12
+SHORT_RUN_FLOPS_WIDE_FIRST = 3e10
+WIDE_FIRST_WIDTH = 256
 
 _EXECUTABLES = Programs()
 # Compiles in the background (XLA releases the GIL): a run's training chunk while its
@@ -56,9 +60,12 @@ def compiler_options(*, once: bool = False, short_run: bool = False) -> dict | N
     return CPU_ONCE_OPTIONS if once else CPU_SHORT_RUN_OPTIONS if short_run else CPU_COMPILER_OPTIONS
 
 
-def compiles_short(flops: float) -> bool:
-    """The short-run rule, for a training program of ``flops`` estimated training FLOPs."""
-    return flops <= SHORT_RUN_FLOPS
+def compiles_short(flops: float, sizes=()) -> bool:
+    """The short-run rule, for a training program of ``flops`` estimated training FLOPs whose
+    models have layer ``sizes`` (one list per model group, or one list)."""
+    groups = [sizes] if sizes and not isinstance(sizes[0], (list, tuple)) else list(sizes)
+    wide_first = any(len(sz) == 3 and sz[1] >= WIDE_FIRST_WIDTH for sz in groups)
+    return flops <= (SHORT_RUN_FLOPS_WIDE_FIRST if wide_first else SHORT_RUN_FLOPS)
 
 
 def fast_jit(fn, *, once: bool = False, short_run: bool = False, **kwargs):
