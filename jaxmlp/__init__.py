@@ -19,6 +19,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     **dict.fromkeys(["use_compile_cache"], "training.compile_cache"),
     **dict.fromkeys(["clear_caches"], "training.memo"),
+    **dict.fromkeys(["expected_calibration_error", "fit_temperature", "reliability_bins"],
+                    "calibration"),
     **dict.fromkeys(["DataConfig", "ModelConfig", "RunConfig", "TrainConfig"], "config"),
     **dict.fromkeys(["Dataset", "Splits", "load_dataset", "load_splits", "make_splits",
                      "validate_arrays"], "data"),
@@ -41,6 +43,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .training.compile_cache import use_compile_cache  # noqa: F401
     from .training.memo import clear_caches  # noqa: F401
+    from .calibration import (expected_calibration_error, fit_temperature,  # noqa: F401
+                              reliability_bins)
     from .config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: F401
     from .data import (Dataset, Splits, load_dataset, load_splits, make_splits,  # noqa: F401
                        validate_arrays)
