@@ -27,7 +27,7 @@ EXP = ROOT / "experiments"
 README = EXP / "README.md"
 FIGURES = EXP / "figures"
 STUDIES = ["computation_graph", "perceptron_xor", "relu_x2", "temperature", "width_mup",
-           "regression_classification"]
+           "regression_classification", "distillation"]
 
 
 def load_study(name: str):
