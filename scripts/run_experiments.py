@@ -52,7 +52,9 @@ def render(summary: dict) -> str:
     """The README block of one study from its summary.json."""
     parts = []
     mode = "quick" if summary.get("quick") else "full"
-    parts.append(f"Measured ({mode} run, {summary.get('wall_s', '?')} s): **{summary['headline']}**")
+    cmd = f"python experiments/{summary['name']}.py" + (" --quick" if summary.get("quick") else "")
+    parts.append(f"Measured ({mode} run, {summary.get('wall_s', '?')} s, `{cmd}`): "
+                 f"**{summary['headline']}**")
     for t in summary.get("tables") or [summary["table"]]:
         if t.get("title"):
             parts.append(f"*{t['title']}*")

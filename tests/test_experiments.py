@@ -221,4 +221,5 @@ def test_readme_rendering(tmp_path):
     assert mod.update_readme(["computation_graph"], tmp_path / "out", readme) == ["computation_graph"]
     text = readme.read_text()
     assert "old" not in text and "**q = 3**" in text and "| 1 | 2\\|3 |" in text
+    assert "(full run, 1.0 s, `python experiments/computation_graph.py`)" in text
     assert text.startswith("intro\n") and text.endswith("end\n")
