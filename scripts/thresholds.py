@@ -62,9 +62,13 @@ def step_flops(width, depth, batch):
     return training_flops_estimate(sizes(width, depth), batch, 1, 1)
 
 
+#: The most steps a whole-run fit takes (small shapes reach it before their FLOPs target).
+MAX_STEPS = 4000
+
+
 def plan_fit(width, depth, batch, target):
     """Rows and epochs of a fit doing about ``target`` FLOPs (at least 2 steps, 1 epoch)."""
-    steps = int(min(max(target / step_flops(width, depth, batch), 2), 4000))
+    steps = int(min(max(target / step_flops(width, depth, batch), 2), MAX_STEPS))
     per_epoch = min(steps, 20)
     return batch * per_epoch, max(1, round(steps / per_epoch))
 
@@ -122,11 +126,16 @@ def materialise_case(width, depth, batch, target, reps):
     rule = t[rule_is]
     others = [v for k, v in t.items() if k != rule_is]
     spread = max(runs_r) / min(runs_r) - 1.0 if len(runs_r) > 1 else 0.0
-    return {"width": width, "depth": depth, "batch": batch, "layer_entries": layers,
-            "rule_materialises": mat, "rule_is": rule_is, "train_s": t,
-            "runs": {"materialised": runs_m, "xla": runs_x, "rule": runs_r},
+    runs = {"materialised": runs_m, "xla": runs_x, "rule": runs_r}
+    case = {"width": width, "depth": depth, "batch": batch, "layer_entries": layers,
+            "rule_materialises": mat, "rule_is": rule_is, "train_s": t, "runs": runs,
             "rule_over_best_other": rule / min(others), "rule_spread": spread,
             "strict": rule <= min(others), "within_spread": rule <= min(others) * (1 + spread)}
+    if reps >= 3:  # a tie: the rule's runs and the fastest other path's runs overlap
+        best = min((k for k in t if k != rule_is), key=t.get)
+        other = runs["rule"] if best == "mixed" else runs[best]
+        case["tie"] = not (max(runs_r) < min(other) or max(other) < min(runs_r))
+    return case
 
 
 def product_case(batch, fan_in, fan_out, reps=9):
@@ -260,7 +269,12 @@ def main(argv=None):
     p.add_argument("--only", choices=("products", "materialise", "short_run"), default=None)
     p.add_argument("--reps", type=int, default=1,
                    help="short-run: compile and run each way this many times (ties: totals "
-                        "that overlap over the reps)")
+                        "that overlap over the reps); whole runs: this many fits per path "
+                        "(at least 2; from 3 on, ties: runs that overlap)")
+    p.add_argument("--whole-flops", type=float, default=3e10,
+                   help="whole runs: training FLOPs of each fit (default 3e10)")
+    p.add_argument("--max-steps", type=int, default=MAX_STEPS,
+                   help=f"whole runs: at most this many steps per fit (default {MAX_STEPS})")
     p.add_argument("--widths", default=None, help="comma list (default: 16,64,256,1024,4096)")
     p.add_argument("--batches", default=None, help="comma list (default: 32,128,1024)")
     p.add_argument("--depths", default=None, help="comma list (default: 1,2,3,4)")
@@ -272,6 +286,7 @@ def main(argv=None):
     import jax
     from jaxmlp.bench.machine import machine_info
     global WIDTHS, BATCHES, DEPTHS
+    globals()["MAX_STEPS"] = a.max_steps
     ints = lambda t, d: tuple(int(v) for v in t.split(",")) if t else d
     WIDTHS, BATCHES, DEPTHS = ints(a.widths, WIDTHS), ints(a.batches, BATCHES), ints(a.depths, DEPTHS)
     if a.rescore:
@@ -304,7 +319,8 @@ def main(argv=None):
         shapes = [(16, 1, 32), (256, 2, 128), (1024, 1, 32)]
     rep = {"meta": {"argv": list(argv or sys.argv[1:]), "machine": machine_info(),
                     "started": time.strftime("%Y-%m-%d %H:%M:%S"), "jax": jax.__version__,
-                    **rules_meta(), "widths": WIDTHS, "batches": BATCHES, "depths": DEPTHS,
+                    **rules_meta(), "whole_flops": a.whole_flops, "max_steps": a.max_steps,
+                    "widths": WIDTHS, "batches": BATCHES, "depths": DEPTHS,
                     "input": N_IN, "outputs": N_OUT, "run_flops": RUN_FLOPS,
                     "doc": __doc__.strip()},
            "products": [], "materialise": [], "short_run": []}
@@ -317,7 +333,8 @@ def main(argv=None):
                   + f" us  rule {r['rule_picks']}  {'ok' if r['ok'] else 'WRONG'}", flush=True)
     if a.only in (None, "materialise"):
         for w, d, b in shapes:
-            r = materialise_case(w, d, b, 2e9 if a.quick else 3e10, 1 if a.quick else 2)
+            r = materialise_case(w, d, b, 2e9 if a.quick else a.whole_flops,
+                                 1 if a.quick else max(2, a.reps))
             rep["materialise"].append(r)
             print(f"materialise w{w} d{d} b{b}: {r['rule_is']:12s} "
                   + " ".join(f"{k} {v:.3f}" for k, v in r["train_s"].items())

@@ -92,10 +92,13 @@ def test_headline_uses_each_peers_fastest_form_and_inverts_e2e_ratios():
 
 
 def test_threshold_scores():
+    three = lambda t: [t, t * 1.005, t * 1.01]          # a path's runs: 1% spread
     mat = [{"width": w, "depth": 1, "batch": 32, "rule_is": "materialised",
             "train_s": {"materialised": a, "xla": b}, "rule_over_best_other": a / b,
-            "rule_spread": 0.02, "strict": a <= b, "within_spread": a <= b * 1.02}
-           for w, a, b in ((16, 1.0, 2.0), (64, 1.01, 1.0), (256, 1.5, 1.0))]
+            "rule_spread": 0.02, "strict": a <= b, "within_spread": a <= b * 1.02,
+            "runs": {"materialised": three(a), "xla": three(b), "rule": three(a)}, "tie": tie}
+           for w, a, b, tie in ((16, 1.0, 2.0, False), (64, 1.01, 1.0, True),
+                                (256, 1.5, 1.0, False))]
     case = lambda F, ok: {"run_flops": F, "ok": ok, "rule_over_other": 1.0 if ok else 1.3}
     sr = [{"width": 16, "depth": 1, "batch": 32, "cases": [case(1e10, True), case(1e12, False)],
            "ways": {"short": {"compile_s": 0.5, "epoch_s": 0.01},
@@ -105,5 +108,10 @@ def test_threshold_scores():
                               "materialise": mat, "short_run": sr})
     assert "in **1/3** shapes (33%), 2/3 (67%) within the spread" in text
     assert "worst case 1.500x the faster one (width 256" in text
+    # the runs that separate the rule from the other path (16 and 256): right in one of two
+    assert "the fastest other path's do not overlap, 2 shapes, the rule picks the faster in **1/2** (50%); the other 1 are ties" in text
+    # the uniform alternatives on the same runs: materialised wins 16 (and 64 within 1%)
+    assert "every layer materialised would score 1/3 strict and 2/3 within its own spread" in text
+    assert "every layer on XLA's product would score 2/3 strict and 2/3 within its own spread" in text
     assert "in **1/2** cases (50%); worst case 1.30x" in text
     assert "| 16 | 1 | 32 | 0.50 | 1.00 | 1.25 | y **n** |" in text
