@@ -18,6 +18,7 @@ from pathlib import Path  # noqa: E402
 
 from jaxmlp.cli_flags import (SWEEP_AXIS_FIELDS, add_gradcheck_flags,  # noqa: E402
                               add_predict_flags, add_sweep_flags, add_train_flags,
+                              add_watch_flags,
                               config_from_args, grid_from_args)
 from jaxmlp.errors import JaxmlpError  # noqa: E402
 
@@ -153,7 +154,8 @@ def cmd_train(a) -> int:
     devices = start_processes(a)
     run, _, result = train_run(cfg, out, resume=bool(a.resume), progress=_show_progress(a),
                                epochs=epochs, devices=devices, peer_timeout_s=a.peer_timeout,
-                               clock=a.clock, plotter=a.plotter, fast_compile=a.fast_compile)
+                               clock=a.clock, plotter=a.plotter, fast_compile=a.fast_compile,
+                               log_every={None: "long", "off": None}.get(a.log_every, a.log_every))
     final = result["final"]
     print(f"{cfg.data.dataset}: {_fmt_final(final)} -> {out}", flush=True)
     a.clock.trained = final["train_s"]
@@ -166,6 +168,12 @@ def cmd_train(a) -> int:
         print(f"error: {divergence_message(final, run.spec)} (e.g. --lr {cfg.train.lr / 10:g}); "
               f"{kept}", file=sys.stderr)
         return EXIT_DIVERGED
+    return 0
+
+
+def cmd_watch(a) -> int:
+    from jaxmlp.runs.watch import watch
+    watch(a.run_dir, follow=a.follow, interval=a.interval, out=lambda t: print(t, flush=True))
     return 0
 
 
@@ -255,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     # `jaxmlp bench ...` hands its arguments to jaxmlp.bench.inproc's own parser (see _main)
     sub.add_parser("bench", help="time jaxmlp against PyTorch eager and scikit-learn "
                    "(see BENCHMARKS.md; `jaxmlp bench --help`)", add_help=False)
+    w = sub.add_parser("watch", help="a running or finished run's progress and curves, from "
+                                     "its folder")
+    add_watch_flags(w)
+    w.set_defaults(func=cmd_watch)
     gc = sub.add_parser("gradcheck", help="hand-derived backward vs jax.grad vs finite differences")
     add_gradcheck_flags(gc)
     gc.set_defaults(func=cmd_gradcheck)

@@ -53,6 +53,11 @@ def _device_ids(text: str) -> tuple[int, ...]:
     return ids
 
 
+def _log_every(text: str):
+    """``--log-every``: a number of steps >= 1, "auto" or "off"."""
+    return text if text in ("auto", "off") else _int_at_least(text, 1)
+
+
 def _positive_int(text: str) -> int:
     return _int_at_least(text, 1)
 
@@ -189,6 +194,13 @@ def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
                         "default: $JAXMLP_COMPILE_CACHE, else ~/.cache/jaxmlp/xla)")
     o.add_argument("--no-compile-cache", action="store_true",
                    help="compile everything afresh and keep nothing (or JAXMLP_COMPILE_CACHE=off)")
+    if not sweeping:
+        o.add_argument("--log-every", type=_log_every, default=None, metavar="STEPS|auto|off",
+                       help="report the mini-batch loss every STEPS optimizer steps from inside "
+                            "the compiled chunks (moves the bar between chunks; steps.jsonl); "
+                            "auto: about 4 reports a second; default: auto for runs estimated "
+                            "to train >= 30 s in steps of >= 0.1 ms, else off (a reporting "
+                            "program is not kept in the compile cache)")
     o.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=None,
                    help="compile for a short run (less compile, slower steps on CPU); default: "
                         "off for train, decided per program by estimated training FLOPs for "
@@ -251,6 +263,15 @@ def add_predict_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, metavar="RUN_DIR")
     add_config_flags(p, DataConfig, "data (default: the run's)", only=("dataset", "target"),
                      defaults={"dataset": None})
+
+
+def add_watch_flags(p: argparse.ArgumentParser) -> None:
+    """``jaxmlp watch``: a run folder, once or following it."""
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--follow", "-f", action="store_true",
+                   help="print again as the run writes, until it finishes (Ctrl-C to stop)")
+    p.add_argument("--interval", type=_number(0.0, above=True, hi=3600.0), default=1.0,
+                   help="seconds between looks with --follow")
 
 
 def add_gradcheck_flags(p: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ Layout of a run folder::
     metrics.jsonl      one JSON object per epoch (epoch, train_loss, val_loss, test_loss, ...)
     metrics.csv        the same table as CSV
     summary.json       final metrics, timings, flags (written when the run ends)
+    steps.jsonl        in-chunk loss reports (step, epoch, loss, time_s), with --log-every
     checkpoint.npz     train state + config + history (atomic; the previous one kept as .prev)
     curves.png         loss and metric curves
 
@@ -19,8 +20,6 @@ import csv
 import io
 import json
 import math
-import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from jaxmlp.errors import CheckpointError, ConfigError
 from jaxmlp.parallel import is_writer, mesh_for, peer_watchdog
 from jaxmlp.runs.lifecycle import Interrupted, check_fresh_run_dir, stop_on_signals
 from jaxmlp.runs.plotter import Plotter
+from jaxmlp.runs.progress import Progress, StepLog
 from jaxmlp.timing import Clock
 from jaxmlp.training import Run, host_input, prepare, summarize, train_loop
 
@@ -73,38 +73,6 @@ def metrics_csv(rows: list[dict]) -> str:
 
 def write_json(path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-class Progress:
-    """A tqdm bar over epochs showing loss, metric and samples/s (silent when disabled)."""
-
-    def __init__(self, total: int, initial: int, enabled: bool, n_train: int):
-        self.bar = None
-        self.n_train = n_train
-        self.t0 = time.perf_counter()
-        self.start = initial
-        if enabled:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, initial=initial, unit="epoch", dynamic_ncols=True,
-                            file=sys.stderr)
-
-    def update(self, history: dict) -> None:
-        if self.bar is None or not history.get("epoch"):
-            return
-        epoch = history["epoch"][-1]
-        dt = time.perf_counter() - self.t0
-        post = {"loss": f"{history['train_loss'][-1]:.4f}"}
-        for k in ("val_accuracy", "val_mse", "test_accuracy", "test_mse"):
-            if k in history:
-                post[k.split("_")[1][:3]] = f"{history[k][-1]:.4f}"
-                break
-        post["samples/s"] = f"{(epoch - self.start) * self.n_train / max(dt, 1e-9):.3g}"
-        self.bar.set_postfix(post, refresh=False)
-        self.bar.update(epoch - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _write_progress(out: Path, cfg: RunConfig, state, history: dict, extra: dict) -> None:
@@ -210,20 +178,32 @@ def _chunk_callback(cfg: RunConfig, out: Path, prior: dict, bar: Progress, saves
 
 
 def _train(run: Run, cfg: RunConfig, out: Path, prior: dict, saves: _Checkpoints, *,
-           progress: bool, peer_timeout_s, clock: Clock):
-    """The training loop under signal handling, a peer watchdog and a progress bar:
+           bar: Progress, peer_timeout_s, clock: Clock):
+    """The training loop under signal handling, a peer watchdog and the progress bar (with
+    the step reports of a step-logging run, also written to ``steps.jsonl``):
     ``(state, history including prior epochs, timing)``."""
-    bar = Progress(cfg.train.epochs, int(run.state["epoch"]), progress, run.spec.n_train)
+    from jaxmlp.training.compile import LAST_CHUNK
+    steps = StepLog(out if saves.write and run.spec.step_log else None, run.spec.n_batches)
+
+    def on_step(step, loss):
+        bar.step(step, loss)
+        steps.write(step, loss)
+
+    def on_compiled(compile_s):
+        steps.start()
+        bar.training(int(run.state["epoch"]), run.spec.n_train, run.spec.n_batches, compile_s,
+                     LAST_CHUNK["source"])
     with stop_on_signals() as flag:
         dog = peer_watchdog(peer_timeout_s)
         try:
             with clock.phase("train"):
                 state, history, timing = train_loop(
-                    run, cfg.train.epochs, watchdog=dog,
+                    run, cfg.train.epochs, watchdog=dog, on_step=on_step,
+                    on_compiled=on_compiled,
                     callback=_chunk_callback(cfg, out, prior, bar, saves, flag))
         finally:
             dog.close()
-            bar.close()
+            steps.close()
     history = {k: prior.get(k, []) + history.get(k, []) for k in set(prior) | set(history)}
     return state, history, timing
 
@@ -231,12 +211,13 @@ def _train(run: Run, cfg: RunConfig, out: Path, prior: dict, saves: _Checkpoints
 def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool = False,
               epochs: int | None = None, write: bool = True, devices: int | None = None,
               peer_timeout_s: float | None = None, clock: Clock | None = None,
-              plotter: Plotter | None = None,
-              fast_compile: bool = False) -> tuple[Run, dict, dict]:
+              plotter: Plotter | None = None, fast_compile: bool = False,
+              log_every: int | str | None = None) -> tuple[Run, dict, dict]:
     """Train per ``cfg``, writing the run folder ``out_dir``; with ``resume`` continue from its
     checkpoint. ``epochs`` overrides the total epoch count (e.g. to extend a resumed run).
     ``devices`` > 1 trains data-parallel over that many devices (of all processes); in a
-    multi-process job only process 0 writes files. ``fast_compile`` as ``jaxmlp.fit``.
+    multi-process job only process 0 writes files. ``fast_compile`` and ``log_every`` as
+    ``jaxmlp.fit`` (the reports move the bar and go to ``steps.jsonl``).
     ``clock`` records the phases' times; ``plotter`` receives the figure (the caller then
     calls its ``finish``); without one the figure is drawn here. SIGINT/SIGTERM stop it at
     the next chunk boundary with a checkpoint (``Interrupted``).
@@ -252,20 +233,35 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     write = write and is_writer()
     if write and not resume:
         check_fresh_run_dir(out, ckpt.CHECKPOINT_NAME)
+    bar = Progress(cfg.train.epochs, progress)
+    try:
+        return _train_run(cfg, out, bar, resume=resume, write=write, devices=devices,
+                          peer_timeout_s=peer_timeout_s, clock=clock, plotter=plotter,
+                          own_plotter=own_plotter, fast_compile=fast_compile,
+                          log_every=log_every)
+    finally:
+        bar.close()
+
+
+def _train_run(cfg: RunConfig, out: Path, bar: Progress, *, resume, write, devices,
+               peer_timeout_s, clock, plotter, own_plotter, fast_compile, log_every):
+    """``train_run`` after its arguments are settled, showing its phases on ``bar``."""
     with clock.phase("data"):
         splits = load_splits(cfg.data)
+    bar.phase("compiling")
     with clock.phase("train"):
         run = prepare(splits, cfg.model, cfg.train,
                       mesh=mesh_for(devices) if devices not in (None, 1) else None,
-                      fast_compile=bool(fast_compile))
+                      fast_compile=bool(fast_compile), log_every=log_every)
     run, prior, resumed_from = _resume(run, cfg, out) if resume else (run, {}, None)
     extra = {"normalizer": _normalizer(splits)}
     if write:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", cfg.to_dict())
     saves = _Checkpoints(out, cfg, extra, write, int(run.state["epoch"]), resumed_from)
-    state, history, timing = _train(run, cfg, out, prior, saves, progress=progress,
+    state, history, timing = _train(run, cfg, out, prior, saves, bar=bar,
                                     peer_timeout_s=peer_timeout_s, clock=clock)
+    bar.phase("writing")
     with clock.phase("train"):
         result = summarize(run, state, history, timing)
     if write:  # the figure first: a worker draws it while the files below are written
@@ -276,6 +272,7 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     if own_plotter:
         with clock.phase("plot"):
             plotter.finish()
+    bar.phase("done")
     return run, state, result
 
 

@@ -47,6 +47,9 @@ SHORT_RUN_FLOPS_WIDE_FIRST = 3e10
 WIDE_FIRST_WIDTH = 256
 
 _EXECUTABLES = Programs()
+#: Where the last training chunk handed out came from: "memory" (this process compiled it
+#: before), "disk" (``aot_cache``: an earlier process did) or "compiled" (now).
+LAST_CHUNK: dict = {"source": None}
 # Compiles in the background (XLA releases the GIL): a run's training chunk while its
 # initialisation is compiled and run in the calling thread.
 _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmlp-fit-compile")
@@ -178,14 +181,19 @@ def chunk_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple =
     key = (spec, vmapped, short_run, signature(state), signature(hp), signature(data))
     exe = _EXECUTABLES.get(key)
     if exe is not None:
+        LAST_CHUNK["source"] = "memory"
         if executor is None:
             return exe, 0.0
         return executor.submit(lambda: (exe, 0.0))
     t0 = time.perf_counter()
     disk_key = (*key, compiler_options(short_run=short_run))
-    exe = aot_cache.load("chunk", disk_key)  # an earlier process's: nothing to trace
+    # a program with a host callback (``steplog``) holds a pointer into this process: never
+    # stored for, nor loaded from, another one
+    on_disk = not spec.step_log
+    exe = aot_cache.load("chunk", disk_key) if on_disk else None
     if exe is not None:
         _EXECUTABLES.put(key, exe)
+        LAST_CHUNK["source"] = "disk"
         done = (exe, time.perf_counter() - t0)
         return done if executor is None else executor.submit(lambda: done)
     mesh = spec.mesh if mesh is None else mesh
@@ -193,8 +201,10 @@ def chunk_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple =
         state, hp, data, *_chunk_inputs(spec, state, C, vmapped, mesh))
 
     def finish():
-        exe = aot_cache.compile_and_store("chunk", disk_key, lowered)
+        exe = (aot_cache.compile_and_store("chunk", disk_key, lowered) if on_disk
+               else lowered.compile())
         _EXECUTABLES.put(key, exe)
+        LAST_CHUNK["source"] = "compiled"
         return exe, time.perf_counter() - t0
     return finish() if executor is None else executor.submit(finish)
 

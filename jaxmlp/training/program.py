@@ -23,6 +23,7 @@ import optax
 from jaxmlp.objective import batch_loss
 from jaxmlp.parallel import rows_sharding
 from jaxmlp.training.metrics import evaluate, loss_kwargs
+from jaxmlp.training import steplog
 from jaxmlp.training.optim import learning_rate, training_optimizer, with_learning_rate
 from jaxmlp.training.spec import Spec, precision_scope
 
@@ -175,6 +176,8 @@ def run_epoch(spec: Spec, state, hp, data, idx, w):
             xb, yb, bw = inp
         step = lambda s, h: train_step(spec, s, h, xb, yb, bw if spec.weighted else None)
         st, loss, lr = on_models(step)(st, hp)
+        if spec.step_log == "step":  # fit only: one model, ``step`` is a scalar
+            steplog.record(hp["log_every"], st["step"], loss)
         return st, (lr, loss)
 
     if spec.gather_per_step:
@@ -273,7 +276,10 @@ def run_chunk(spec: Spec, state, hp, data: dict, epochs, active, orders, select:
             if packed:  # each group's per-step values (n_batches, k_g) -> model axis first
                 lrs, losses = (tuple(a.T for a in v) for v in (lrs, losses))
             end = lambda s0, h, s, lr, ls: end_epoch(spec, data, w, s0, h, s, lr, ls, select)
-            return on_models(end)(start, hp, st, lrs, losses)
+            st, m = on_models(end)(start, hp, st, lrs, losses)
+            if spec.step_log == "epoch":  # fit only (one model): a report at the epoch's end
+                steplog.record_epoch(hp["log_every"], start["step"], st["step"], m["train_loss"])
+            return st, m
 
         def skip(st):
             return st, on_models(lambda s, h: (_metrics_nan(spec),))(st, hp)[0]

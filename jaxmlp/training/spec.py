@@ -66,6 +66,7 @@ class Spec(NamedTuple):
     gather_per_step: bool = False  # large training sets: gather each batch, not each epoch
     final_in_chunk: bool = False   # fit: the final metrics come out of the training chunk
     matmul_precision: str = "default"  # TrainConfig.matmul_precision ("default": JAX's setting)
+    step_log: str = ""        # fit: in-chunk loss reports, "step" or "epoch" level (``steplog``)
 
 
 def precision_scope(spec: Spec):
@@ -107,7 +108,8 @@ def batches_per_epoch(n_train: int, batch_size: int, drop_last: bool) -> int:
 def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int, has_val: bool,
               has_test: bool, chunk_epochs: int | None = None, masked: bool = False,
               use_momentum: bool | None = None, mesh=None, use_l2: bool | None = None,
-              n_features: int = 0, final_in_chunk: bool = False, n_orders: int = 1) -> Spec:
+              n_features: int = 0, final_in_chunk: bool = False, n_orders: int = 1,
+              step_log: str = "") -> Spec:
     """Derive the static program description from the configs and the data sizes.
 
     With a ``mesh`` (axis "data") the global batch ``batch_size`` is split over its devices, so
@@ -152,12 +154,14 @@ def make_spec(model: ModelConfig, train: TrainConfig, *, task: str, n_train: int
                 use_l2=train.l2 > 0 if use_l2 is None else use_l2,
                 weighted=not train.drop_last and n_train % B != 0,
                 gather_per_step=n_train * n_features > GATHER_PER_STEP_ABOVE,
-                final_in_chunk=final_in_chunk, matmul_precision=train.matmul_precision)
+                final_in_chunk=final_in_chunk, matmul_precision=train.matmul_precision,
+                step_log=step_log or "")
 
 
 def make_hparams(train: TrainConfig, spec: Spec, masks=None, layer_lr=None,
-                 as_numpy: bool = False) -> dict:
-    """Traced hyperparameters of one run (float32 scalars; numpy ones with ``as_numpy``)."""
+                 as_numpy: bool = False, log_every: int = 1) -> dict:
+    """Traced hyperparameters of one run (float32 scalars; numpy ones with ``as_numpy``);
+    with ``spec.step_log`` also ``log_every``, the steps between two in-chunk reports."""
     xp = np if as_numpy else jnp
     f = lambda v: xp.asarray(v, xp.float32)
     total = train.epochs * spec.n_batches
@@ -169,5 +173,7 @@ def make_hparams(train: TrainConfig, spec: Spec, masks=None, layer_lr=None,
         hp["masks"] = masks
     if spec.per_layer_lr:
         hp["layer_lr"] = f(layer_lr)
+    if spec.step_log:
+        hp["log_every"] = xp.asarray(log_every, xp.int32)
     return hp
 
