@@ -33,6 +33,7 @@ SOURCES = {
     "thresholds_fresh": "docs/bench/thresholds_fresh.json",
     "scaling": "docs/bench/scaling_751cdfe.json",
     "overlap": "docs/bench/overlap_a0de7bc.json",
+    "steplog": "docs/bench/steplog_2c28d74.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
 }
@@ -43,6 +44,7 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "thresholds_fresh": "`scripts/thresholds.py` (size thresholds, fresh held-out shapes)",
         "scaling": "`scripts/scaling.py` (devices and processes)",
         "overlap": "`scripts/order_overlap.py` (data orders drawn ahead)",
+        "steplog": "`scripts/steplog_cost.py` (in-chunk step reports)",
         "ab_loop": "`scripts/ab_bench.py` (fifth session's A/B, compiled loop)",
         "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)"}
 TEMPLATE = ROOT / "docs" / "bench" / "BENCHMARKS.template.md"
@@ -63,7 +65,8 @@ def _command(raw: dict, key: str) -> str:
                          [f"python scripts/thresholds.py {' '.join(meta['rescored']['argv'])}"])
     script = {"inproc": "jaxmlp bench", "e2e": "jaxmlp bench --e2e",
               "scaling": "python scripts/scaling.py",
-              "overlap": "python scripts/order_overlap.py"}.get(key, "python scripts/thresholds.py")
+              "overlap": "python scripts/order_overlap.py",
+              "steplog": "python scripts/steplog_cost.py"}.get(key, "python scripts/thresholds.py")
     return f"{script} {argv}".rstrip()
 
 
@@ -91,11 +94,12 @@ def parts(raw: dict) -> dict:
         "thresholds_fresh": threshold_tables.thresholds(raw["thresholds_fresh"]),
         "scaling": tables.scaling(raw["scaling"]),
         "overlap": tables.overlap(raw["overlap"]),
+        "steplog": tables.steplog_cost(raw["steplog"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
     }
     for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh", "scaling",
-              "overlap"):
+              "overlap", "steplog"):
         out[f"command_{k}"] = _command(raw, k)
         out[f"machine_{k}"] = _machine(raw, k)
     return out

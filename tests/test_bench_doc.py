@@ -115,3 +115,20 @@ def test_threshold_scores():
     assert "every layer on XLA's product would score 2/3 strict and 2/3 within its own spread" in text
     assert "in **1/2** cases (50%); worst case 1.30x" in text
     assert "| 16 | 1 | 32 | 0.50 | 1.00 | 1.25 | y **n** |" in text
+
+
+def test_steplog_cost_table():
+    from jaxmlp.bench import tables
+    rep = {"rows": [{"workload": "W9", "name": "toy", "reports": {"auto": 3, "every step": 40},
+                     "bit_identical": {"off": True, "auto": True, "every step": True},
+                     "train_s": {"off": [1.0, 2.0, 1.0], "auto": [1.01, 2.04, 1.03],
+                                 "every step": [2.0, 4.0, 2.0]}}]}
+    text = tables.steplog_cost(rep)
+    # per-round ratios 1.01, 1.02, 1.03: median 1.02, at the bound; every step 2.00
+    assert "| W9 toy | 1.0000 [1.0000–2.0000] | 1.0300 [1.0100–2.0400] | 1.020 | 3 |" in text
+    assert "| 2.00 | 40 | yes |" in text
+    assert "W9 within (the runs without reports alone spread 100%)" in text
+    rep["rows"][0]["train_s"]["auto"] = [1.05, 2.1, 1.05]
+    rep["rows"][0]["bit_identical"]["auto"] = False
+    text = tables.steplog_cost(rep)
+    assert "W9 **beyond**" in text and "| **no** |" in text

@@ -290,13 +290,21 @@ def scaling(rep: dict) -> str:
     return "\n".join(out)
 
 
+def _median(values: list) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def spread(values: list, scale: float = 1.0, prec: int = 3) -> str:
+    """``median [min-max]`` of ``values`` times ``scale``."""
+    v = sorted(values)
+    return (f"{_median(v) * scale:.{prec}f} [{v[0] * scale:.{prec}f}{DASH}"
+            f"{v[-1] * scale:.{prec}f}]")
+
+
 def overlap(rep: dict) -> str:
     """``scripts/order_overlap.py --out``: host time between chunks with the next chunk's data
     orders drawn inline and drawn ahead (medians [min-max] over every chunk of every round)."""
-    def spread(values: list, scale: float, prec: int) -> str:
-        v = sorted(values)
-        mid = v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-        return f"{mid * scale:.{prec}f} [{v[0] * scale:.{prec}f}{DASH}{v[-1] * scale:.{prec}f}]"
     rows = []
     for way, label in (("inline", "drawn inline (before)"), ("ahead", "drawn ahead (now)")):
         mine = [r for r in rep["rows"] if r["way"] == way]
@@ -307,3 +315,24 @@ def overlap(rep: dict) -> str:
     same = "identical" if rep["same_loss"] else "**differ**"
     return (md(["data orders", "host gap per chunk, ms", "order draw per chunk, ms",
                 "train s"], rows) + f"\nFinal train losses of every run: {same}.\n")
+
+
+def steplog_cost(rep: dict) -> str:
+    """``scripts/steplog_cost.py --out``: train seconds without in-chunk reports, with "auto"
+    reports and with one every step; ratios are medians of the per-round ratios to "off"."""
+    rows, verdict = [], []
+    for r in rep["rows"]:
+        t = r["train_s"]
+        ratio = lambda m: _median([a / b for a, b in zip(t[m], t["off"])])
+        same = "yes" if all(r["bit_identical"].values()) else "**no**"
+        rows.append([f"{r['workload']} {r['name']}", spread(t["off"], 1.0, 4),
+                     spread(t["auto"], 1.0, 4), f"{ratio('auto'):.3f}", str(r["reports"]["auto"]),
+                     spread(t["every step"], 1.0, 4), f"{ratio('every step'):.2f}",
+                     str(r["reports"]["every step"]), same])
+        noise = max(t["off"]) / min(t["off"]) - 1.0
+        verdict.append(f"{r['workload']} {'within' if ratio('auto') <= 1.02 else '**beyond**'} "
+                       f"(the runs without reports alone spread {100 * noise:.0f}%)")
+    return (md(["workload", "off: train s", "auto: train s", "auto / off", "auto reports",
+                "every step: train s", "every step / off", "reports", "params bit-identical"],
+               rows) + f"\nAuto reports against none, the issue's bound of 2%: "
+            f"{'; '.join(verdict)}.\n")
