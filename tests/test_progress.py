@@ -181,3 +181,27 @@ def test_epoch_level_reports_carry_the_epoch_losses(digits, monkeypatch):
     assert _same(p0, p1)
     assert h1["steps"]["step"].tolist() == [10, 20, 30, 40]
     np.testing.assert_array_equal(h1["steps"]["loss"], h1["train_loss"])
+
+
+def test_sweep_progress_counts_live_stopped_and_diverged(digits):
+    class Seen:
+        def __init__(self):
+            self.calls, self.counts = [], []
+
+        def __call__(self, epoch, program, n_programs):
+            self.calls.append((epoch, program, n_programs))
+
+        def models(self, live, stopped, diverged):
+            self.counts.append((live, stopped, diverged))
+
+    seen = Seen()
+    res = jaxmlp.sweep(digits, model=ModelConfig(hidden=(32,), activation="relu"),
+                       train=TRAIN.replace(epochs=3), grid={"lr": [0.05, 1e3]}, progress=seen)
+    assert [r["diverged"] for r in res.rows] == [False, True]
+    assert seen.calls[-1] == (3, 0, 1) and len(seen.counts) == len(seen.calls)
+    assert seen.counts[-1] == (1, 0, 1)                   # lr 1e3 diverged, lr 0.05 trains on
+    # a plain function (no ``models``) still works
+    got = []
+    jaxmlp.sweep(digits, model=MODEL, train=TRAIN.replace(epochs=2), grid={"lr": [0.05]},
+                 progress=lambda *a: got.append(a))
+    assert got[-1] == (2, 0, 1)

@@ -279,10 +279,11 @@ def load_sweep_setup(out) -> dict:
 
 
 class _Bar:
-    """A tqdm bar over one program's epochs, naming the program (silent when disabled)."""
+    """A tqdm bar over one program's epochs, naming the program and counting its models live,
+    stopped early and diverged (silent when disabled)."""
 
     def __init__(self, epochs: int, n_models: int, enabled: bool):
-        self.bar, self.n_models = None, n_models
+        self.bar, self.n_models, self.counts = None, n_models, ""
         if enabled:
             import sys
 
@@ -294,6 +295,11 @@ class _Bar:
             self.bar.set_description(f"program {program + 1}/{n_programs} ({self.n_models} models)")
             self.bar.n = epochs_done
             self.bar.refresh()
+
+    def models(self, live: int, stopped: int, diverged: int) -> None:
+        """The current program's models after a chunk."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"live {live}, stopped early {stopped}, diverged {diverged}")
 
     def close(self) -> None:
         if self.bar is not None:

@@ -99,7 +99,9 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         data_devices: with > 1, a 2-D ("models", "data") mesh: each model's batches split over
             this many devices, the models over ``n_devices / data_devices`` (padded layout only).
         fast_compile: short-run compiles (faster, slower steps); None: by work (``short_run``).
-        progress: optional ``callable(epochs_done_in_program, program_index, n_programs)``.
+        progress: optional ``callable(epochs_done_in_program, program_index, n_programs)``,
+            called after every chunk; if it has a ``models(live=, stopped=, diverged=)``
+            method, that gets the program's model counts then too.
         on_chunk: optional ``callable(snapshot)`` after every chunk, ``snapshot = {"programs":
             [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...], "packing": plan}`` (host
             arrays; the running program's "state" left out when ``on_chunk.wants_state(snapshot)``
@@ -184,6 +186,16 @@ def _new_result(plan, widths: list) -> SweepResult:
                        where=[None] * len(widths))
 
 
+def _program_progress(progress, p_i: int, n_programs: int):
+    """``run_program``'s per-chunk callback for program ``p_i``: ``progress(epochs, p_i,
+    n_programs)``, and ``progress.models(live=, stopped=, diverged=)`` when it has one."""
+    def cb(epoch: int, counts: dict) -> None:
+        progress(epoch, p_i, n_programs)
+        if hasattr(progress, "models"):
+            progress.models(**counts)
+    return cb
+
+
 def _sweep_program(ctx: _Context, result: SweepResult, p_i: int, idx: list, layout,
                    saved: dict | None) -> None:
     """Build, train and collect program ``p_i`` (members ``idx`` laid out as ``layout``),
@@ -191,8 +203,7 @@ def _sweep_program(ctx: _Context, result: SweepResult, p_i: int, idx: list, layo
     members, sizes = [ctx.members[i] for i in idx], [ctx.sizes[i] for i in idx]
     prog = build_program(ctx.splits, ctx.model, ctx.train, members, tuple(sizes), layout,
                          ctx.mesh, ctx.data_devices)
-    cb = (None if ctx.progress is None
-          else (lambda e: ctx.progress(e, p_i, ctx.n_programs)))
+    cb = None if ctx.progress is None else _program_progress(ctx.progress, p_i, ctx.n_programs)
     state, hist, stats, final = _train_program(prog, ctx, saved, cb)
     eff, prog_eff = flop_efficiency(layout, sizes)
     result.info["programs"].append(dict(

@@ -59,17 +59,28 @@ def stream_hparams(prog: Program, streams: int) -> list:
                                            for p in split(to_host(prog.hp), streams)]
 
 
+def model_counts(state: tuple) -> dict:
+    """How many of the state's models are live, stopped early and diverged (one host fetch
+    of two flags per model)."""
+    flags = to_host([(g["stopped"], g["diverged"]) for g in state])
+    diverged = sum(int(np.sum(d)) for _, d in flags)
+    stopped = sum(int(np.sum(s & ~d)) for s, d in flags)
+    total = sum(int(np.size(d)) for _, d in flags)
+    return {"live": total - stopped - diverged, "stopped": stopped, "diverged": diverged}
+
+
 def all_done(state: tuple) -> bool:
     """Every model of every group stopped early or diverged."""
-    flags = to_host([(g["stopped"], g["diverged"]) for g in state])
-    return all(bool(np.all(s | d)) for s, d in flags)
+    return model_counts(state)["live"] == 0
 
 
 def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=None,
                 start_epoch: int = 0, chunks: list | None = None, on_chunk=None, compiling=None):
     """Drive one program's compiled chunks (cached per program shape like single runs); the
     slots' seeds set the data orders. A resumed program passes the epoch it reached and its
-    metric chunks so far; ``on_chunk(epoch, whole, chunks)`` runs on the host after every
+    metric chunks so far; ``progress(epoch, counts)`` after every chunk gets the models live,
+    stopped early and diverged (``model_counts``); ``on_chunk(epoch, whole, chunks)`` runs on
+    the host after every
     chunk (checkpointing, signals), ``whole()`` giving the whole state (called only when
     needed; before the next chunk, which donates it). ``compiling``: a future of
     ``compile_chunk``'s result, when the chunk is already being compiled. ``hps``: the hyperparameters of each stream
@@ -108,11 +119,13 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
                 parts = [st for st, _ in out]
                 chunks.append(concat([m for _, m in out]))
                 epoch += C
+                counts = [model_counts(p) for p in parts]
+                counts = {k: sum(c[k] for c in counts) for k in counts[0]}
                 if progress is not None:
-                    progress(min(epoch, epochs))
+                    progress(min(epoch, epochs), counts)
                 if on_chunk is not None:
                     on_chunk(min(epoch, epochs), whole, chunks)
-                if all(all_done(p) for p in parts):
+                if counts["live"] == 0:
                     break
         finally:
             if pool is not None:
