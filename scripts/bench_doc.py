@@ -31,6 +31,7 @@ SOURCES = {
     "thresholds": "docs/bench/thresholds_tuning.json",
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
     "thresholds_fresh": "docs/bench/thresholds_fresh.json",
+    "thresholds_fresh_long": "docs/bench/thresholds_fresh_whole_long.json",
     "scaling": "docs/bench/scaling_751cdfe.json",
     "overlap": "docs/bench/overlap_a0de7bc.json",
     "steplog": "docs/bench/steplog_2c28d74.json",
@@ -42,6 +43,7 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "thresholds": "`scripts/thresholds.py` (size thresholds, tuning grid, re-scored)",
         "thresholds_held_out": "`scripts/thresholds.py` (size thresholds, held-out shapes)",
         "thresholds_fresh": "`scripts/thresholds.py` (size thresholds, fresh held-out shapes)",
+        "thresholds_fresh_long": "`scripts/thresholds.py` (fresh held-out shapes, longer whole runs)",
         "scaling": "`scripts/scaling.py` (devices and processes)",
         "overlap": "`scripts/order_overlap.py` (data orders drawn ahead)",
         "steplog": "`scripts/steplog_cost.py` (in-chunk step reports)",
@@ -92,14 +94,15 @@ def parts(raw: dict) -> dict:
         "thresholds": threshold_tables.thresholds(raw["thresholds"]),
         "thresholds_held_out": threshold_tables.thresholds(raw["thresholds_held_out"]),
         "thresholds_fresh": threshold_tables.thresholds(raw["thresholds_fresh"]),
+        "thresholds_fresh_long": threshold_tables.thresholds(raw["thresholds_fresh_long"]),
         "scaling": tables.scaling(raw["scaling"]),
         "overlap": tables.overlap(raw["overlap"]),
         "steplog": tables.steplog_cost(raw["steplog"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
     }
-    for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh", "scaling",
-              "overlap", "steplog"):
+    for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh",
+              "thresholds_fresh_long", "scaling", "overlap", "steplog"):
         out[f"command_{k}"] = _command(raw, k)
         out[f"machine_{k}"] = _machine(raw, k)
     return out

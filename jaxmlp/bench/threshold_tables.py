@@ -71,7 +71,8 @@ def _whole_runs(mat: list, meta: dict) -> list[str]:
                    f"training time is "
                    f"at most the faster alternative's in **{strict}/{len(mat)}** shapes "
                    f"({100 * strict / len(mat):.0f}%), {loose}/{len(mat)} "
-                   f"({100 * loose / len(mat):.0f}%) within the spread of two runs of its own "
+                   f"({100 * loose / len(mat):.0f}%) within the spread of "
+                   f"{_runs_word(len(mat[0]['runs']['rule']))} of its own "
                    f"program; worst case {worst['rule_over_best_other']:.3f}x the faster one "
                    f"(width {worst['width']}, depth {worst['depth']}, batch {worst['batch']})."
                    + _whole_beyond_noise(mat)
@@ -80,6 +81,10 @@ def _whole_runs(mat: list, meta: dict) -> list[str]:
                        "all XLA product s", "mixed (rule) s", "rule / best other",
                        "rule's spread", "rule picks the faster"], rows))
     return out
+
+
+def _runs_word(n: int) -> str:
+    return {1: "one run", 2: "two runs", 3: "three runs"}.get(n, f"{n} runs")
 
 
 def _whole_beyond_noise(mat: list) -> str:
