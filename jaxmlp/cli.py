@@ -145,17 +145,22 @@ def cmd_train(a) -> int:
         _reject_with_resume(a, {"--epochs", "--quiet", "--devices", "--coordinator",
                                 "--num-processes", "--process-id", "--peer-timeout",
                                 "--compile-cache", "--no-compile-cache", "--fast-compile",
-                                "--no-fast-compile", "--distributed", "--local-devices"},
+                                "--no-fast-compile", "--distributed", "--local-devices",
+                                "--log-every", "--tensorboard"},
                             "the run's config.json is used; only --epochs and --quiet apply")
         cfg, out = load_run_config(a.resume), Path(a.resume)
         epochs = a.epochs if a.epochs_given else None
     else:
         cfg, out, epochs = config_from_args(a), _out_folder(a.out, "train"), None
+    if a.tensorboard:  # before any work: a missing extra is one error line
+        from jaxmlp.runs.tensorboard import check_available
+        check_available()
     devices = start_processes(a)
     run, _, result = train_run(cfg, out, resume=bool(a.resume), progress=_show_progress(a),
                                epochs=epochs, devices=devices, peer_timeout_s=a.peer_timeout,
                                clock=a.clock, plotter=a.plotter, fast_compile=a.fast_compile,
-                               log_every={None: "long", "off": None}.get(a.log_every, a.log_every))
+                               log_every={None: "long", "off": None}.get(a.log_every, a.log_every),
+                               tensorboard=a.tensorboard)
     final = result["final"]
     print(f"{cfg.data.dataset}: {_fmt_final(final)} -> {out}", flush=True)
     a.clock.trained = final["train_s"]
@@ -212,14 +217,18 @@ def _sweep_line(result, out: Path) -> str:
 def cmd_sweep(a) -> int:
     from jaxmlp.runs.sweep_folder import load_sweep_setup, sweep_run
     if a.resume:
-        _reject_with_resume(a, {"--quiet", "--devices", "--compile-cache", "--no-compile-cache"},
-                            "the sweep's config.json is used")
+        _reject_with_resume(a, {"--quiet", "--devices", "--compile-cache", "--no-compile-cache",
+                                "--tensorboard"}, "the sweep's config.json is used")
         setup, out = load_sweep_setup(a.resume), Path(a.resume)
     else:
         setup, out = _sweep_setup(a), _out_folder(a.out, "sweep")
+    if a.tensorboard:
+        from jaxmlp.runs.tensorboard import check_available
+        check_available()
     devices = start_processes(a)
     result = sweep_run(setup, out, resume=bool(a.resume), devices=devices,
-                       progress=_show_progress(a), clock=a.clock, plotter=a.plotter)
+                       progress=_show_progress(a), clock=a.clock, plotter=a.plotter,
+                       tensorboard=a.tensorboard)
     print(_sweep_line(result, out), flush=True)
     a.clock.trained = result.info["run_s"]
     _finish_files(a, out)

@@ -201,6 +201,10 @@ def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
                             "auto: about 4 reports a second; default: auto for runs estimated "
                             "to train >= 30 s in steps of >= 0.1 ms, else off (a reporting "
                             "program is not kept in the compile cache)")
+    o.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to OUT/tensorboard (the tensorboard "
+                        "extra: tensorboardX); " + ("one run per model, when the sweep ends" if
+                                                    sweeping else "per epoch and per step report"))
     o.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=None,
                    help="compile for a short run (less compile, slower steps on CPU); default: "
                         "off for train, decided per program by estimated training FLOPs for "

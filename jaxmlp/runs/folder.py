@@ -212,12 +212,14 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
               epochs: int | None = None, write: bool = True, devices: int | None = None,
               peer_timeout_s: float | None = None, clock: Clock | None = None,
               plotter: Plotter | None = None, fast_compile: bool = False,
-              log_every: int | str | None = None) -> tuple[Run, dict, dict]:
+              log_every: int | str | None = None,
+              tensorboard: bool = False) -> tuple[Run, dict, dict]:
     """Train per ``cfg``, writing the run folder ``out_dir``; with ``resume`` continue from its
     checkpoint. ``epochs`` overrides the total epoch count (e.g. to extend a resumed run).
     ``devices`` > 1 trains data-parallel over that many devices (of all processes); in a
     multi-process job only process 0 writes files. ``fast_compile`` and ``log_every`` as
-    ``jaxmlp.fit`` (the reports move the bar and go to ``steps.jsonl``).
+    ``jaxmlp.fit`` (the reports move the bar and go to ``steps.jsonl``). ``tensorboard``:
+    also TensorBoard event files in ``out_dir/tensorboard`` (``jaxmlp.runs.tensorboard``).
     ``clock`` records the phases' times; ``plotter`` receives the figure (the caller then
     calls its ``finish``); without one the figure is drawn here. SIGINT/SIGTERM stop it at
     the next chunk boundary with a checkpoint (``Interrupted``).
@@ -233,7 +235,11 @@ def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool =
     write = write and is_writer()
     if write and not resume:
         check_fresh_run_dir(out, ckpt.CHECKPOINT_NAME)
-    bar = Progress(cfg.train.epochs, progress)
+    events = None
+    if tensorboard and write:
+        from jaxmlp.runs.tensorboard import run_events
+        events = run_events(out)
+    bar = Progress(cfg.train.epochs, progress, events=events)
     try:
         return _train_run(cfg, out, bar, resume=resume, write=write, devices=devices,
                           peer_timeout_s=peer_timeout_s, clock=clock, plotter=plotter,
@@ -254,6 +260,8 @@ def _train_run(cfg: RunConfig, out: Path, bar: Progress, *, resume, write, devic
                       mesh=mesh_for(devices) if devices not in (None, 1) else None,
                       fast_compile=bool(fast_compile), log_every=log_every)
     run, prior, resumed_from = _resume(run, cfg, out) if resume else (run, {}, None)
+    if bar.events is not None:  # a resumed run's earlier epochs are in its event files already
+        bar.events.done = len(prior.get("epoch", []))
     extra = {"normalizer": _normalizer(splits)}
     if write:
         out.mkdir(parents=True, exist_ok=True)

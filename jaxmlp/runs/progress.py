@@ -22,10 +22,11 @@ BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total_fmt} epochs "
 class Progress:
     """A tqdm bar over epochs with the run's phase as its description (silent when disabled).
 
-    ``step`` may be called from XLA's thread while a chunk runs; ``update`` after each chunk."""
+    ``step`` may be called from XLA's thread while a chunk runs; ``update`` after each chunk.
+    ``events`` (``jaxmlp.runs.tensorboard.RunEvents``) gets the same reports and epochs."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.bar, self.total = None, total
+    def __init__(self, total: int, enabled: bool, events=None):
+        self.bar, self.total, self.events = None, total, events
         self.n_train = self.n_batches = 1
         self.t0, self.start = time.perf_counter(), 0
         self.loss = None            # running (exponentially averaged) mini-batch loss
@@ -59,12 +60,16 @@ class Progress:
         """An in-chunk report: move to the fractional epoch, show the running loss."""
         if math.isfinite(loss):
             self.loss = loss if self.loss is None else 0.8 * self.loss + 0.2 * loss
+        if self.events is not None:
+            self.events.step(step, loss)
         self._show(step / self.n_batches, None)
 
     def update(self, history: dict) -> None:
         """A chunk ended: the exact epoch, its train loss and held-out metric."""
         if not history.get("epoch"):
             return
+        if self.events is not None:
+            self.events.epochs(history)
         post = {}
         for k in ("val_accuracy", "val_mse", "test_accuracy", "test_mse"):
             if k in history:
@@ -85,6 +90,9 @@ class Progress:
             self.bar.update(min(epoch, self.total) - self.bar.n)
 
     def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = None
         if self.bar is not None:
             self.bar.close()
 

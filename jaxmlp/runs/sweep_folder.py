@@ -318,13 +318,14 @@ def _open_folder(out: Path, setup: dict, resume: bool, write: bool) -> dict | No
 
 def sweep_run(setup: dict, out, *, resume: bool = False, devices: int | None = None,
               progress: bool = False, clock: Clock | None = None,
-              plotter: Plotter | None = None) -> SweepResult:
+              plotter: Plotter | None = None, tensorboard: bool = False) -> SweepResult:
     """Train the sweep ``setup`` (``sweep_setup`` / ``load_sweep_setup``) into the folder ``out``;
     with ``resume`` continue from its checkpoint. ``devices``: shard the models over that many
     devices; in a multi-process job only process 0 writes files. ``clock`` records the phases'
     times; ``plotter`` receives the figures (the caller then calls its ``finish``); without one
     they are drawn here. SIGINT/SIGTERM stop it at the next chunk boundary with a checkpoint
-    (``Interrupted``)."""
+    (``Interrupted``). ``tensorboard``: one TensorBoard run per model in ``out/tensorboard``
+    when the sweep ends."""
     clock, out, write = clock or Clock(), Path(out), is_writer()
     cfg = RunConfig.from_dict(setup["run"])
     saved = _open_folder(out, setup, resume, write)
@@ -353,4 +354,7 @@ def sweep_run(setup: dict, out, *, resume: bool = False, devices: int | None = N
             heat = tuple(setup["heatmap"].split(",")) if setup.get("heatmap") else None
             write_sweep_folder(out, result, {**setup, "strategy": result.info["strategy"]}, heat,
                                plotter=plotter)
+            if tensorboard:
+                from jaxmlp.runs.tensorboard import write_sweep
+                write_sweep(out, result.rows, result.histories, GRID_AXES)
     return result

@@ -99,9 +99,8 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         data_devices: with > 1, a 2-D ("models", "data") mesh: each model's batches split over
             this many devices, the models over ``n_devices / data_devices`` (padded layout only).
         fast_compile: short-run compiles (faster, slower steps); None: by work (``short_run``).
-        progress: optional ``callable(epochs_done_in_program, program_index, n_programs)``,
-            called after every chunk; if it has a ``models(live=, stopped=, diverged=)``
-            method, that gets the program's model counts then too.
+        progress: ``(epochs_done_in_program, program_index, n_programs)`` after every chunk;
+            its ``models(live=, stopped=, diverged=)`` too, if it has one.
         on_chunk: optional ``callable(snapshot)`` after every chunk, ``snapshot = {"programs":
             [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...], "packing": plan}`` (host
             arrays; the running program's "state" left out when ``on_chunk.wants_state(snapshot)``
@@ -116,8 +115,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         ``info["packing"]`` how it was chosen, ``info["flop_efficiency"]`` the useful share of
         the matmul FLOPs computed.
     """
-    model = model or ModelConfig()
-    train = train or TrainConfig()
+    model, train = model or ModelConfig(), train or TrainConfig()
     splits = as_splits(data, train.loss)
     members = expand_grid(grid or {}, seeds, train, model)
     check_sweep(splits, model, train, members)

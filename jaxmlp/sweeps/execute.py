@@ -78,9 +78,8 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
                 start_epoch: int = 0, chunks: list | None = None, on_chunk=None, compiling=None):
     """Drive one program's compiled chunks (cached per program shape like single runs); the
     slots' seeds set the data orders. A resumed program passes the epoch it reached and its
-    metric chunks so far; ``progress(epoch, counts)`` after every chunk gets the models live,
-    stopped early and diverged (``model_counts``); ``on_chunk(epoch, whole, chunks)`` runs on
-    the host after every
+    metric chunks so far; ``progress(epoch, model_counts)`` and ``on_chunk(epoch, whole,
+    chunks)`` run on the host after every
     chunk (checkpointing, signals), ``whole()`` giving the whole state (called only when
     needed; before the next chunk, which donates it). ``compiling``: a future of
     ``compile_chunk``'s result, when the chunk is already being compiled. ``hps``: the hyperparameters of each stream
