@@ -74,3 +74,25 @@ def test_missing_extra_is_one_error_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "tensorboard" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_sweep_events_are_written_chunk_by_chunk(tmp_path):
+    """``SweepEvents.update`` on ``sweep``'s snapshots: each call adds the epochs finished
+    since the last (a model's skipped epochs and a repeated row are left out)."""
+    from jaxmlp.runs.tensorboard import SweepEvents
+    ev = SweepEvents(tmp_path, ["a", "b"])
+    chunk = lambda loss, ran: {"train_loss": np.asarray(loss), "ran": np.asarray(ran)}
+    prog = {"rows": [0, 1, 0], "chunks": [chunk([[1.0, 0.9], [2.0, 1.8], [1.0, 0.9]],
+                                                [[True, True], [True, True], [True, True]])]}
+    ev.update({"programs": [prog]})
+    for r in ev.runs.values():
+        r[0].w.flush()
+    assert read_events(tmp_path / "tensorboard" / "a")["train/loss"] == pytest.approx({1: 1.0, 2: 0.9})
+    prog["chunks"].append(chunk([[0.8, 0.7], [1.6, 9.9], [0.8, 0.7]],
+                                [[True, True], [True, False], [True, True]]))
+    ev.update({"programs": [prog]})
+    ev.close()
+    assert read_events(tmp_path / "tensorboard" / "a")["train/loss"] == pytest.approx(
+        {1: 1.0, 2: 0.9, 3: 0.8, 4: 0.7})
+    assert read_events(tmp_path / "tensorboard" / "b")["train/loss"] == pytest.approx(
+        {1: 2.0, 2: 1.8, 3: 1.6})                      # epoch 4 did not run: not written

@@ -306,6 +306,24 @@ class _Bar:
             self.bar.close()
 
 
+def _events(out: Path, cfg: RunConfig, members: list):
+    """The sweep's live TensorBoard runs, one per model named by its hyperparameters."""
+    from jaxmlp.runs.tensorboard import SweepEvents, model_name
+    from jaxmlp.sweeps.axes import row_values
+    names = [model_name({"model": i, **row_values(cfg.model, m)}, GRID_AXES)
+             for i, m in enumerate(members)]
+    return SweepEvents(out, names)
+
+
+def _also(events, on_chunk):
+    """``on_chunk`` that first writes the chunk's epochs to ``events``."""
+    def both(snapshot):
+        events.update(snapshot)
+        on_chunk(snapshot)
+    both.wants_state = on_chunk.wants_state
+    return both
+
+
 def _open_folder(out: Path, setup: dict, resume: bool, write: bool) -> dict | None:
     """Check the folder (a fresh one for a new sweep) and write config.json: the saved
     progress to resume from (None: start from the beginning)."""
@@ -324,8 +342,8 @@ def sweep_run(setup: dict, out, *, resume: bool = False, devices: int | None = N
     devices; in a multi-process job only process 0 writes files. ``clock`` records the phases'
     times; ``plotter`` receives the figures (the caller then calls its ``finish``); without one
     they are drawn here. SIGINT/SIGTERM stop it at the next chunk boundary with a checkpoint
-    (``Interrupted``). ``tensorboard``: one TensorBoard run per model in ``out/tensorboard``
-    when the sweep ends."""
+    (``Interrupted``). ``tensorboard``: one TensorBoard run per model in ``out/tensorboard``,
+    written after every chunk."""
     clock, out, write = clock or Clock(), Path(out), is_writer()
     cfg = RunConfig.from_dict(setup["run"])
     saved = _open_folder(out, setup, resume, write)
@@ -338,23 +356,25 @@ def sweep_run(setup: dict, out, *, resume: bool = False, devices: int | None = N
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(setup, indent=2) + "\n")
     bar = _Bar(cfg.train.epochs, len(members), progress)
+    events = _events(out, cfg, members) if tensorboard and write else None
     try:
         with stop_on_signals() as flag, clock.phase("train"):
+            on_chunk = chunk_saver(out, setup, cfg.train.checkpoint_every, write, flag)
             result = sweep(splits, model=cfg.model, train=cfg.train, grid=setup["grid"],
                            seeds=setup["seeds"], max_pad_ratio=setup["max_pad_ratio"],
                            n_devices=devices, data_devices=setup.get("data_devices", 1),
                            fast_compile=setup.get("fast_compile"),
                            packing=setup.get("packing", "pad"), progress=bar, resume=saved,
-                           on_chunk=chunk_saver(out, setup, cfg.train.checkpoint_every, write, flag))
+                           on_chunk=on_chunk if events is None else _also(events, on_chunk))
     finally:
         bar.close()
+        if events is not None:
+            events.close()
     if write:
         with clock.phase("write"):
             save_sweep_checkpoint(out, result.info["snapshot"], setup)
             heat = tuple(setup["heatmap"].split(",")) if setup.get("heatmap") else None
             write_sweep_folder(out, result, {**setup, "strategy": result.info["strategy"]}, heat,
                                plotter=plotter)
-            if tensorboard:
-                from jaxmlp.runs.tensorboard import write_sweep
-                write_sweep(out, result.rows, result.histories, GRID_AXES)
+
     return result

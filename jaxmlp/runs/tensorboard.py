@@ -2,12 +2,15 @@
 '.[tensorboard]'``, tensorboardX): ``RUN_DIR/tensorboard/`` gets the per-epoch metrics as they
 arrive (``train/loss``, ``val/loss``, ``val/accuracy``, ``test/...``, ``lr``) and the in-chunk
 step reports (``train/step_loss`` at their step); a sweep folder gets one TensorBoard run per
-model, named by its hyperparameters. ``tensorboard --logdir RUN_DIR`` shows them.
+model, named by its hyperparameters, written after every compiled chunk.
+``tensorboard --logdir RUN_DIR`` shows them.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
+import numpy as np
 
 from jaxmlp.errors import ConfigError
 
@@ -73,12 +76,31 @@ def model_name(row: dict, axes) -> str:
     return f"model{row['model']:03d}_" + "_".join(parts)
 
 
-def write_sweep(out: Path, rows: list, histories: dict, axes) -> None:
-    """One TensorBoard run per sweep model under ``out/tensorboard/``, from its histories
-    (``(n_models, epochs)`` arrays); a model's epochs after it stopped are NaN and skipped."""
-    for i, row in enumerate(rows):
-        ev = RunEvents(Path(out) / TB_DIR / model_name(row, axes))
-        n = histories[next(iter(histories))].shape[1]
-        ev.epochs({"epoch": list(range(1, n + 1)),
-                   **{k: list(v[i]) for k, v in histories.items() if k != "ran"}})
-        ev.close()
+class SweepEvents:
+    """One TensorBoard run per sweep model, written live: ``update(snapshot)`` (``sweep``'s
+    ``on_chunk`` snapshot) adds the epochs each model of the running program finished since
+    the last call. ``names``: grid row -> run name (``model_name``). A resumed sweep writes its
+    earlier epochs again, into new event files of the same runs."""
+
+    def __init__(self, out: Path, names: list):
+        self.root, self.names, self.runs = Path(out) / TB_DIR, names, {}
+
+    def update(self, snapshot: dict) -> None:
+        prog = snapshot["programs"][-1]
+        if not prog.get("chunks"):
+            return
+        cat = {k: np.concatenate([np.asarray(c[k]) for c in prog["chunks"]], axis=1)
+               for k in prog["chunks"][0]}
+        ran = cat.pop("ran").astype(bool)
+        epochs = list(range(1, ran.shape[1] + 1))
+        for pos, row in enumerate(prog["rows"]):
+            if row in self.runs and self.runs[row][1] is not prog:
+                continue  # a repeat of a model (padding the devices), or written already
+            if row not in self.runs:
+                self.runs[row] = (RunEvents(self.root / self.names[row]), prog)
+            self.runs[row][0].epochs(
+                {"epoch": epochs, **{k: np.where(ran[pos], v[pos], np.nan) for k, v in cat.items()}})
+
+    def close(self) -> None:
+        for ev, _ in self.runs.values():
+            ev.close()

@@ -102,7 +102,7 @@ def sweep(data, *, model: ModelConfig | None = None, train: TrainConfig | None =
         progress: ``(epochs_done_in_program, program_index, n_programs)`` after every chunk;
             its ``models(live=, stopped=, diverged=)`` too, if it has one.
         on_chunk: optional ``callable(snapshot)`` after every chunk, ``snapshot = {"programs":
-            [{"state", "epoch", "chunks", "compile_s", "run_s"}, ...], "packing": plan}`` (host
+            [{"state", "epoch", "chunks", "rows", "compile_s", "run_s"}, ...], "packing": plan}`` (host
             arrays; the running program's "state" left out when ``on_chunk.wants_state(snapshot)``
             is False: no checkpoint due, no copy of every model to the host).
         resume: a snapshot as ``on_chunk`` gave it, each program's ``"state"`` as given or as
@@ -202,7 +202,8 @@ def _sweep_program(ctx: _Context, result: SweepResult, p_i: int, idx: list, layo
     prog = build_program(ctx.splits, ctx.model, ctx.train, members, tuple(sizes), layout,
                          ctx.mesh, ctx.data_devices)
     cb = None if ctx.progress is None else _program_progress(ctx.progress, p_i, ctx.n_programs)
-    state, hist, stats, final = _train_program(prog, ctx, saved, cb)
+    rows = [idx[layout.takes[g][j]] for g, j in layout.slots()]  # grid row of each history row
+    state, hist, stats, final = _train_program(prog, ctx, saved, cb, rows)
     eff, prog_eff = flop_efficiency(layout, sizes)
     result.info["programs"].append(dict(
         _layout_info(layout), widths=result.info["buckets"][p_i], n_models=len(idx),
@@ -230,9 +231,10 @@ def _layout_info(layout) -> dict:
             "models_per_order": list(layout.ks) if layout.packed else layout.ks[0]}
 
 
-def _train_program(prog, ctx: _Context, saved: dict | None, progress):
+def _train_program(prog, ctx: _Context, saved: dict | None, progress, rows: list):
     """Compile (in the background), initialise or restore, and run one program; record it in
-    ``ctx.snapshot`` after every chunk. Returns ``(state, history, stats, final metrics)``: the
+    ``ctx.snapshot`` after every chunk (with ``rows``: the grid row of each row of the metric
+    chunks, repeats that pad the devices included). Returns ``(state, history, stats, final metrics)``: the
     final group states, ``run_program``'s history, timings and settings, and per group the
     final metrics of every model (host arrays)."""
     start = int(saved["epoch"]) if saved else 0   # int: run_program counts it up
@@ -242,6 +244,7 @@ def _train_program(prog, ctx: _Context, saved: dict | None, progress):
     # queued behind the chunk: compiles while the chunk runs
     metrics_exe = _COMPILER.submit(metrics_executable, prog.spec, prog.abstract, prog.hp, prog.data)
     state, entry = _first_state(prog, saved)
+    entry["rows"] = rows
     ctx.snapshot["programs"].append(entry)
     prior_s, t_prog = (entry["compile_s"], entry["run_s"]), time.perf_counter()
 
