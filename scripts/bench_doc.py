@@ -35,6 +35,7 @@ SOURCES = {
     "scaling": "docs/bench/scaling_751cdfe.json",
     "overlap": "docs/bench/overlap_a0de7bc.json",
     "steplog": "docs/bench/steplog_2c28d74.json",
+    "steplog_w2": "docs/bench/steplog_w2_b2b6af9.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
 }
@@ -47,6 +48,7 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "scaling": "`scripts/scaling.py` (devices and processes)",
         "overlap": "`scripts/order_overlap.py` (data orders drawn ahead)",
         "steplog": "`scripts/steplog_cost.py` (in-chunk step reports)",
+        "steplog_w2": "`scripts/steplog_cost.py --only W2` (W2 again, more rounds)",
         "ab_loop": "`scripts/ab_bench.py` (fifth session's A/B, compiled loop)",
         "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)"}
 TEMPLATE = ROOT / "docs" / "bench" / "BENCHMARKS.template.md"
@@ -68,7 +70,8 @@ def _command(raw: dict, key: str) -> str:
     script = {"inproc": "jaxmlp bench", "e2e": "jaxmlp bench --e2e",
               "scaling": "python scripts/scaling.py",
               "overlap": "python scripts/order_overlap.py",
-              "steplog": "python scripts/steplog_cost.py"}.get(key, "python scripts/thresholds.py")
+              "steplog": "python scripts/steplog_cost.py",
+              "steplog_w2": "python scripts/steplog_cost.py"}.get(key, "python scripts/thresholds.py")
     return f"{script} {argv}".rstrip()
 
 
@@ -98,11 +101,12 @@ def parts(raw: dict) -> dict:
         "scaling": tables.scaling(raw["scaling"]),
         "overlap": tables.overlap(raw["overlap"]),
         "steplog": tables.steplog_cost(raw["steplog"]),
+        "steplog_w2": tables.steplog_cost(raw["steplog_w2"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
     }
     for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh",
-              "thresholds_fresh_long", "scaling", "overlap", "steplog"):
+              "thresholds_fresh_long", "scaling", "overlap", "steplog", "steplog_w2"):
         out[f"command_{k}"] = _command(raw, k)
         out[f"machine_{k}"] = _machine(raw, k)
     return out
