@@ -139,6 +139,13 @@ def _fmt_final(final: dict) -> str:
     return " ".join(parts)
 
 
+def _check_tensorboard(a) -> None:
+    """``--tensorboard`` without its extra: one error line before any work."""
+    if a.tensorboard:
+        from jaxmlp.runs.tensorboard import check_available
+        check_available()
+
+
 def cmd_train(a) -> int:
     from jaxmlp.runs.folder import load_run_config, train_run
     if a.resume:
@@ -152,9 +159,7 @@ def cmd_train(a) -> int:
         epochs = a.epochs if a.epochs_given else None
     else:
         cfg, out, epochs = config_from_args(a), _out_folder(a.out, "train"), None
-    if a.tensorboard:  # before any work: a missing extra is one error line
-        from jaxmlp.runs.tensorboard import check_available
-        check_available()
+    _check_tensorboard(a)
     devices = start_processes(a)
     run, _, result = train_run(cfg, out, resume=bool(a.resume), progress=_show_progress(a),
                                epochs=epochs, devices=devices, peer_timeout_s=a.peer_timeout,
@@ -222,9 +227,7 @@ def cmd_sweep(a) -> int:
         setup, out = load_sweep_setup(a.resume), Path(a.resume)
     else:
         setup, out = _sweep_setup(a), _out_folder(a.out, "sweep")
-    if a.tensorboard:
-        from jaxmlp.runs.tensorboard import check_available
-        check_available()
+    _check_tensorboard(a)
     devices = start_processes(a)
     result = sweep_run(setup, out, resume=bool(a.resume), devices=devices,
                        progress=_show_progress(a), clock=a.clock, plotter=a.plotter,

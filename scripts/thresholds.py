@@ -66,9 +66,10 @@ def step_flops(width, depth, batch):
 MAX_STEPS = 4000
 
 
-def plan_fit(width, depth, batch, target):
-    """Rows and epochs of a fit doing about ``target`` FLOPs (at least 2 steps, 1 epoch)."""
-    steps = int(min(max(target / step_flops(width, depth, batch), 2), MAX_STEPS))
+def plan_fit(width, depth, batch, target, max_steps=MAX_STEPS):
+    """Rows and epochs of a fit doing about ``target`` FLOPs (at least 2 steps and 1 epoch, at
+    most ``max_steps`` steps)."""
+    steps = int(min(max(target / step_flops(width, depth, batch), 2), max_steps))
     per_epoch = min(steps, 20)
     return batch * per_epoch, max(1, round(steps / per_epoch))
 
@@ -90,12 +91,12 @@ def weight_gradient_path(path):
         nn.MATERIALISE_MAX, nn.MATERIALISE_MIN_DIM = saved
 
 
-def fit_seconds(width, depth, batch, path, target, reps):
+def fit_seconds(width, depth, batch, path, target, reps, max_steps=MAX_STEPS):
     """Best-of-``reps`` train seconds of ``jaxmlp.fit`` with every weight gradient on ``path``
     (fresh programs), and every rep's value."""
     import jaxmlp
     from jaxmlp.config import ModelConfig, TrainConfig
-    n, epochs = plan_fit(width, depth, batch, target)
+    n, epochs = plan_fit(width, depth, batch, target, max_steps)
     X, y = data(n)
     with weight_gradient_path(path):
         jaxmlp.clear_caches()
@@ -108,21 +109,21 @@ def fit_seconds(width, depth, batch, path, target, reps):
     return min(ts), ts
 
 
-def materialise_case(width, depth, batch, target, reps):
+def materialise_case(width, depth, batch, target, reps, max_steps=MAX_STEPS):
     from jaxmlp.nn import materialises
     pairs = list(zip(sizes(width, depth)[:-1], sizes(width, depth)[1:]))
     layers = [a * b for a, b in pairs]
     mat = [materialises(a, b) for a, b in pairs]
     t = {}
-    t["materialised"], runs_m = fit_seconds(width, depth, batch, "materialised", target, reps)
-    t["xla"], runs_x = fit_seconds(width, depth, batch, "xla", target, reps)
+    t["materialised"], runs_m = fit_seconds(width, depth, batch, "materialised", target, reps, max_steps)
+    t["xla"], runs_x = fit_seconds(width, depth, batch, "xla", target, reps, max_steps)
     if all(mat):
         rule_is, runs_r = "materialised", runs_m
     elif not any(mat):
         rule_is, runs_r = "xla", runs_x
     else:
         rule_is = "mixed"
-        t["mixed"], runs_r = fit_seconds(width, depth, batch, "rule", target, reps)
+        t["mixed"], runs_r = fit_seconds(width, depth, batch, "rule", target, reps, max_steps)
     rule = t[rule_is]
     others = [v for k, v in t.items() if k != rule_is]
     spread = max(runs_r) / min(runs_r) - 1.0 if len(runs_r) > 1 else 0.0
@@ -218,7 +219,7 @@ def score_short_run(case):
     for F in RUN_FLOPS:
         e = F / case["flops_per_epoch"]
         tot = {k: v["compile_s"] + e * v["epoch_s"] for k, v in case["ways"].items()}
-        pick = "short" if compiles_short(F, sizes(case["width"], case["depth"])) else "full"
+        pick = "short" if compiles_short(F, [sizes(case["width"], case["depth"])]) else "full"
         other = "full" if pick == "short" else "short"
         row = {"run_flops": F, "total_s": tot, "rule_picks": pick,
                "faster": min(tot, key=tot.get), "ok": tot[pick] <= tot[other],
@@ -286,7 +287,6 @@ def main(argv=None):
     import jax
     from jaxmlp.bench.machine import machine_info
     global WIDTHS, BATCHES, DEPTHS
-    globals()["MAX_STEPS"] = a.max_steps
     ints = lambda t, d: tuple(int(v) for v in t.split(",")) if t else d
     WIDTHS, BATCHES, DEPTHS = ints(a.widths, WIDTHS), ints(a.batches, BATCHES), ints(a.depths, DEPTHS)
     if a.rescore:
@@ -334,7 +334,7 @@ def main(argv=None):
     if a.only in (None, "materialise"):
         for w, d, b in shapes:
             r = materialise_case(w, d, b, 2e9 if a.quick else a.whole_flops,
-                                 1 if a.quick else max(2, a.reps))
+                                 1 if a.quick else max(2, a.reps), a.max_steps)
             rep["materialise"].append(r)
             print(f"materialise w{w} d{d} b{b}: {r['rule_is']:12s} "
                   + " ".join(f"{k} {v:.3f}" for k, v in r["train_s"].items())

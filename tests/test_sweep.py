@@ -106,13 +106,13 @@ def test_short_run_rule_one_wide_hidden_layer():
     big = training_compile.SHORT_RUN_FLOPS
     f = 2 * cut
     assert cut < f < big
-    assert not training_compile.compiles_short(f, [64, wide, 10])
-    assert training_compile.compiles_short(cut, [64, wide, 10])
-    assert training_compile.compiles_short(f, [64, wide - 1, 10])
-    assert training_compile.compiles_short(f, [64, wide, wide, 10])
+    assert not training_compile.compiles_short(f, [[64, wide, 10]])
+    assert training_compile.compiles_short(cut, [[64, wide, 10]])
+    assert training_compile.compiles_short(f, [[64, wide - 1, 10]])
+    assert training_compile.compiles_short(f, [[64, wide, wide, 10]])
     assert training_compile.compiles_short(f)                       # no sizes: the FLOPs bound
     assert not training_compile.compiles_short(f, [[64, 16, 10], [64, wide, 10]])
-    assert not training_compile.compiles_short(2 * big, [64, wide, wide, 10])
+    assert not training_compile.compiles_short(2 * big, [[64, wide, wide, 10]])
 
 
 def _streams_sweep(small, cores, monkeypatch, **extra):

@@ -283,7 +283,7 @@ class _Bar:
     stopped early and diverged (silent when disabled)."""
 
     def __init__(self, epochs: int, n_models: int, enabled: bool):
-        self.bar, self.n_models, self.counts = None, n_models, ""
+        self.bar, self.n_models = None, n_models
         if enabled:
             import sys
 

@@ -79,10 +79,10 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
     """Drive one program's compiled chunks (cached per program shape like single runs); the
     slots' seeds set the data orders. A resumed program passes the epoch it reached and its
     metric chunks so far; ``progress(epoch, model_counts)`` and ``on_chunk(epoch, whole,
-    chunks)`` run on the host after every
-    chunk (checkpointing, signals), ``whole()`` giving the whole state (called only when
-    needed; before the next chunk, which donates it). ``compiling``: a future of
-    ``compile_chunk``'s result, when the chunk is already being compiled. ``hps``: the hyperparameters of each stream
+    chunks)`` run on the host after every chunk (progress, checkpointing, signals), ``whole()``
+    giving the whole state (called only when needed; before the next chunk, which donates it).
+    ``compiling``: a future of ``compile_chunk``'s result, when the chunk is already being
+    compiled. ``hps``: the hyperparameters of each stream
     (``streams_for``, ``stream_hparams``): with more than one (one device), the slots are cut
     into as many consecutive parts, each run by the same executable in its own thread; the
     state handed to ``on_chunk`` and returned is whole.
@@ -118,8 +118,7 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
                 parts = [st for st, _ in out]
                 chunks.append(concat([m for _, m in out]))
                 epoch += C
-                counts = [model_counts(p) for p in parts]
-                counts = {k: sum(c[k] for c in counts) for k in counts[0]}
+                counts = model_counts(tuple(g for p in parts for g in p))
                 if progress is not None:
                     progress(min(epoch, epochs), counts)
                 if on_chunk is not None:

@@ -196,7 +196,7 @@ def short_run(prog: Program, train: TrainConfig) -> bool:
     lay = prog.layout
     flops = sum(training_flops_estimate(sz, prog.spec.n_train, train.epochs, len(take))
                 for sz, take in zip(lay.sizes, lay.takes))
-    return compiles_short(flops, [list(sz) for sz in lay.sizes])
+    return compiles_short(flops, lay.sizes)
 
 
 def compile_chunk(prog: Program, abstract: tuple, hp: tuple, executor=None,

@@ -63,10 +63,9 @@ def compiler_options(*, once: bool = False, short_run: bool = False) -> dict | N
     return CPU_ONCE_OPTIONS if once else CPU_SHORT_RUN_OPTIONS if short_run else CPU_COMPILER_OPTIONS
 
 
-def compiles_short(flops: float, sizes=()) -> bool:
+def compiles_short(flops: float, groups=()) -> bool:
     """The short-run rule, for a training program of ``flops`` estimated training FLOPs whose
-    models have layer ``sizes`` (one list per model group, or one list)."""
-    groups = [sizes] if sizes and not isinstance(sizes[0], (list, tuple)) else list(sizes)
+    model groups have layer sizes ``groups`` (one ``(d_in, h_1, ..., d_out)`` per group)."""
     wide_first = any(len(sz) == 3 and sz[1] >= WIDE_FIRST_WIDTH for sz in groups)
     return flops <= (SHORT_RUN_FLOPS_WIDE_FIRST if wide_first else SHORT_RUN_FLOPS)
 
