@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${1:-/tmp/jaxmlp-min-versions}"
 python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q "jax==0.8.0" "jaxlib==0.8.0" "optax==0.2.5" "filelock==3.8.0" \
+"$VENV/bin/pip" install -q "jax==0.8.0" "jaxlib==0.8.0" "ml_dtypes==0.5.0" "optax==0.2.5" "filelock==3.8.0" \
   "numpy==2.0.2" "scikit-learn==1.4.2" "matplotlib==3.8.4" "tqdm==4.60.0" pytest hypothesis
 "$VENV/bin/pip" install -q --no-deps -e "$ROOT"
 cd "$ROOT"

@@ -63,7 +63,8 @@ def machine_info() -> dict:
     except OSError:
         pass
     vers = {}
-    for mod in ("jax", "jaxlib", "optax", "numpy", "scikit-learn", "torch", "matplotlib"):
+    for mod in ("jax", "jaxlib", "ml_dtypes", "optax", "numpy", "scikit-learn", "torch",
+                "matplotlib"):
         try:
             from importlib.metadata import version
             vers[mod] = version(mod)
