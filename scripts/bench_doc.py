@@ -27,7 +27,7 @@ from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
 #: The raw result behind each part of the page.
 SOURCES = {
     "inproc": "docs/bench/inproc_a0de7bc.json",
-    "e2e": "docs/bench/e2e_a0de7bc.json",
+    "e2e": "docs/bench/e2e_056a2fb.json",
     "thresholds": "docs/bench/thresholds_tuning.json",
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
     "thresholds_fresh": "docs/bench/thresholds_fresh.json",
@@ -36,6 +36,8 @@ SOURCES = {
     "overlap": "docs/bench/overlap_a0de7bc.json",
     "steplog": "docs/bench/steplog_2c28d74.json",
     "steplog_w2": "docs/bench/steplog_w2_b2b6af9.json",
+    "import": "docs/bench/import_056a2fb.json",
+    "compile": "docs/bench/compile_profile_056a2fb.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
 }
@@ -49,6 +51,8 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "overlap": "`scripts/order_overlap.py` (data orders drawn ahead)",
         "steplog": "`scripts/steplog_cost.py` (in-chunk step reports)",
         "steplog_w2": "`scripts/steplog_cost.py --only W2` (W2 again, more rounds)",
+        "import": "`scripts/import_time.py` (import time per ml_dtypes release)",
+        "compile": "`scripts/compile_profile.py` (the training chunk's compile by stage)",
         "ab_loop": "`scripts/ab_bench.py` (fifth session's A/B, compiled loop)",
         "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)"}
 TEMPLATE = ROOT / "docs" / "bench" / "BENCHMARKS.template.md"
@@ -71,7 +75,9 @@ def _command(raw: dict, key: str) -> str:
               "scaling": "python scripts/scaling.py",
               "overlap": "python scripts/order_overlap.py",
               "steplog": "python scripts/steplog_cost.py",
-              "steplog_w2": "python scripts/steplog_cost.py"}.get(key, "python scripts/thresholds.py")
+              "steplog_w2": "python scripts/steplog_cost.py",
+              "import": "python scripts/import_time.py",
+              "compile": "python scripts/compile_profile.py"}.get(key, "python scripts/thresholds.py")
     return f"{script} {argv}".rstrip()
 
 
@@ -102,11 +108,14 @@ def parts(raw: dict) -> dict:
         "overlap": tables.overlap(raw["overlap"]),
         "steplog": tables.steplog_cost(raw["steplog"]),
         "steplog_w2": tables.steplog_cost(raw["steplog_w2"]),
+        "import": tables.import_time(raw["import"]),
+        "compile": tables.compile_profile(raw["compile"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
     }
     for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh",
-              "thresholds_fresh_long", "scaling", "overlap", "steplog", "steplog_w2"):
+              "thresholds_fresh_long", "scaling", "overlap", "steplog", "steplog_w2", "import",
+              "compile"):
         out[f"command_{k}"] = _command(raw, k)
         out[f"machine_{k}"] = _machine(raw, k)
     return out

@@ -132,3 +132,32 @@ def test_steplog_cost_table():
     rep["rows"][0]["bit_identical"]["auto"] = False
     text = tables.steplog_cost(rep)
     assert "W9 **beyond**" in text and "| **no** |" in text
+
+
+def test_import_time_table():
+    rep = {"rows": [{"ml_dtypes": "0.6.0", "numpy": "2.4.6", "case": "import ml_dtypes",
+                     "wall_s": [0.1, 0.2, 0.1]},
+                    {"ml_dtypes": "0.6.0", "numpy": "2.4.6", "case": "import jax",
+                     "wall_s": [0.5, 0.6, 0.4]},
+                    {"ml_dtypes": "0.7.0", "numpy": "2.4.6", "case": "import ml_dtypes",
+                     "wall_s": [0.6, 0.7, 0.5]},
+                    {"ml_dtypes": "0.7.0", "numpy": "2.4.6", "case": "import jax",
+                     "wall_s": [1.0, 1.2, 1.1]}]}
+    text = tables.import_time(rep)
+    # the last case relative to the release with its lowest median (0.6.0: 0.5 s)
+    assert "| ml_dtypes 0.6.0 (NumPy 2.4.6) | 0.100 [0.100–0.200] | 0.500 [0.400–0.600] | 1.00x |" in text
+    assert "| ml_dtypes 0.7.0 (NumPy 2.4.6) | 0.600 [0.500–0.700] | 1.100 [1.000–1.200] | 2.20x |" in text
+    assert "relative to ml_dtypes 0.6.0" in text
+
+
+def test_compile_profile_table():
+    row = lambda v, x: {"variant": v, "xla_compile_s": x, "hlo_passes_s": 0.03,
+                        "fusion_emitter_cpu_s": 0.5 * x, "fusions": 140, "loop_fusions": 120,
+                        "library_calls": 20, "fusion_kernels_emitted": 100, "train_s": 0.06}
+    rep = {"rows": [row("a", 0.9), row("a", 1.1), row("a", 1.0), row("b", 0.6)]}
+    text = tables.compile_profile(rep)
+    assert "| XLA compile (wall) | 1.000 [0.900–1.100] | 0.600 [0.600–0.600] |" in text
+    assert "| fusion emitter, summed over codegen threads | 0.500 [0.450–0.550] |" in text
+    # stages a trace lacks count as 0 (e.g. the short-run variant has no fusion-emitter events)
+    assert "| LLVM machine code | 0.000 [0.000–0.000] |" in text
+    assert "| fusion kernels in the program | 140 | 140 |" in text
