@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp import losses as L
+from jaxmlp import host_draws, losses as L
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError, DivergenceError
 from jaxmlp.nn import forward, training_flops_estimate, weight_counts
@@ -39,15 +39,29 @@ FINAL_IN_CHUNK_MACS = 2e7
 @memo
 def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple):
     """Params (unless given) and optimizer state of a run, in one compiled call (replicated
-    over the mesh for data-parallel runs)."""
-    def make(params, seed, momentum):
-        if params is None:
-            params = init_model(init_key(seed), model, list(sizes))
+    over the mesh for data-parallel runs). ``draw`` is the run's seed, or the random bits of
+    its initialisation drawn on the host (``jaxmlp.host_draws``)."""
+    def make(params, draw, momentum):
+        if params is None and isinstance(draw, list):
+            params = init_model(None, model, list(sizes),
+                                normals=[host_draws.normals_from_bits(b) for b in draw])
+        elif params is None:
+            params = init_model(init_key(draw), model, list(sizes))
         else:  # a copy: the training chunk donates its state, never the caller's arrays
             params = jax.tree.map(jnp.copy, params)
         return init_state(spec, params, momentum=momentum)
     out = None if spec.mesh is None else replicated(spec.mesh)
     return fast_jit(make, out_shardings=out, once=True)
+
+
+def _initial_draw(seed: int, sizes, params, mesh):
+    """What the initialisation program draws from: the run's seed, or (no ``params`` given,
+    few enough weights) the random bits drawn on the host (``jaxmlp.host_draws``), so the
+    program holds no random-number code to compile; placed for ``mesh``."""
+    draw = np.uint32(seed)
+    if params is None and host_draws.on_host(sum(weight_counts(sizes))):
+        draw = host_draws.weight_bits(seed, sizes)
+    return jax.tree.map(lambda a: host_input(mesh, a), draw)
 
 
 class Run(NamedTuple):
@@ -97,7 +111,7 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
                      mesh=mesh, n_features=splits.n_features,
                      final_in_chunk=rows * sum(weight_counts(sizes)) <= FINAL_IN_CHUNK_MACS,
                      step_log=steplog.level(log_every, step_flops) if step_log else "")
-    seed = host_input(spec.mesh, np.uint32(train.seed))
+    seed = _initial_draw(train.seed, sizes, params, spec.mesh)
     momentum = host_input(spec.mesh, np.float32(effective_momentum(train.optimizer, train.momentum)))
     if params is not None and spec.mesh is not None:
         params = jax.tree.map(lambda a: host_input(spec.mesh, np.asarray(a)), params)
