@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from jaxmlp.bench import tables, threshold_tables  # noqa: E402  (pure: no JAX import)
+from jaxmlp.bench import startup_tables, tables, threshold_tables  # noqa: E402  (pure: no JAX import)
 from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
 
 #: The raw result behind each part of the page.
@@ -108,8 +108,8 @@ def parts(raw: dict) -> dict:
         "overlap": tables.overlap(raw["overlap"]),
         "steplog": tables.steplog_cost(raw["steplog"]),
         "steplog_w2": tables.steplog_cost(raw["steplog_w2"]),
-        "import": tables.import_time(raw["import"]),
-        "compile": tables.compile_profile(raw["compile"]),
+        "import": startup_tables.import_time(raw["import"]),
+        "compile": startup_tables.compile_profile(raw["compile"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
     }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxmlp.bench import tables, threshold_tables
+from jaxmlp.bench import startup_tables, tables, threshold_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,7 +143,7 @@ def test_import_time_table():
                      "wall_s": [0.6, 0.7, 0.5]},
                     {"ml_dtypes": "0.7.0", "numpy": "2.4.6", "case": "import jax",
                      "wall_s": [1.0, 1.2, 1.1]}]}
-    text = tables.import_time(rep)
+    text = startup_tables.import_time(rep)
     # the last case relative to the release with its lowest median (0.6.0: 0.5 s)
     assert "| ml_dtypes 0.6.0 (NumPy 2.4.6) | 0.100 [0.100–0.200] | 0.500 [0.400–0.600] | 1.00x |" in text
     assert "| ml_dtypes 0.7.0 (NumPy 2.4.6) | 0.600 [0.500–0.700] | 1.100 [1.000–1.200] | 2.20x |" in text
@@ -155,7 +155,7 @@ def test_compile_profile_table():
                         "fusion_emitter_cpu_s": 0.5 * x, "fusions": 140, "loop_fusions": 120,
                         "library_calls": 20, "fusion_kernels_emitted": 100, "train_s": 0.06}
     rep = {"rows": [row("a", 0.9), row("a", 1.1), row("a", 1.0), row("b", 0.6)]}
-    text = tables.compile_profile(rep)
+    text = startup_tables.compile_profile(rep)
     assert "| XLA compile (wall) | 1.000 [0.900–1.100] | 0.600 [0.600–0.600] |" in text
     assert "| fusion emitter, summed over codegen threads | 0.500 [0.450–0.550] |" in text
     # stages a trace lacks count as 0 (e.g. the short-run variant has no fusion-emitter events)

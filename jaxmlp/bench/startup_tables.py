@@ -1,0 +1,69 @@
+"""Tables of what a command pays before it trains (``scripts/bench_doc.py``): imports per
+ml_dtypes release (``scripts/import_time.py``), the training chunk's compile by XLA stage
+(``scripts/compile_profile.py``) and the initialisation's random bits drawn on the host or in
+the program (``scripts/host_draw_cost.py``)."""
+from __future__ import annotations
+
+from statistics import median as _median
+
+from jaxmlp.bench.tables import spread
+from jaxmlp.bench.tables_md import md
+
+
+def import_time(rep: dict) -> str:
+    """``scripts/import_time.py --out``: wall seconds of each import per ml_dtypes release, and
+    the floor's ratio to the release pyproject.toml allows (the lowest one measured)."""
+    cases = list(dict.fromkeys(r["case"] for r in rep["rows"]))
+    versions = list(dict.fromkeys(r["ml_dtypes"] for r in rep["rows"]))
+    wall = {(r["ml_dtypes"], r["case"]): r["wall_s"] for r in rep["rows"]}
+    base = min(versions, key=lambda v: _median(wall[v, cases[-1]]))
+    rows = [[f"ml_dtypes {v} (NumPy {next(r['numpy'] for r in rep['rows'] if r['ml_dtypes'] == v)})"]
+            + [spread(wall[v, c], 1.0, 3) for c in cases]
+            + [f"{_median(wall[v, cases[-1]]) / _median(wall[base, cases[-1]]):.2f}x"]
+            for v in versions]
+    return md(["variant"] + [f"`{c}`, s" for c in cases] + [f"`import jax…` relative to ml_dtypes {base}"],
+              rows)
+
+
+COMPILE_STAGES = (("xla_compile_s", "XLA compile (wall)"), ("hlo_passes_s", "HLO passes"),
+                  ("emit_kernels_wall_s", "kernels emitted (compile thread's wall)"),
+                  ("fusion_emitter_cpu_s", "fusion emitter, summed over codegen threads"),
+                  ("llvm_codegen_s", "LLVM machine code"), ("trace_s", "tracing (Python)"),
+                  ("lower_s", "lowering to StableHLO (Python)"), ("train_s", "training"))
+
+
+def compile_profile(rep: dict) -> str:
+    """``scripts/compile_profile.py --out``: the chunk's compile by stage, seconds median
+    [min-max] per variant, and its kernel counts."""
+    variants = list(dict.fromkeys(r["variant"] for r in rep["rows"]))
+    col = {v: [r for r in rep["rows"] if r["variant"] == v] for v in variants}
+    rows = [[label] + [spread([r.get(key, 0.0) for r in col[v]], 1.0, 3) for v in variants]
+            for key, label in COMPILE_STAGES]
+    for key, label in (("fusions", "fusion kernels in the program"),
+                       ("loop_fusions", "of which elementwise/loop fusions"),
+                       ("library_calls", "of which library calls (matrix products)"),
+                       ("fusion_kernels_emitted", "kernels through the fusion emitter")):
+        rows.append([label] + [str(int(_median([r[key] for r in col[v]]))) for v in variants])
+    return md(["stage, s (median [min–max])"] + [f"chunk compiled with {v}" for v in variants],
+              rows)
+
+
+
+def host_draw_cost(rep: dict) -> str:
+    """``scripts/host_draw_cost.py --out``: per case, seconds of the two ways to draw an
+    initialisation (median [min-max] over rounds, fresh processes) and which the rule picks."""
+    limit = rep["meta"]["HOST_DRAW_MAX"]
+    rows = []
+    for case in dict.fromkeys(r["case"] for r in rep["rows"]):
+        rs = [r for r in rep["rows"] if r["case"] == case]
+        host = [r["host_bits_s"] + r["host_compile_s"] + r["host_run_s"] for r in rs]
+        prog = [r["program_compile_s"] + r["program_run_s"] for r in rs]
+        faster = "host" if _median(host) < _median(prog) else "in-program"
+        rule = "host" if rs[0]["weights"] <= limit else "in-program"
+        rows.append([case, f"{rs[0]['weights']:,}", spread([r["host_bits_s"] for r in rs]),
+                     spread(host), spread(prog), f"{_median(host) / _median(prog):.2f}",
+                     faster, rule if rule == faster else f"**{rule}**",
+                     "yes" if all(r["same"] for r in rs) else "**no**"])
+    return md(["case", "weights drawn", "host: NumPy bits, s", "host: bits + compile + run, s",
+               "in-program: compile + run, s", "host / in-program", "faster",
+               f"rule (host up to {limit:,} weights)", "normals bit-identical"], rows)
