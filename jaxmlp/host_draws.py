@@ -18,10 +18,10 @@ import numpy as np
 _U32 = np.uint32
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = _U32(0x1BD11BDA)
-#: Weights (summed over distinct draws) up to which the bits are drawn on the host: NumPy's
-#: threefry runs at ~12-17 M values/s on the benchmark's CPU (~70 ms here), below what
-#: compiling XLA's hash costs (BENCHMARKS.md, "Initialisation drawn on the host").
-HOST_DRAW_MAX = 2**20
+#: Weights (summed over distinct draws) up to which the bits are drawn on the host: on the
+#: benchmark's CPU NumPy's bits plus the smaller program cost less than compiling XLA's hash up
+#: to a few million weights (BENCHMARKS.md, "Initialisation drawn on the host").
+HOST_DRAW_MAX = 2**22
 
 
 def threefry2x32(k1, k2, x1, x2) -> tuple[np.ndarray, np.ndarray]:

@@ -69,7 +69,7 @@ def test_threshold_and_partitionable_flag():
 
 
 def _fit_params(data, model, monkeypatch, host: bool):
-    monkeypatch.setattr(host_draws, "HOST_DRAW_MAX", 2**20 if host else 0)
+    monkeypatch.setattr(host_draws, "HOST_DRAW_MAX", 2**22 if host else 0)
     clear_caches()
     from jaxmlp.training.inputs import as_splits
     return fitting.prepare(as_splits(data), model, TrainConfig(seed=11)).state["params"]
@@ -90,7 +90,7 @@ def test_fit_initialisation_same_on_both_paths(model, monkeypatch):
 
 def test_host_path_compiles_no_random_number_code(monkeypatch):
     """The claim behind the host path: the initialisation program holds no threefry hash."""
-    monkeypatch.setattr(host_draws, "HOST_DRAW_MAX", 2**20)
+    monkeypatch.setattr(host_draws, "HOST_DRAW_MAX", 2**22)
     sizes = (7, 16, 3)
     from jaxmlp.training.spec import make_spec
     spec = make_spec(ModelConfig(hidden=(16,)), TrainConfig(), task="classification", n_train=10,
@@ -108,7 +108,7 @@ def test_sweep_initialisation_same_on_both_paths(monkeypatch):
     grid = {"width": [4, 16], "lr": [0.1, 0.3], "seed": [0, 3]}  # seeds shared by 4 models
     out = []
     for host in (True, False):
-        monkeypatch.setattr(host_draws, "HOST_DRAW_MAX", 2**20 if host else 0)
+        monkeypatch.setattr(host_draws, "HOST_DRAW_MAX", 2**22 if host else 0)
         clear_caches()
         res = jaxmlp.sweep(data, model=ModelConfig(hidden=(16, 16)), train=TrainConfig(epochs=1),
                            grid=grid)
