@@ -54,14 +54,17 @@ def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple):
     return fast_jit(make, out_shardings=out, once=True)
 
 
-def _initial_draw(seed: int, sizes, params, mesh):
+def _initial_draw(seed: int, sizes, params, mesh) -> tuple:
     """What the initialisation program draws from: the run's seed, or (no ``params`` given,
     few enough weights) the random bits drawn on the host (``jaxmlp.host_draws``), so the
-    program holds no random-number code to compile; placed for ``mesh``."""
-    draw = np.uint32(seed)
+    program holds no random-number code to compile. Returns its abstract form (shapes, for
+    ``eval_shape``) and a function making it (placed for ``mesh``): the bits are drawn once
+    the training chunk compiles in the background."""
     if params is None and host_draws.on_host(sum(weight_counts(sizes))):
-        draw = host_draws.weight_bits(seed, sizes)
-    return jax.tree.map(lambda a: host_input(mesh, a), draw)
+        shapes = [jax.ShapeDtypeStruct((a, b), np.uint32) for a, b in zip(sizes[:-1], sizes[1:])]
+        return shapes, lambda: [host_input(mesh, b) for b in host_draws.weight_bits(seed, sizes)]
+    draw = host_input(mesh, np.uint32(seed))
+    return draw, lambda: draw
 
 
 class Run(NamedTuple):
@@ -111,18 +114,18 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
                      mesh=mesh, n_features=splits.n_features,
                      final_in_chunk=rows * sum(weight_counts(sizes)) <= FINAL_IN_CHUNK_MACS,
                      step_log=steplog.level(log_every, step_flops) if step_log else "")
-    seed = _initial_draw(train.seed, sizes, params, spec.mesh)
+    draw, make_draw = _initial_draw(train.seed, sizes, params, spec.mesh)
     momentum = host_input(spec.mesh, np.float32(effective_momentum(train.optimizer, train.momentum)))
     if params is not None and spec.mesh is not None:
         params = jax.tree.map(lambda a: host_input(spec.mesh, np.asarray(a)), params)
-    init, args = _initial_state(spec, model, tuple(sizes)), (params, seed, momentum)
+    init = _initial_state(spec, model, tuple(sizes))
     every = log_every
     if log_every == "auto":  # until a chunk has been timed: an assumed throughput
         every = steplog.auto_every(step_flops / steplog.ASSUMED_FLOPS_PER_S)
     hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True,
                       log_every=every or 1)
     hp = jax.tree.map(lambda a: host_input(spec.mesh, a), hp)
-    abstract = jax.eval_shape(init, *args)
+    abstract = jax.eval_shape(init, params, draw, momentum)
     check_training_memory(tree_nbytes(abstract) + tree_nbytes(abstract["params"]), splits,
                           f"training a {'-'.join(map(str, sizes))} model")  # state + gradients
     data = device_data(splits, spec)
@@ -131,6 +134,7 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     if spec.mesh is None:  # the chunk compiles in the background while the init is built
         compiling = chunk_executable(spec, abstract, hp, data, spec.chunk_epochs,
                                      executor=_COMPILER, short_run=short)
+    args = (params, make_draw(), momentum)
     state = aot_cache.load_or_compile(
         "init", (spec, model, tuple(sizes), signature(args), compiler_options(once=True)),
         lambda: init.lower(*args))(*args)
