@@ -182,17 +182,16 @@ def _train(run: Run, cfg: RunConfig, out: Path, prior: dict, saves: _Checkpoints
     """The training loop under signal handling, a peer watchdog and the progress bar (with
     the step reports of a step-logging run, also written to ``steps.jsonl``):
     ``(state, history including prior epochs, timing)``."""
-    from jaxmlp.training.compile import LAST_CHUNK
     steps = StepLog(out if saves.write and run.spec.step_log else None, run.spec.n_batches)
 
     def on_step(step, loss):
         bar.step(step, loss)
         steps.write(step, loss)
 
-    def on_compiled(compile_s):
+    def on_compiled(compile_s, source):
         steps.start()
         bar.training(int(run.state["epoch"]), run.spec.n_train, run.spec.n_batches, compile_s,
-                     LAST_CHUNK["source"])
+                     source)
     with stop_on_signals() as flag:
         dog = peer_watchdog(peer_timeout_s)
         try:

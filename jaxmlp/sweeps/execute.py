@@ -101,8 +101,8 @@ def run_program(prog: Program, state: tuple, hps: list, epochs: int, progress=No
         whole = lambda: parts[0] if streams == 1 else concat([to_host(p) for p in parts])
         per = len(prog.seeds) // streams
         part_seeds = [prog.seeds[i * per:(i + 1) * per] for i in range(streams)]
-        exe, compile_s = (compiling.result() if compiling is not None else
-                          compile_chunk(prog, parts[0], hps[0]))
+        exe, compile_s, _ = (compiling.result() if compiling is not None else
+                             compile_chunk(prog, parts[0], hps[0]))
         exe = on_groups(prog.layout, exe)
         t0 = time.perf_counter()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,9 +48,6 @@ SHORT_RUN_FLOPS_WIDE_FIRST = 3e10
 WIDE_FIRST_WIDTH = 256
 
 _EXECUTABLES = Programs()
-#: Where the last training chunk handed out came from: "memory" (this process compiled it
-#: before), "disk" (``aot_cache``: an earlier process did) or "compiled" (now).
-LAST_CHUNK: dict = {"source": None}
 # Compiles in the background (XLA releases the GIL): a run's training chunk while its
 # initialisation is compiled and run in the calling thread.
 _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmlp-fit-compile")
@@ -68,6 +66,15 @@ def compiles_short(flops: float, groups=()) -> bool:
     model groups have layer sizes ``groups`` (one ``(d_in, h_1, ..., d_out)`` per group)."""
     wide_first = any(len(sz) == 3 and sz[1] >= WIDE_FIRST_WIDTH for sz in groups)
     return flops <= (SHORT_RUN_FLOPS_WIDE_FIRST if wide_first else SHORT_RUN_FLOPS)
+
+
+class Chunk(NamedTuple):
+    """A training chunk's executable, the seconds it took to get, and where it came from:
+    "memory" (this process compiled it before), "disk" (``aot_cache``: an earlier process
+    did) or "compiled" (now)."""
+    executable: Any
+    compile_s: float
+    source: str
 
 
 def fast_jit(fn, *, once: bool = False, short_run: bool = False, **kwargs):
@@ -172,18 +179,16 @@ def chunk_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple =
     """The ahead-of-time compiled chunk for these shapes (``vmapped``, ``short_run`` as
     ``jit_chunk``); compiled at most once per process.
 
-    Returns ``(executable, compile_seconds)`` (0.0 when it came from the cache). With an
+    Returns a ``Chunk`` (``compile_s`` 0.0 when it came from this process's memory). With an
     ``executor`` (``concurrent.futures``), the chunk is traced and lowered in the calling
-    thread and compiled in the executor, and a future of that pair is returned (XLA compiles
-    without the GIL, so the caller can trace other programs meanwhile).
+    thread and compiled in the executor, and a future of the ``Chunk`` is returned (XLA
+    compiles without the GIL, so the caller can trace other programs meanwhile).
     """
     key = (spec, vmapped, short_run, signature(state), signature(hp), signature(data))
     exe = _EXECUTABLES.get(key)
     if exe is not None:
-        LAST_CHUNK["source"] = "memory"
-        if executor is None:
-            return exe, 0.0
-        return executor.submit(lambda: (exe, 0.0))
+        done = Chunk(exe, 0.0, "memory")
+        return done if executor is None else executor.submit(lambda: done)
     t0 = time.perf_counter()
     disk_key = (*key, compiler_options(short_run=short_run))
     # a program with a host callback (``steplog``) holds a pointer into this process: never
@@ -192,8 +197,7 @@ def chunk_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple =
     exe = aot_cache.load("chunk", disk_key) if on_disk else None
     if exe is not None:
         _EXECUTABLES.put(key, exe)
-        LAST_CHUNK["source"] = "disk"
-        done = (exe, time.perf_counter() - t0)
+        done = Chunk(exe, time.perf_counter() - t0, "disk")
         return done if executor is None else executor.submit(lambda: done)
     mesh = spec.mesh if mesh is None else mesh
     lowered = jit_chunk(spec, vmapped, short_run).lower(
@@ -203,8 +207,7 @@ def chunk_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple =
         exe = (aot_cache.compile_and_store("chunk", disk_key, lowered) if on_disk
                else lowered.compile())
         _EXECUTABLES.put(key, exe)
-        LAST_CHUNK["source"] = "compiled"
-        return exe, time.perf_counter() - t0
+        return Chunk(exe, time.perf_counter() - t0, "compiled")
     return finish() if executor is None else executor.submit(finish)
 
 

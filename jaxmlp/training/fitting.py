@@ -148,8 +148,8 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None, on_step=N
     ``watchdog`` (e.g. ``jaxmlp.parallel.Watchdog``) is kicked around every chunk, so a run
     whose peer process died exits with a clear error instead of waiting forever.
     ``on_step(step, loss)`` receives the in-chunk reports of a step-logging run (``prepare``'s
-    ``log_every``; called from XLA's thread), ``on_compiled(compile_s)`` the training chunk's
-    compile seconds once it is ready.
+    ``log_every``; called from XLA's thread), ``on_compiled(compile_s, source)`` the training
+    chunk's compile seconds and where it came from (``Chunk.source``) once it is ready.
 
     Returns ``(state, history, timing)``: the final train state, per-epoch metric lists and
     ``{"compile_s", "train_s", "epochs_run"}`` (plus ``"final_metrics"`` of the returned
@@ -157,10 +157,11 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None, on_step=N
     """
     spec, hp, data, state = run.spec, run.hp, run.data, run.state
     C = spec.chunk_epochs
-    exe, compile_s = (run.compiling.result() if run.compiling is not None else
-                      chunk_executable(spec, state, hp, data, C, short_run=run.short_run))
+    chunk = (run.compiling.result() if run.compiling is not None else
+             chunk_executable(spec, state, hp, data, C, short_run=run.short_run))
+    exe, compile_s = chunk.executable, chunk.compile_s
     if on_compiled is not None:
-        on_compiled(compile_s)
+        on_compiled(compile_s, chunk.source)
     history: dict[str, list] = {}
     start = epoch = int(state["epoch"])
     orders = OrdersAhead(lambda ep: host_input(spec.mesh, chunk_orders(spec, run.seed, ep, epochs)))
