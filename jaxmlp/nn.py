@@ -73,8 +73,8 @@ def init_stds(sizes: Sequence[int], *, init: str = "auto", activation: str = "ta
     return [_INIT_VARIANCE[scheme](a, b) ** 0.5 for a, b in zip(sizes[:-1], sizes[1:])]
 
 
-def init_mlp(key: jax.Array | None, sizes: Sequence[int], *, init: str = "auto",
-             activation: str = "tanh", dtype=jnp.float32, normals: list | None = None) -> Params:
+def init_mlp(key: jax.Array, sizes: Sequence[int], *, init: str = "auto",
+             activation: str = "tanh", dtype=jnp.float32) -> Params:
     """Initialise an MLP with layer sizes ``sizes = (d_in, h_1, ..., h_k, d_out)``.
 
     Weights are ``std * standard_normals(key, sizes)`` with var = 1/fan_in (LeCun),
@@ -88,8 +88,6 @@ def init_mlp(key: jax.Array | None, sizes: Sequence[int], *, init: str = "auto",
         init: "auto", "lecun", "glorot" or "he".
         activation: hidden activation, used by ``init="auto"``.
         dtype: parameter dtype.
-        normals: ``standard_normals(key, sizes, dtype)`` when the caller has them already
-            (e.g. from bits drawn on the host, ``jaxmlp.host_draws``); ``key`` is then unused.
 
     Returns:
         A list of ``{"W": (sizes[l], sizes[l+1]), "b": (sizes[l+1],)}`` dicts.
@@ -99,8 +97,7 @@ def init_mlp(key: jax.Array | None, sizes: Sequence[int], *, init: str = "auto",
         raise ConfigError(f"layer sizes must be at least two positive integers, got {sizes}")
     stds = init_stds(sizes, init=init, activation=activation)
     return [{"W": std * Z, "b": jnp.zeros((Z.shape[1],), dtype=dtype)}
-            for std, Z in zip(stds, standard_normals(key, sizes, dtype) if normals is None
-                              else normals)]
+            for std, Z in zip(stds, standard_normals(key, sizes, dtype))]
 
 
 def mup_multipliers(sizes: Sequence[int], base_width: int) -> tuple[list[float], list[float]]:

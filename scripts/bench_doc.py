@@ -38,9 +38,6 @@ SOURCES = {
     "steplog_w2": "docs/bench/steplog_w2_b2b6af9.json",
     "import": "docs/bench/import_056a2fb.json",
     "compile": "docs/bench/compile_profile_056a2fb.json",
-    "host_draws": "docs/bench/host_draws_17105ec.json",
-    "ab_host_draws": "docs/bench/ab_cmd_54767dd.json",
-    "ab_host_draws_1core": "docs/bench/ab_cmd_1core_17105ec.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
 }
@@ -56,9 +53,6 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "steplog_w2": "`scripts/steplog_cost.py --only W2` (W2 again, more rounds)",
         "import": "`scripts/import_time.py` (import time per ml_dtypes release)",
         "compile": "`scripts/compile_profile.py` (the training chunk's compile by stage)",
-        "host_draws": "`scripts/host_draw_cost.py` (initialisation drawn on the host or in the program)",
-        "ab_host_draws": "`scripts/ab_bench.py --commands` (commands before/after host draws, 2 cores)",
-        "ab_host_draws_1core": "`taskset -c 0 scripts/ab_bench.py --commands` (the same on one core)",
         "ab_loop": "`scripts/ab_bench.py` (fifth session's A/B, compiled loop)",
         "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)"}
 TEMPLATE = ROOT / "docs" / "bench" / "BENCHMARKS.template.md"
@@ -72,8 +66,6 @@ def load() -> dict:
 
 def _command(raw: dict, key: str) -> str:
     meta = raw[key]["meta"]
-    if key.startswith("ab_"):  # scripts/ab_bench.py records its own command line
-        return ("taskset -c 0 " if key.endswith("1core") else "") + meta["command"]
     argv = " ".join(meta.get("argv", []))
     if key.startswith("thresholds") and meta.get("rescored"):  # measured in runs, re-scored
         return "\n".join([f"python scripts/thresholds.py {' '.join(r['argv'])}"
@@ -85,10 +77,7 @@ def _command(raw: dict, key: str) -> str:
               "steplog": "python scripts/steplog_cost.py",
               "steplog_w2": "python scripts/steplog_cost.py",
               "import": "python scripts/import_time.py",
-              "compile": "python scripts/compile_profile.py",
-              "host_draws": "python scripts/host_draw_cost.py",
-              "ab_host_draws": "python scripts/ab_bench.py",
-              "ab_host_draws_1core": "taskset -c 0 python scripts/ab_bench.py"}.get(key, "python scripts/thresholds.py")
+              "compile": "python scripts/compile_profile.py"}.get(key, "python scripts/thresholds.py")
     return f"{script} {argv}".rstrip()
 
 
@@ -121,19 +110,14 @@ def parts(raw: dict) -> dict:
         "steplog_w2": tables.steplog_cost(raw["steplog_w2"]),
         "import": startup_tables.import_time(raw["import"]),
         "compile": startup_tables.compile_profile(raw["compile"]),
-        "host_draws": startup_tables.host_draw_cost(raw["host_draws"]),
-        "ab_host_draws": tables.ab_table(raw["ab_host_draws"]),
-        "ab_host_draws_1core": tables.ab_table(raw["ab_host_draws_1core"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
     }
     for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh",
               "thresholds_fresh_long", "scaling", "overlap", "steplog", "steplog_w2", "import",
-              "compile", "host_draws"):
+              "compile"):
         out[f"command_{k}"] = _command(raw, k)
         out[f"machine_{k}"] = _machine(raw, k)
-    for k in ("ab_host_draws", "ab_host_draws_1core"):  # the A/B table names its machine
-        out[f"command_{k}"] = _command(raw, k)
     return out
 
 

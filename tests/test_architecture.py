@@ -17,8 +17,7 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
 #: The layers, earliest first; a module's layer is its first dotted part under jaxmlp.
-LAYERS = ["lazy", "errors", "registry", "atomic", "timing", "config", "memory", "data", "losses", "calibration", "host_draws", "nn",
-          "parallel",
+LAYERS = ["lazy", "errors", "registry", "atomic", "timing", "config", "memory", "data", "losses", "calibration", "nn", "parallel",
           "objective", "backprop", "gradcheck", "training", "sweeps", "runs", "cli_flags", "cli"]
 
 

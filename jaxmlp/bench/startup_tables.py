@@ -1,7 +1,6 @@
 """Tables of what a command pays before it trains (``scripts/bench_doc.py``): imports per
-ml_dtypes release (``scripts/import_time.py``), the training chunk's compile by XLA stage
-(``scripts/compile_profile.py``) and the initialisation's random bits drawn on the host or in
-the program (``scripts/host_draw_cost.py``)."""
+ml_dtypes release (``scripts/import_time.py``) and the training chunk's compile by XLA stage
+(``scripts/compile_profile.py``)."""
 from __future__ import annotations
 
 from statistics import median as _median
@@ -47,23 +46,3 @@ def compile_profile(rep: dict) -> str:
     return md(["stage, s (median [min–max])"] + [f"chunk compiled with {v}" for v in variants],
               rows)
 
-
-
-def host_draw_cost(rep: dict) -> str:
-    """``scripts/host_draw_cost.py --out``: per case, seconds of the two ways to draw an
-    initialisation (median [min-max] over rounds, fresh processes) and which the rule picks."""
-    limit = rep["meta"]["HOST_DRAW_MAX"]
-    rows = []
-    for case in dict.fromkeys(r["case"] for r in rep["rows"]):
-        rs = [r for r in rep["rows"] if r["case"] == case]
-        host = [r["host_bits_s"] + r["host_compile_s"] + r["host_run_s"] for r in rs]
-        prog = [r["program_compile_s"] + r["program_run_s"] for r in rs]
-        faster = "host" if _median(host) < _median(prog) else "in-program"
-        rule = "host" if rs[0]["weights"] <= limit else "in-program"
-        rows.append([case, f"{rs[0]['weights']:,}", spread([r["host_bits_s"] for r in rs]),
-                     spread(host), spread(prog), f"{_median(host) / _median(prog):.2f}",
-                     faster, rule if rule == faster else f"**{rule}**",
-                     "yes" if all(r["same"] for r in rs) else "**no**"])
-    return md(["case", "weights drawn", "host: NumPy bits, s", "host: bits + compile + run, s",
-               "in-program: compile + run, s", "host / in-program", "faster",
-               f"rule (host up to {limit:,} weights)", "normals bit-identical"], rows)

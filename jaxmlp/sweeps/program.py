@@ -13,7 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp import host_draws
 from jaxmlp.training import aot_cache
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError
@@ -52,35 +51,19 @@ def replicate(tree, mesh):
     return jax.tree.map(lambda a: host_input(mesh, a), tree)
 
 
-def host_bits(seeds, sizes_max: tuple):
-    """The random bits of the members' initialisation at ``sizes_max``, drawn on the host
-    (``jaxmlp.host_draws``) when they are few enough, else None (drawn in the program): per
-    layer a ``(distinct seeds, fan_in, fan_out)`` array, and each member's row in it."""
-    distinct, index = np.unique(np.asarray(seeds), return_inverse=True)
-    if not host_draws.on_host(len(distinct) * sum(a * b for a, b in zip(sizes_max[:-1], sizes_max[1:]))):
-        return None
-    per_seed = [host_draws.weight_bits(int(s), sizes_max) for s in distinct]
-    return [np.stack(layer) for layer in zip(*per_seed)], index.astype(np.int32)
-
-
-def _init_params(model: ModelConfig, member_sizes: tuple, sizes_max: tuple, take, seeds,
-                 bits=None):
+def _init_params(model: ModelConfig, member_sizes: tuple, sizes_max: tuple, take, seeds):
     """Initial params of the models ``take`` (program-member indices), each exactly as
     ``jaxmlp.fit`` draws it (its own sizes and seed), zero-padded to ``sizes_max``: per layer
-    ``{"W": (len(take), fan_in, fan_out), "b": (len(take), fan_out)}``. ``bits``: the draws'
-    bits from the host (``host_bits``), or None to draw them here.
+    ``{"W": (len(take), fan_in, fan_out), "b": (len(take), fan_out)}``.
 
     The draws are nested across widths (``jaxmlp.nn.standard_normals``), so one draw at the
     widest shape per model, scaled by the model's own init std and cut to its sizes, is its
     initialisation: one random-number program whatever the widths. (Without JAX's
     partitionable threefry the draws do not nest; then every distinct size draws its own.)
     """
-    keys = lambda: jax.vmap(init_key)(seeds)
-    if bits is not None:
-        per_layer, index = bits
-        Z = [host_draws.normals_from_bits(b[index[take]]) for b in per_layer]
-    elif not jax.config.jax_threefry_partitionable:
-        parts, order, keys = [], [], keys()
+    keys = jax.vmap(init_key)(seeds)
+    if not jax.config.jax_threefry_partitionable:
+        parts, order = [], []
         for sizes in dict.fromkeys(member_sizes):
             ids = [i for i, sz in enumerate(member_sizes) if sz == sizes]
             p = jax.vmap(lambda k: init_model(k, model, list(sizes)))(keys[np.asarray(ids)])
@@ -90,8 +73,7 @@ def _init_params(model: ModelConfig, member_sizes: tuple, sizes_max: tuple, take
             order += ids
         pos = np.argsort(np.asarray(order))[take]
         return jax.tree.map(lambda *xs: jnp.concatenate(xs)[pos], *parts)
-    else:
-        Z = jax.vmap(lambda k: standard_normals(k, sizes_max))(keys()[take])
+    Z = jax.vmap(lambda k: standard_normals(k, sizes_max))(keys[take])
     sizes = np.asarray([member_sizes[t] for t in take])                 # (models, L + 1)
     # per model and layer, as init_model: W = (std * Z) * muP multiplier
     stds = np.asarray([init_stds(sz, init=model.init, activation=model.activation)
@@ -111,12 +93,10 @@ def _init_params(model: ModelConfig, member_sizes: tuple, sizes_max: tuple, take
 
 
 def _init_states(spec: Spec, model: ModelConfig, member_sizes: tuple, layout: Layout, seeds,
-                 momenta, bits=None) -> tuple:
+                 momenta) -> tuple:
     """The stacked initial train states of a program's groups, in one compiled call: every
-    model drawn at the widest sizes (``_init_params``; ``bits`` as there), each group cut to
-    its own sizes."""
-    params = _init_params(model, member_sizes, layout.widest, np.concatenate(layout.takes), seeds,
-                          bits)
+    model drawn at the widest sizes (``_init_params``), each group cut to its own sizes."""
+    params = _init_params(model, member_sizes, layout.widest, np.concatenate(layout.takes), seeds)
     states, at = [], 0
     for take, sz in zip(layout.takes, layout.sizes):
         n = len(take)
@@ -186,11 +166,10 @@ def build_program(splits, model: ModelConfig, train: TrainConfig, members: list[
 
     def init():
         static = (spec, model, member_sizes, layout)
-        args = (seeds, momenta, host_bits(seeds, layout.widest))
         exe = aot_cache.load_or_compile(
-            "sweep_init", (*static, signature(args), compiler_options(once=True)),
-            lambda: init_states_jit().lower(*static, *args))
-        return shard_models(exe(*args), mesh)
+            "sweep_init", (*static, signature((seeds, momenta)), compiler_options(once=True)),
+            lambda: init_states_jit().lower(*static, seeds, momenta))
+        return shard_models(exe(seeds, momenta), mesh)
     hp = shard_models(_hparams(spec, model, train, members, member_sizes, layout), mesh)
     if spec.mesh is None:  # 1-D: every device holds the whole data set for its models
         data = replicate(device_data(splits, spec), mesh)

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp import host_draws, losses as L
+from jaxmlp import losses as L
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError, DivergenceError
 from jaxmlp.nn import forward, training_flops_estimate, weight_counts
@@ -39,32 +39,15 @@ FINAL_IN_CHUNK_MACS = 2e7
 @memo
 def _initial_state(spec: Spec, model: ModelConfig, sizes: tuple):
     """Params (unless given) and optimizer state of a run, in one compiled call (replicated
-    over the mesh for data-parallel runs). ``draw`` is the run's seed, or the random bits of
-    its initialisation drawn on the host (``jaxmlp.host_draws``)."""
-    def make(params, draw, momentum):
-        if params is None and isinstance(draw, list):
-            params = init_model(None, model, list(sizes),
-                                normals=[host_draws.normals_from_bits(b) for b in draw])
-        elif params is None:
-            params = init_model(init_key(draw), model, list(sizes))
+    over the mesh for data-parallel runs)."""
+    def make(params, seed, momentum):
+        if params is None:
+            params = init_model(init_key(seed), model, list(sizes))
         else:  # a copy: the training chunk donates its state, never the caller's arrays
             params = jax.tree.map(jnp.copy, params)
         return init_state(spec, params, momentum=momentum)
     out = None if spec.mesh is None else replicated(spec.mesh)
     return fast_jit(make, out_shardings=out, once=True)
-
-
-def _initial_draw(seed: int, sizes, params, mesh) -> tuple:
-    """What the initialisation program draws from: the run's seed, or (no ``params`` given,
-    few enough weights) the random bits drawn on the host (``jaxmlp.host_draws``), so the
-    program holds no random-number code to compile. Returns its abstract form (shapes, for
-    ``eval_shape``) and a function making it (placed for ``mesh``): the bits are drawn once
-    the training chunk compiles in the background."""
-    if params is None and host_draws.on_host(sum(weight_counts(sizes))):
-        shapes = [jax.ShapeDtypeStruct((a, b), np.uint32) for a, b in zip(sizes[:-1], sizes[1:])]
-        return shapes, lambda: [host_input(mesh, b) for b in host_draws.weight_bits(seed, sizes)]
-    draw = host_input(mesh, np.uint32(seed))
-    return draw, lambda: draw
 
 
 class Run(NamedTuple):
@@ -114,18 +97,18 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
                      mesh=mesh, n_features=splits.n_features,
                      final_in_chunk=rows * sum(weight_counts(sizes)) <= FINAL_IN_CHUNK_MACS,
                      step_log=steplog.level(log_every, step_flops) if step_log else "")
-    draw, make_draw = _initial_draw(train.seed, sizes, params, spec.mesh)
+    seed = host_input(spec.mesh, np.uint32(train.seed))
     momentum = host_input(spec.mesh, np.float32(effective_momentum(train.optimizer, train.momentum)))
     if params is not None and spec.mesh is not None:
         params = jax.tree.map(lambda a: host_input(spec.mesh, np.asarray(a)), params)
-    init = _initial_state(spec, model, tuple(sizes))
+    init, args = _initial_state(spec, model, tuple(sizes)), (params, seed, momentum)
     every = log_every
     if log_every == "auto":  # until a chunk has been timed: an assumed throughput
         every = steplog.auto_every(step_flops / steplog.ASSUMED_FLOPS_PER_S)
     hp = make_hparams(train, spec, layer_lr=layer_lr_multipliers(model, sizes), as_numpy=True,
                       log_every=every or 1)
     hp = jax.tree.map(lambda a: host_input(spec.mesh, a), hp)
-    abstract = jax.eval_shape(init, params, draw, momentum)
+    abstract = jax.eval_shape(init, *args)
     check_training_memory(tree_nbytes(abstract) + tree_nbytes(abstract["params"]), splits,
                           f"training a {'-'.join(map(str, sizes))} model")  # state + gradients
     data = device_data(splits, spec)
@@ -134,7 +117,6 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     if spec.mesh is None:  # the chunk compiles in the background while the init is built
         compiling = chunk_executable(spec, abstract, hp, data, spec.chunk_epochs,
                                      executor=_COMPILER, short_run=short)
-    args = (params, make_draw(), momentum)
     state = aot_cache.load_or_compile(
         "init", (spec, model, tuple(sizes), signature(args), compiler_options(once=True)),
         lambda: init.lower(*args))(*args)
@@ -157,11 +139,10 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None, on_step=N
     """
     spec, hp, data, state = run.spec, run.hp, run.data, run.state
     C = spec.chunk_epochs
-    chunk = (run.compiling.result() if run.compiling is not None else
-             chunk_executable(spec, state, hp, data, C, short_run=run.short_run))
-    exe, compile_s = chunk.executable, chunk.compile_s
+    exe, compile_s, source = (run.compiling.result() if run.compiling is not None else
+                              chunk_executable(spec, state, hp, data, C, short_run=run.short_run))
     if on_compiled is not None:
-        on_compiled(compile_s, chunk.source)
+        on_compiled(compile_s, source)
     history: dict[str, list] = {}
     start = epoch = int(state["epoch"])
     orders = OrdersAhead(lambda ep: host_input(spec.mesh, chunk_orders(spec, run.seed, ep, epochs)))

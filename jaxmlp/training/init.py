@@ -51,11 +51,9 @@ def layer_lr_multipliers(model: ModelConfig, sizes):
     return mup_multipliers(sizes, model.base_width)[1]
 
 
-def init_model(init_key, model: ModelConfig, sizes, *, normals: list | None = None) -> list:
-    """Initial params for ``model`` with layer ``sizes`` (muP rescales the output layer);
-    ``normals`` as ``init_mlp``'s."""
-    params = init_mlp(init_key, sizes, init=model.init, activation=model.activation,
-                      normals=normals)
+def init_model(init_key, model: ModelConfig, sizes) -> list:
+    """Initial params for ``model`` with layer ``sizes`` (muP rescales the output layer)."""
+    params = init_mlp(init_key, sizes, init=model.init, activation=model.activation)
     mults = init_multipliers(model, sizes)
     if mults is not None:
         params = scale_layers(params, mults)
