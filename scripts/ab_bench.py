@@ -181,8 +181,8 @@ def main(argv=None) -> int:
                                 "head": _summary(raw[w]["head"])} for w in names}}
     if a.commands:
         report["commands"] = commands
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(report, indent=1) + "\n")
+    from jaxmlp.bench.raw import write_report
+    write_report(a.out, report)
     for job, res in (commands.items() if a.commands else ()):
         for m in ("cold", "warm"):
             b, h = (res["median"][s][m]["wall_s"] for s in ("base", "head"))

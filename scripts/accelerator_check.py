@@ -147,7 +147,8 @@ def main(argv=None) -> int:
             report[name] = {"error": traceback.format_exc()[-3000:]}
         report[name]["part_s"] = time.perf_counter() - t
         print(f"{name}: {time.perf_counter() - t:.1f} s", flush=True)
-        Path(a.out).write_text(json.dumps(report, indent=1, default=str) + "\n")
+        from jaxmlp.bench.raw import write_report
+        write_report(a.out, report, default=str)
     print(f"wrote {a.out}")
     return 0
 

@@ -60,6 +60,7 @@ def child(short: bool) -> dict:
     import jaxmlp
     from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
     from jaxmlp.data import load_splits
+    from jaxmlp.timing import COMPILE_EVENTS  # JAX's tracing, lowering, compile events
     from jaxmlp.training import compile as comp
     stages = defaultdict(float)
     jax.monitoring.register_event_duration_secs_listener(
@@ -82,8 +83,8 @@ def child(short: bool) -> dict:
     text = comp._EXECUTABLES.values()[0].as_text()
     kinds = re.findall(r"= \S+ fusion\(.*kind=(k\w+)", text)
     row.update({"fit_s": wall, "train_s": h["final"]["train_s"],
-                "trace_s": stages.get("/jax/core/compile/jaxpr_trace_duration", 0.0),
-                "lower_s": stages.get("/jax/core/compile/jaxpr_to_mlir_module_duration", 0.0),
+                "trace_s": stages.get(COMPILE_EVENTS[0], 0.0),
+                "lower_s": stages.get(COMPILE_EVENTS[1], 0.0),
                 "fusions": len(kinds), "loop_fusions": kinds.count("kLoop"),
                 "library_calls": kinds.count("kCustom"),
                 "test_accuracy": h["final"]["test_accuracy"]})
@@ -114,8 +115,8 @@ def main(argv=None) -> int:
     meta = {"argv": list(argv if argv is not None else sys.argv[1:]), "rounds": a.rounds,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(),
             "doc": __doc__.strip()}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    from jaxmlp.bench.raw import write_report
+    write_report(a.out, {"meta": meta, "rows": rows})
     print(f"wrote {a.out}")
     return 0
 

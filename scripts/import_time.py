@@ -17,7 +17,7 @@ release is caught.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,10 +45,7 @@ def fetch(version: str, where: Path) -> Path:
 
 
 def timed(code: str, path: Path | None) -> tuple[float, str]:
-    env = None
-    if path is not None:
-        import os
-        env = dict(os.environ, PYTHONPATH=str(path))
+    env = None if path is None else dict(os.environ, PYTHONPATH=str(path))
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code + REPORT], env=env, check=True,
                          capture_output=True, text=True).stdout.split()
@@ -81,8 +78,8 @@ def main(argv=None) -> int:
                     rows[v, c]["wall_s"].append(wall)
             print(f"round {r + 1}/{a.rounds} done", flush=True)
     meta["machine"] = machine_info()
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"meta": meta, "rows": list(rows.values())}, indent=1))
+    from jaxmlp.bench.raw import write_report
+    write_report(a.out, {"meta": meta, "rows": list(rows.values())})
     for row in rows.values():
         w = sorted(row["wall_s"])
         print(f"ml_dtypes {row['ml_dtypes']:8s} {row['case']:34s} median {w[len(w) // 2]:.3f} s")

@@ -15,7 +15,6 @@ same final loss, bit for bit.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -91,7 +90,8 @@ def main(argv=None) -> int:
         from jaxmlp.bench.machine import machine_info
         rep["meta"] = {"argv": list(argv if argv is not None else sys.argv[1:]),
                        "machine": machine_info(), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-        Path(a.out).write_text(json.dumps(rep, indent=1) + "\n")
+        from jaxmlp.bench.raw import write_report
+        write_report(a.out, rep)
         print(f"wrote {a.out}")
     return 0 if rep["same_loss"] else 1
 

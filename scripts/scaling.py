@@ -19,7 +19,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 SWEEP = r"""
 import json, sys
@@ -106,7 +105,8 @@ def main(argv=None) -> int:
         rep["meta"] = {"argv": list(argv or sys.argv[1:]), "machine": machine_info(),
                        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
                        "sweep_epochs": sweep_epochs, "dp_epochs": dp_epochs}
-        Path(a.out).write_text(json.dumps(rep, indent=1) + "\n")
+        from jaxmlp.bench.raw import write_report
+        write_report(a.out, rep)
         print(f"wrote {a.out}")
     return 0
 

@@ -15,7 +15,6 @@ progress per chunk.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -71,9 +70,8 @@ def main(argv=None):
                             "reports": reports, "bit_identical": same})
         print(name, {m: f"{np.median(v):.4f}" for m, v in times.items()}, reports, same,
               flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(rep, f, indent=1)
+    from jaxmlp.bench.raw import write_report
+    write_report(a.out, rep)
     print(f"wrote {a.out}")
 
 

@@ -310,8 +310,8 @@ def main(argv=None):
             c, ("rule_picks", "ok", "rule_over_other"))} for c in rep.get("products", [])]
         rep["short_run"] = [{**score_short_run(c), "measured_rule": keep(c, ("cases",))}
                             for c in rep.get("short_run", [])]
-        with open(a.out, "w") as f:
-            json.dump(rep, f, indent=1)
+        from jaxmlp.bench.raw import write_report
+        write_report(a.out, rep)
         print(f"wrote {a.out}")
         return
     shapes = list(itertools.product(WIDTHS, DEPTHS, BATCHES))
@@ -348,9 +348,8 @@ def main(argv=None):
                 for k, v in r["ways"].items()) + "  ok " + "".join(
                 "y" if c["ok"] else "n" for c in r["cases"]), flush=True)
     rep["meta"]["elapsed_s"] = time.time() - t0
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(rep, f, indent=1)
+    from jaxmlp.bench.raw import write_report
+    write_report(a.out, rep)
     print(f"wrote {a.out} ({rep['meta']['elapsed_s']:.0f} s)")
 
 

@@ -21,7 +21,6 @@ prints the tables and draws the figure.
 """
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from jaxmlp.bench.analysis import (ATOL, RTOL_OWN_SHUFFLE, RTOL_SAME_ORDER,
                                    analyse_g, analyse_training, analyse_w3, flops_per_sample)
 from jaxmlp.bench.args import OneLineParser
 from jaxmlp.bench.machine import machine_info, torch_available
+from jaxmlp.bench.raw import write_report
 from jaxmlp.bench.report import evaluate_targets, plot, print_report
 from jaxmlp.bench.runner import Plan, run_rounds
 from jaxmlp.bench.workloads import (ALL_WORKLOADS, PEER_NAMES, digits_train_split,
@@ -175,7 +175,7 @@ def _write(report: dict, out_dir: Path) -> None:
     except Exception as e:  # the numbers matter more than the picture
         report["plot"] = None
         print(f"note: plot failed: {e}")
-    (out_dir / "bench.json").write_text(json.dumps(report, indent=1, default=str))
+    write_report(out_dir / "bench.json", report, default=str)
     print(f"wrote {out_dir / 'bench.json'} and {png} ({report['meta']['elapsed_s']:.0f} s)")
 
 

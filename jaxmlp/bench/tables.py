@@ -8,6 +8,8 @@ rounds, [min-max] the range of the per-round ratios.
 """
 from __future__ import annotations
 
+from statistics import median as _median
+
 from jaxmlp.bench import report as inproc_report
 from jaxmlp.bench.e2e import results as e2e_results
 from jaxmlp.bench.tables_md import DASH, md
@@ -288,11 +290,6 @@ def scaling(rep: dict) -> str:
                       [[str(r["devices"]), str(r["processes"]), f"{r['compile_s']:.2f}",
                         f"{r['train_s']:.2f}", f"{r['train_loss']:.6f}"] for r in dp]))
     return "\n".join(out)
-
-
-def _median(values: list) -> float:
-    v = sorted(values)
-    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
 def spread(values: list, scale: float = 1.0, prec: int = 3) -> str:
