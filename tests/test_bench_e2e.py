@@ -234,10 +234,13 @@ def test_bench_tables_renders_an_ab_result(tmp_path):
 def test_case_selection():
     specs = harness.case_specs(harness.job_epochs(quick=False), cores=4)
     assert harness.select_cases(specs, "train") == [
-        "train/jaxmlp_cold", "train/jaxmlp_warm", "train/sklearn", "train/pytorch", "train/floor"]
+        "train/jaxmlp_cold", "train/jaxmlp_warm", "train/sklearn", "train/pytorch",
+        "train/jax_script", "train/floor"]
     assert harness.select_cases(specs, "sweep/sklearn_cores,train/floor") == [
         "train/floor", "sweep/sklearn_cores"]
-    assert len(harness.select_cases(specs, None)) == 5 + 6 + 4 + 4 + 4  # train sweep W1 W4 W2
+    assert len(harness.select_cases(specs, None)) == 6 + 6 + 5 + 4 + 4  # train sweep W1 W4 W2
+    # the plain JAX script runs the digits jobs at their epochs
+    assert specs["W1/jax_script"]["argv"][-3:] == ["100", "--out", "{out}"]
     assert harness.select_cases(specs, "W4") == [
         "W4/jaxmlp_cold", "W4/jaxmlp_warm", "W4/sklearn", "W4/pytorch"]
     # the whole-command form of each in-process workload: its model, rows and epochs
@@ -269,7 +272,7 @@ def test_bad_input_is_one_error_line_exit_2(argv):
 
 def test_peer_scripts_do_not_use_jaxmlp_and_import_jaxmlp_stays_light():
     scripts = [s for s in PEERS.glob("*.py") if s.name != "__init__.py"]
-    assert len(scripts) == 6
+    assert len(scripts) == 7
     for script in scripts:
         assert "jaxmlp" not in script.read_text(), script
     code = ("import sys, jaxmlp; print(sorted(m for m in sys.modules if m.split('.')[0] in "
@@ -314,7 +317,7 @@ def test_mse_jobs_read_test_mse_and_check_it_relatively(tmp_path):
 # ------------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_e2e_quick_smoke(tmp_path):
-    cases = "train/floor,train/jaxmlp_cold,train/jaxmlp_warm,train/sklearn"
+    cases = "train/floor,train/jaxmlp_cold,train/jaxmlp_warm,train/sklearn,train/jax_script"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     p = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--e2e", "--quick",
@@ -323,7 +326,7 @@ def test_e2e_quick_smoke(tmp_path):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     rep = json.loads((tmp_path / "e2e.json").read_text())
     assert list(rep["cases"]) == ["train/jaxmlp_cold", "train/jaxmlp_warm", "train/sklearn",
-                                  "train/floor"]  # the run order, whatever the order asked
+                                  "train/jax_script", "train/floor"]  # the run order
     assert rep["meta"]["quick"] is True and rep["meta"]["rounds"] == 1
     assert rep["meta"]["epochs"] == harness.job_epochs(quick=True)
     assert rep["meta"]["warm_cache_files"]["train"] > 0  # the warm-up run filled it
@@ -342,7 +345,7 @@ def test_e2e_quick_smoke(tmp_path):
     assert "--epochs 2" in warm["command"] and warm["compile_cache"] == "warm"
     r = rep["ratios"]["train"]
     assert set(r) == {f"{m}/{p}" for m in ("jaxmlp_cold", "jaxmlp_warm")
-                      for p in ("sklearn", "floor")}
+                      for p in ("sklearn", "jax_script", "floor")}
     assert r["jaxmlp_warm/floor"]["median"] == pytest.approx(
         warm["wall_s"]["median"] / rep["cases"]["train/floor"]["wall_s"]["median"])
     assert [t["met"] is not None for t in rep["targets"]] == [True, True, True]

@@ -17,14 +17,16 @@ Jobs and cases (``--cases`` takes job names and/or ``job/case``):
   cross-entropy, train/val/test split). ``jaxmlp_cold``: ``jaxmlp train --out DIR`` with
   ``JAXMLP_COMPILE_CACHE`` a fresh empty folder every run; ``jaxmlp_warm``: the same with a
   cache folder filled by the warm-up run; ``sklearn`` / ``pytorch``: the user scripts in
-  ``jaxmlp/bench/e2e/peers``; ``floor``: ``python -c "import jax; jax.numpy.zeros(1)"``.
+  ``jaxmlp/bench/e2e/peers``; ``jax_script``: the job as a plain JAX script (a jitted step
+  called from Python loops, ``peers/train_jax.py``: what the job costs JAX without jaxmlp's
+  per-epoch evaluation and bookkeeping); ``floor``: ``python -c "import jax; jax.numpy.zeros(1)"``.
 * ``sweep``: W3's grid, 64 models (widths 16,32,64,128 x lr 0.01,0.03,0.1,0.3 x 4 seeds, 50
   epochs). ``jaxmlp_cold`` / ``jaxmlp_warm``: ``jaxmlp sweep ...`` as above; ``sklearn``: 64
   fits in a loop in one process; ``sklearn_cores``: a joblib worker process per core, one BLAS
   thread each; ``pytorch``: one process, 1 intra-op thread; ``pytorch_cores``: a joblib worker
   process per core, 1 thread each. The PyTorch cases run only where torch is installed.
 * ``W1``, ``W4``, ``W2``: the in-process benchmark's training workloads as whole commands
-  (``jaxmlp_cold``, ``jaxmlp_warm``, ``sklearn``, ``pytorch``): W1 is the train job at 100
+  (``jaxmlp_cold``, ``jaxmlp_warm``, ``sklearn``, ``pytorch``; W1 also ``jax_script``): W1 is the train job at 100
   epochs; W4 (car-sensor, 8-64-2, MSE, 10 epochs) and W2 (teacher 784-512-512-10, 1 epoch)
   read a ``.npz`` the harness writes before the warm-up (untimed, one file for every
   framework: ``FILE_JOBS``), split 80/20 with no validation rows, so that they train on as
@@ -95,7 +97,8 @@ def case_specs(epochs: dict, cores: int) -> dict[str, dict]:
     def digits(job):  # the default job: jaxmlp train and the digits peer scripts
         ep = ["--epochs", str(epochs[job])]
         return _train_rows(job, [*jm, "train", *ep, "--out", "{out}"],
-                           lambda fw: [py, f"{{peers}}/train_{fw}.py", *ep, "--out", "{out}"])
+                           lambda fw: [py, f"{{peers}}/train_{fw}.py", *ep, "--out", "{out}"],
+                           plain_jax=True)
     rows = [
         *digits("train"),
         ("train", "floor", "jax", "floor: import jax, one array", [py, "-c", FLOOR], None),
@@ -126,13 +129,18 @@ def case_specs(epochs: dict, cores: int) -> dict[str, dict]:
             for job, name, fw, label, argv, cache in rows}
 
 
-def _train_rows(job: str, mine: list, peer) -> list[tuple]:
+def _train_rows(job: str, mine: list, peer, plain_jax: bool = False) -> list[tuple]:
     """A one-model job's cases: ``mine`` (jaxmlp's argv) with an empty and a filled compile
-    cache, and each peer's script (``peer(framework)`` -> argv)."""
-    return [(job, "jaxmlp_cold", "jaxmlp", "jaxmlp train, empty compile cache", mine, "fresh"),
+    cache, and each peer's script (``peer(framework)`` -> argv); with ``plain_jax``, also the
+    plain JAX script (``peers/train_jax.py``: a jitted step called from Python loops)."""
+    rows = [(job, "jaxmlp_cold", "jaxmlp", "jaxmlp train, empty compile cache", mine, "fresh"),
             (job, "jaxmlp_warm", "jaxmlp", "jaxmlp train, filled compile cache", mine, "warm"),
             (job, "sklearn", "sklearn", "scikit-learn script", peer("sklearn"), None),
             (job, "pytorch", "pytorch", "PyTorch eager script", peer("pytorch"), None)]
+    if plain_jax:
+        rows.append((job, "jax_script", "jax", "plain JAX script (jitted step, Python loops)",
+                     peer("jax"), None))
+    return rows
 
 
 def command_line(spec: dict) -> str:
