@@ -11,9 +11,12 @@ trace holds one compile of the chunk alone. XLA's own trace events give its stag
 passes, the fusion kernels (XLA:CPU's emitters turn each into LLVM IR, spread over its codegen
 threads: their sum is CPU time, not wall), the thunk emitter (the compile thread's wall while
 the kernels are emitted) and LLVM's machine-code generation; the compiled program's text gives
-its kernel counts. Two variants, each in fresh processes, interleaved for ``--rounds``: the
-chunk as ``train`` compiles it (``CPU_COMPILER_OPTIONS``) and as a short run
-(``--fast-compile``: ``CPU_SHORT_RUN_OPTIONS``, XLA:CPU's older emitters).
+its kernel counts. Three variants, each in fresh processes, interleaved for ``--rounds``: the
+chunk as ``train`` compiles it (``CPU_COMPILER_OPTIONS``), as a short run
+(``--fast-compile``: ``CPU_SHORT_RUN_OPTIONS``, XLA:CPU's older emitters), and, for scale,
+the programs the e2e benchmark's plain JAX script compiles for the same job (its jitted step
+at two batch shapes and its accuracy: no per-epoch evaluation or bookkeeping; JAX's default
+options), compiled alone the same way (``plain_child``).
 """
 from __future__ import annotations
 
@@ -31,7 +34,10 @@ from pathlib import Path
 
 os.environ.setdefault("JAXMLP_COMPILE_CACHE", "off")
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {"train's options": False, "short run (--fast-compile)": True}
+VARIANTS = {"the chunk at train's options": "train",
+            "the chunk as a short run (--fast-compile)": "short",
+            "the plain JAX script's 3 programs": "plain"}
+PLAIN = ROOT / "jaxmlp" / "bench" / "e2e" / "peers" / "train_jax.py"
 # trace event -> the stage it is reported as
 STAGES = {"PjRtCpuClient::Compile": "xla_compile_s", "JitCompiler::Compile": "llvm_codegen_s",
           "ThunkEmitter::EmitEntryComputation": "emit_kernels_wall_s",
@@ -52,6 +58,40 @@ def _trace_events(folder: str) -> dict:
                         count[key] += 1
     out["fusion_kernels_emitted"] = count["fusion_emitter_cpu_s"]
     return dict(out)
+
+
+def _kernel_counts(texts: list[str]) -> dict:
+    """Fusion kernels in compiled programs' text: all, loop fusions, library calls."""
+    kinds = [k for t in texts for k in re.findall(r"= \S+ fusion\(.*kind=(k\w+)", t)]
+    return {"fusions": len(kinds), "loop_fusions": kinds.count("kLoop"),
+            "library_calls": kinds.count("kCustom")}
+
+
+def plain_child() -> dict:
+    """The programs the plain JAX script (``PLAIN``, the e2e peer) compiles for the default
+    job: its step at 128 rows and at the last batch's 105, and its accuracy on the 359 test
+    rows, each compiled once untimed, then again (JAX's caches cleared) under the profiler."""
+    import runpy
+
+    import jax
+    import numpy as np
+    peer = runpy.run_path(str(PLAIN), run_name="compile_profile")
+    f32 = lambda *shape: np.zeros(shape, np.float32)
+    params = [(f32(64, 128), f32(128)), (f32(128, 10), f32(10))]
+    calls = [(peer["step"], (params, f32(n, 64), np.zeros(n, np.int32))) for n in (128, 105)]
+    calls.append((peer["accuracy"], (params, f32(359, 64), np.zeros(359, np.int32))))
+    compile_all = lambda: [fn.lower(*args).compile() for fn, args in calls]
+    compile_all()  # untimed: one-time costs of the process's first compiles
+    jax.clear_caches()
+    with tempfile.TemporaryDirectory() as tmp:
+        jax.profiler.start_trace(tmp)
+        t0 = time.perf_counter()
+        exes = compile_all()
+        wall = time.perf_counter() - t0
+        jax.profiler.stop_trace()
+        row = _trace_events(tmp)
+    row.update({"fit_s": wall, **_kernel_counts([e.as_text() for e in exes])})
+    return row
 
 
 def child(short: bool) -> dict:
@@ -80,13 +120,10 @@ def child(short: bool) -> dict:
         wall = time.perf_counter() - t0
         jax.profiler.stop_trace()
         row = _trace_events(tmp)
-    text = comp._EXECUTABLES.values()[0].as_text()
-    kinds = re.findall(r"= \S+ fusion\(.*kind=(k\w+)", text)
     row.update({"fit_s": wall, "train_s": h["final"]["train_s"],
                 "trace_s": stages.get(COMPILE_EVENTS[0], 0.0),
                 "lower_s": stages.get(COMPILE_EVENTS[1], 0.0),
-                "fusions": len(kinds), "loop_fusions": kinds.count("kLoop"),
-                "library_calls": kinds.count("kCustom"),
+                **_kernel_counts([comp._EXECUTABLES.values()[0].as_text()]),
                 "test_accuracy": h["final"]["test_accuracy"]})
     return row
 
@@ -95,10 +132,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--child", choices=["0", "1"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=sorted(set(VARIANTS.values())), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child is not None:
-        print(json.dumps(child(a.child == "1")))
+        print(json.dumps(plain_child() if a.child == "plain" else child(a.child == "short")))
         return 0
     if not a.out:
         p.error("--out is required")
@@ -106,8 +143,8 @@ def main(argv=None) -> int:
     from jaxmlp.bench.machine import machine_info
     rows = []
     for r in range(a.rounds):
-        for name, short in VARIANTS.items():
-            res = subprocess.run([sys.executable, __file__, "--child", str(int(short))],
+        for name, kind in VARIANTS.items():
+            res = subprocess.run([sys.executable, __file__, "--child", kind],
                                  capture_output=True, text=True, check=True)
             rows.append({"variant": name, "round": r, **json.loads(res.stdout.splitlines()[-1])})
             print(f"round {r + 1}/{a.rounds} {name}: chunk compile "

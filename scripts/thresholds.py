@@ -14,8 +14,10 @@ caches are cleared between variants, so every variant is compiled and timed afre
 * ``MATERIALISE_MAX`` (``jaxmlp.nn``): a weight gradient with at most this many entries is
   computed with the smaller operand transposed and materialised; a larger one with XLA's own
   transposed-operand product. For each shape ``jaxmlp.fit`` trains the model three ways: every
-  layer materialised, every layer XLA's product, and the rule (per layer). Where the rule gives
-  the same program as a uniform variant, that variant's time is the rule's. The rule picks the
+  layer materialised, every layer XLA's product, and the rule (per layer), the ways interleaved
+  run by run (``"materialise_runs": "interleaved"`` in the JSON's meta; files without it ran
+  each way's runs back to back). Where the rule gives the same program as a uniform variant,
+  that variant's time is the rule's. The rule picks the
   faster path when its training time is at most the faster uniform variant's (strictly, and
   within the spread measured between two runs of one program).
 * ``SHORT_RUN_FLOPS`` (``jaxmlp.training.compile``): a training program (``fit``, ``sweep``) whose estimated training
@@ -91,22 +93,25 @@ def weight_gradient_path(path):
         nn.MATERIALISE_MAX, nn.MATERIALISE_MIN_DIM = saved
 
 
-def fit_seconds(width, depth, batch, path, target, reps, max_steps=MAX_STEPS):
-    """Best-of-``reps`` train seconds of ``jaxmlp.fit`` with every weight gradient on ``path``
-    (fresh programs), and every rep's value."""
+def fit_seconds(width, depth, batch, paths, target, reps, max_steps=MAX_STEPS):
+    """Train seconds of ``jaxmlp.fit`` with every weight gradient on each of ``paths``, ``reps``
+    runs per path, the paths interleaved (path A, path B, ..., then again: a slow spell of the
+    machine lands on every path alike), each run's programs compiled afresh (compile is not
+    counted). Returns ``{path: (best, every run)}``."""
     import jaxmlp
     from jaxmlp.config import ModelConfig, TrainConfig
     n, epochs = plan_fit(width, depth, batch, target, max_steps)
     X, y = data(n)
-    with weight_gradient_path(path):
-        jaxmlp.clear_caches()
-        ts = []
-        for _ in range(reps):
-            _, hist = jaxmlp.fit((X, y), model=ModelConfig(hidden=(width,) * depth),
-                                 train=TrainConfig(epochs=epochs, batch_size=batch, lr=0.01))
-            ts.append(hist["final"]["train_s"])
+    ts = {p: [] for p in paths}
+    for _ in range(reps):
+        for path in paths:
+            with weight_gradient_path(path):
+                jaxmlp.clear_caches()
+                _, hist = jaxmlp.fit((X, y), model=ModelConfig(hidden=(width,) * depth),
+                                     train=TrainConfig(epochs=epochs, batch_size=batch, lr=0.01))
+                ts[path].append(hist["final"]["train_s"])
     jaxmlp.clear_caches()
-    return min(ts), ts
+    return {p: (min(v), v) for p, v in ts.items()}
 
 
 def materialise_case(width, depth, batch, target, reps, max_steps=MAX_STEPS):
@@ -114,16 +119,17 @@ def materialise_case(width, depth, batch, target, reps, max_steps=MAX_STEPS):
     pairs = list(zip(sizes(width, depth)[:-1], sizes(width, depth)[1:]))
     layers = [a * b for a, b in pairs]
     mat = [materialises(a, b) for a, b in pairs]
-    t = {}
-    t["materialised"], runs_m = fit_seconds(width, depth, batch, "materialised", target, reps, max_steps)
-    t["xla"], runs_x = fit_seconds(width, depth, batch, "xla", target, reps, max_steps)
+    paths = ["materialised", "xla"] + ([] if all(mat) or not any(mat) else ["rule"])
+    res = fit_seconds(width, depth, batch, paths, target, reps, max_steps)
+    t = {"materialised": res["materialised"][0], "xla": res["xla"][0]}
+    runs_m, runs_x = res["materialised"][1], res["xla"][1]
     if all(mat):
         rule_is, runs_r = "materialised", runs_m
     elif not any(mat):
         rule_is, runs_r = "xla", runs_x
     else:
         rule_is = "mixed"
-        t["mixed"], runs_r = fit_seconds(width, depth, batch, "rule", target, reps, max_steps)
+        t["mixed"], runs_r = res["rule"]
     rule = t[rule_is]
     others = [v for k, v in t.items() if k != rule_is]
     spread = max(runs_r) / min(runs_r) - 1.0 if len(runs_r) > 1 else 0.0
@@ -322,7 +328,7 @@ def main(argv=None):
                     **rules_meta(), "whole_flops": a.whole_flops, "max_steps": a.max_steps,
                     "widths": WIDTHS, "batches": BATCHES, "depths": DEPTHS,
                     "input": N_IN, "outputs": N_OUT, "run_flops": RUN_FLOPS,
-                    "doc": __doc__.strip()},
+                    "materialise_runs": "interleaved", "doc": __doc__.strip()},
            "products": [], "materialise": [], "short_run": []}
     t0 = time.time()
     if a.only in (None, "products"):

@@ -154,10 +154,15 @@ def test_compile_profile_table():
     row = lambda v, x: {"variant": v, "xla_compile_s": x, "hlo_passes_s": 0.03,
                         "fusion_emitter_cpu_s": 0.5 * x, "fusions": 140, "loop_fusions": 120,
                         "library_calls": 20, "fusion_kernels_emitted": 100, "train_s": 0.06}
-    rep = {"rows": [row("a", 0.9), row("a", 1.1), row("a", 1.0), row("b", 0.6)]}
+    plain = {"variant": "c", "xla_compile_s": 0.3, "fusions": 40, "loop_fusions": 30,
+             "library_calls": 10, "fusion_kernels_emitted": 30}
+    rep = {"rows": [row("a", 0.9), row("a", 1.1), row("a", 1.0), row("b", 0.6), plain]}
     text = startup_tables.compile_profile(rep)
     assert "| XLA compile (wall) | 1.000 [0.900–1.100] | 0.600 [0.600–0.600] |" in text
     assert "| fusion emitter, summed over codegen threads | 0.500 [0.450–0.550] |" in text
     # stages a trace lacks count as 0 (e.g. the short-run variant has no fusion-emitter events)
     assert "| LLVM machine code | 0.000 [0.000–0.000] |" in text
-    assert "| fusion kernels in the program | 140 | 140 |" in text
+    # a value the script measures itself (training, tracing) and a variant lacks: not measured
+    assert "| training | 0.060 [0.060–0.060] | 0.060 [0.060–0.060] | – |" in text
+    assert "| fusion kernels in the program | 140 | 140 | 40 |" in text
+    assert text.splitlines()[0] == "| stage, s (median [min–max]) | a | b | c |"

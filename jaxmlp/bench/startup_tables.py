@@ -6,7 +6,7 @@ from __future__ import annotations
 from statistics import median as _median
 
 from jaxmlp.bench.tables import spread
-from jaxmlp.bench.tables_md import md
+from jaxmlp.bench.tables_md import DASH, md
 
 
 def import_time(rep: dict) -> str:
@@ -32,17 +32,20 @@ COMPILE_STAGES = (("xla_compile_s", "XLA compile (wall)"), ("hlo_passes_s", "HLO
 
 
 def compile_profile(rep: dict) -> str:
-    """``scripts/compile_profile.py --out``: the chunk's compile by stage, seconds median
-    [min-max] per variant, and its kernel counts."""
+    """``scripts/compile_profile.py --out``: the compile by stage, seconds median [min-max]
+    per variant (– where a variant has no such stage), and the kernel counts."""
     variants = list(dict.fromkeys(r["variant"] for r in rep["rows"]))
     col = {v: [r for r in rep["rows"] if r["variant"] == v] for v in variants}
-    rows = [[label] + [spread([r.get(key, 0.0) for r in col[v]], 1.0, 3) for v in variants]
-            for key, label in COMPILE_STAGES]
+    # a stage XLA's trace lacks took no time (the short-run variant has no fusion-emitter
+    # events); a value the script measures itself and a variant lacks was not measured (–)
+    traced = lambda key: key.endswith(("compile_s", "passes_s", "wall_s", "cpu_s", "codegen_s"))
+    cell = lambda v, key: (spread([r.get(key, 0.0) for r in col[v]], 1.0, 3)
+                           if traced(key) or all(key in r for r in col[v]) else DASH)
+    rows = [[label] + [cell(v, key) for v in variants] for key, label in COMPILE_STAGES]
     for key, label in (("fusions", "fusion kernels in the program"),
                        ("loop_fusions", "of which elementwise/loop fusions"),
                        ("library_calls", "of which library calls (matrix products)"),
                        ("fusion_kernels_emitted", "kernels through the fusion emitter")):
         rows.append([label] + [str(int(_median([r[key] for r in col[v]]))) for v in variants])
-    return md(["stage, s (median [min–max])"] + [f"chunk compiled with {v}" for v in variants],
-              rows)
+    return md(["stage, s (median [min–max])"] + variants, rows)
 
