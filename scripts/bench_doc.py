@@ -27,7 +27,7 @@ from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
 #: The raw result behind each part of the page.
 SOURCES = {
     "inproc": "docs/bench/inproc_a0de7bc.json",
-    "e2e": "docs/bench/e2e_056a2fb.json",
+    "e2e": "docs/bench/e2e_2adecca.json",
     "thresholds": "docs/bench/thresholds_tuning.json",
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
     "thresholds_fresh": "docs/bench/thresholds_fresh.json",
@@ -37,7 +37,7 @@ SOURCES = {
     "steplog": "docs/bench/steplog_2c28d74.json",
     "steplog_w2": "docs/bench/steplog_w2_b2b6af9.json",
     "import": "docs/bench/import_056a2fb.json",
-    "compile": "docs/bench/compile_profile_056a2fb.json",
+    "compile": "docs/bench/compile_profile_9f0be45.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
 }
