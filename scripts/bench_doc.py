@@ -32,6 +32,7 @@ SOURCES = {
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
     "thresholds_fresh": "docs/bench/thresholds_fresh.json",
     "thresholds_fresh_long": "docs/bench/thresholds_fresh_whole_long.json",
+    "thresholds_interleaved": "docs/bench/thresholds_interleaved_9f0be45.json",
     "scaling": "docs/bench/scaling_751cdfe.json",
     "overlap": "docs/bench/overlap_a0de7bc.json",
     "steplog": "docs/bench/steplog_2c28d74.json",
@@ -47,6 +48,8 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "thresholds_held_out": "`scripts/thresholds.py` (size thresholds, held-out shapes)",
         "thresholds_fresh": "`scripts/thresholds.py` (size thresholds, fresh held-out shapes)",
         "thresholds_fresh_long": "`scripts/thresholds.py` (fresh held-out shapes, longer whole runs)",
+        "thresholds_interleaved": ("`scripts/thresholds.py` (weight gradients, third held-out "
+                                   "grid, runs interleaved)"),
         "scaling": "`scripts/scaling.py` (devices and processes)",
         "overlap": "`scripts/order_overlap.py` (data orders drawn ahead)",
         "steplog": "`scripts/steplog_cost.py` (in-chunk step reports)",
@@ -104,6 +107,7 @@ def parts(raw: dict) -> dict:
         "thresholds_held_out": threshold_tables.thresholds(raw["thresholds_held_out"]),
         "thresholds_fresh": threshold_tables.thresholds(raw["thresholds_fresh"]),
         "thresholds_fresh_long": threshold_tables.thresholds(raw["thresholds_fresh_long"]),
+        "thresholds_interleaved": threshold_tables.thresholds(raw["thresholds_interleaved"]),
         "scaling": tables.scaling(raw["scaling"]),
         "overlap": tables.overlap(raw["overlap"]),
         "steplog": tables.steplog_cost(raw["steplog"]),
@@ -114,8 +118,8 @@ def parts(raw: dict) -> dict:
         "ab_commands": tables.ab_table(raw["ab_commands"]),
     }
     for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh",
-              "thresholds_fresh_long", "scaling", "overlap", "steplog", "steplog_w2", "import",
-              "compile"):
+              "thresholds_fresh_long", "thresholds_interleaved", "scaling", "overlap", "steplog",
+              "steplog_w2", "import", "compile"):
         out[f"command_{k}"] = _command(raw, k)
         out[f"machine_{k}"] = _machine(raw, k)
     return out

@@ -113,6 +113,11 @@ def test_threshold_scores():
     # the uniform alternatives on the same runs: materialised wins 16 (and 64 within 1%)
     assert "every layer materialised would score 1/3 strict and 2/3 within its own spread" in text
     assert "every layer on XLA's product would score 2/3 strict and 2/3 within its own spread" in text
+    # and beyond noise (16 and 256 separate; 64's runs overlap at 1.01): each path wins one
+    assert ("every layer materialised would score 1/3 strict and 2/3 within its own spread; "
+            "where its runs and the fastest other path's do not overlap (2 shapes) it is the "
+            "faster in 1/2.") in text
+    assert "own spread; where its runs and the fastest other path's do not overlap (2 shapes) it is the faster in 1/2." in text.split("XLA's product would score")[1]
     assert "in **1/2** cases (50%); worst case 1.30x" in text
     assert "| 16 | 1 | 32 | 0.50 | 1.00 | 1.25 | y **n** |" in text
 
