@@ -95,7 +95,10 @@ def test_auto_packs_where_padding_costs_more_than_extra_groups():
         P.plan_programs(members, sizes, packing=[[16, 32], [64]], epochs=1, **kw)
 
 
-GRID = {"width": [4, 12, 24], "lr": [0.05, 0.2], "temperature": [0.5, 2.0], "l2": [0.0, 1e-3],
+# lr up to 0.1: at lr 0.2 the width-4 two-layer model at T 0.5 and momentum 0.9 is near its
+# stability edge, where training multiplies float32 round-off ~30x an epoch (pad vs pack: 3e-6
+# after 3 epochs, 1e-4 after 4 on an AVX2 CPU); at 0.1 every model stays within 2e-6.
+GRID = {"width": [4, 12, 24], "lr": [0.05, 0.1], "temperature": [0.5, 2.0], "l2": [0.0, 1e-3],
         "momentum": [0.0, 0.9]}
 
 
