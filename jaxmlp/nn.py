@@ -156,37 +156,31 @@ def _row(v: jax.Array, like: jax.Array) -> jax.Array:
 def matmul(x: jax.Array, W: jax.Array) -> jax.Array:
     """``x @ W`` for a batch ``x`` (B, fan_in), differentiable in every mode like ``x @ W``.
 
-    Its derivative rule only changes how the weight gradient ``x^T @ g`` is laid out on CPU
-    (``materialises``): the smaller of ``x`` (B, fan_in) and ``g`` (B, fan_out) is
-    transposed and materialised (optimisation barriers keep XLA from folding the transposes
-    back into the product), so XLA:CPU runs ``dW`` as a plain row-major product in the same
-    library kernels as the forward pass instead of its generic transposed-operand dot. That
-    generic dot cost a ~25 ms warm-up on the first digits 64-128-10 run in a process,
-    batched over a sweep's models was the slowest op of a sweep step, and is several times
-    slower on thin layers; on large square-ish matrices the two are close (BENCHMARKS.md,
-    "Size thresholds"). Other platforms get the plain transposes.
+    Its derivative rule only changes how the weight gradient ``x^T @ g`` of a small or thin
+    weight matrix (``materialises``) is laid out on CPU: there the smaller of
+    ``x`` (B, fan_in) and ``g`` (B, fan_out) is transposed and materialised (optimisation
+    barriers keep XLA from folding the transposes back into the product), so XLA:CPU runs
+    ``dW`` as a plain row-major product in the same library kernels as the forward pass
+    instead of its generic transposed-operand dot. That generic dot cost a ~25 ms warm-up on
+    the first digits 64-128-10 run in a process and, batched over a sweep's models, was the
+    slowest op of a sweep step; for large square-ish matrices it is as fast or faster
+    (BENCHMARKS.md, "Size thresholds"). Other platforms get the plain transposes.
     """
     return x @ W
 
 
-#: The largest weight gradient (entries) computed with an operand materialised, unless thin
-#: (a side of at most ``MATERIALISE_MIN_DIM``); ``None``: every one. ``scripts/thresholds.py``
-#: sets both to time one path everywhere.
-MATERIALISE_MAX: int | None = None
+MATERIALISE_MAX = 32768
 MATERIALISE_MIN_DIM = 64
 
 
 def materialises(fan_in: int, fan_out: int) -> bool:
     """Whether the weight gradient of a ``fan_in`` x ``fan_out`` layer is computed with an
-    operand materialised on CPU (``matmul``) rather than by XLA's own transposed-operand
-    product: every layer (``MATERIALISE_MAX`` is ``None``); with a bound, a thin layer or one
-    of at most that many entries. Whole training runs over widths 16-4096, depth 1-4, batch
+    operand materialised on CPU
+    (``matmul``) rather than by XLA's own transposed-operand product: for a thin layer (a side
+    of at most ``MATERIALISE_MIN_DIM``: an output layer, a first layer on few features) or a
+    small one (at most ``MATERIALISE_MAX`` entries). Measured over widths 16-4096, batch
     32-1024 (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"): XLA's product of a
-    thin layer is up to several times slower; with the paths' runs interleaved, on a held-out
-    grid, it was never measurably faster (the bound of 32,768 entries it replaces mixed the
-    paths in wide models and lost there)."""
-    if MATERIALISE_MAX is None:
-        return True
+    thin layer is up to several times slower; elsewhere the two paths are close."""
     return min(fan_in, fan_out) <= MATERIALISE_MIN_DIM or fan_in * fan_out <= MATERIALISE_MAX
 
 

@@ -11,9 +11,9 @@ Shapes: input 64, output 10 (classification, random data), tanh hidden layers of
 16-4096, depth 1-4, batch 32-1024. The persistent compile cache is off and jaxmlp's program
 caches are cleared between variants, so every variant is compiled and timed afresh.
 
-* ``MATERIALISE_MAX`` (``jaxmlp.nn``): a weight gradient with at most this many entries (or
-  every one: ``None``, the rule now) is computed with the smaller operand transposed and
-  materialised; a larger one with XLA's own transposed-operand product. For each shape ``jaxmlp.fit`` trains the model three ways: every
+* ``MATERIALISE_MAX`` (``jaxmlp.nn``): a weight gradient with at most this many entries is
+  computed with the smaller operand transposed and materialised; a larger one with XLA's own
+  transposed-operand product. For each shape ``jaxmlp.fit`` trains the model three ways: every
   layer materialised, every layer XLA's product, and the rule (per layer), the ways interleaved
   run by run (``"materialise_runs": "interleaved"`` in the JSON's meta; files without it ran
   each way's runs back to back). Where the rule gives the same program as a uniform variant,
@@ -262,8 +262,7 @@ def rules_meta():
             "SHORT_RUN_FLOPS": sp.SHORT_RUN_FLOPS,
             "SHORT_RUN_FLOPS_WIDE_FIRST": sp.SHORT_RUN_FLOPS_WIDE_FIRST,
             "WIDE_FIRST_WIDTH": sp.WIDE_FIRST_WIDTH,
-            "materialise_rule": ("every layer" if nn.MATERIALISE_MAX is None else
-                                 f"min(fan_in, fan_out) <= {nn.MATERIALISE_MIN_DIM} or "
+            "materialise_rule": (f"min(fan_in, fan_out) <= {nn.MATERIALISE_MIN_DIM} or "
                                  f"fan_in * fan_out <= {nn.MATERIALISE_MAX}"),
             "short_run_rule": (f"estimated training FLOPs <= {sp.SHORT_RUN_FLOPS:.0e}, or <= "
                                f"{sp.SHORT_RUN_FLOPS_WIDE_FIRST:.0e} for one hidden layer of "

@@ -156,36 +156,28 @@ def test_weight_gradient_runs_as_a_plain_product_on_cpu():
     assert len(re.findall(r"\bdot\(", hlo)) + hlo.count("__ynn_fusion") >= 3  # the dots exist
 
 
-def test_materialise_rule_every_layer_or_thin_or_small(monkeypatch):
-    import jaxmlp.nn as nn
-    # the rule: every weight gradient materialised, however large or square
-    assert nn.MATERIALISE_MAX is None
-    assert all(nn.materialises(a, b) for a, b in ((64, 128), (784, 512), (4096, 4096), (10, 1)))
-    # with a bound (what scripts/thresholds.py sets to time the other path): thin or small
-    monkeypatch.setattr(nn, "MATERIALISE_MAX", 32768)
-    assert nn.materialises(64, 128) and nn.materialises(128, 10)           # small (W1)
-    assert nn.materialises(4096, 10) and nn.materialises(10, 4096)         # thin, however large
-    assert nn.materialises(2048, nn.MATERIALISE_MIN_DIM)
-    assert not nn.materialises(784, 512)
-    assert not nn.materialises(2048, nn.MATERIALISE_MIN_DIM + 1)
-    assert nn.materialises(1, 32768) and not nn.materialises(nn.MATERIALISE_MIN_DIM + 1, 32768)
+def test_materialise_rule_thin_or_small_layers():
+    from jaxmlp.nn import MATERIALISE_MAX, MATERIALISE_MIN_DIM, materialises
+    assert materialises(64, 128) and materialises(128, 10)           # small (W1)
+    assert materialises(4096, 10) and materialises(10, 4096)         # thin, however large
+    assert materialises(64, 4096) and materialises(784, MATERIALISE_MIN_DIM)
+    assert materialises(2048, MATERIALISE_MIN_DIM)
+    assert not materialises(784, 512) and not materialises(2048, MATERIALISE_MIN_DIM + 1)
+    assert materialises(1, MATERIALISE_MAX) and not materialises(MATERIALISE_MIN_DIM + 1,
+                                                                  MATERIALISE_MAX)
 
 
 @_TUNED_XLA
-def test_large_weight_gradients_materialised_unless_bounded(monkeypatch):
-    # every weight gradient is a plain product of a materialised operand; with a bound below
-    # 784 x 512 that layer's gradient is XLA's own transposed-operand product again
+def test_large_weight_gradients_keep_xla_own_product():
+    # above MATERIALISE_MAX entries XLA:CPU's transposed-operand product is the faster one
     import re
-
-    import jaxmlp.nn as nn
+    from jaxmlp.nn import MATERIALISE_MAX
+    assert 64 * 128 <= MATERIALISE_MAX < 784 * 512
     params = jm.init_mlp(jax.random.PRNGKey(0), [784, 512, 10])
     x, y = jnp.ones((128, 784)), jnp.zeros((128,), jnp.int32)
-    xla_dots = lambda: len(re.findall(r"\bdot\([^)]*\), lhs_contracting_dims=\{0\}", jax.jit(
-        jax.grad(jm.batch_loss)).lower(params, x, y).compile().as_text()))
+    hlo = jax.jit(jax.grad(jm.batch_loss)).lower(params, x, y).compile().as_text()
     if jax.default_backend() == "cpu":
-        assert xla_dots() == 0
-        monkeypatch.setattr(nn, "MATERIALISE_MAX", 32768)
-        assert xla_dots() == 1  # 784x512
+        assert len(re.findall(r"\bdot\([^)]*\), lhs_contracting_dims=\{0\}", hlo)) == 1  # 784x512
 
 
 def test_standard_normals_nest_across_widths():
