@@ -26,7 +26,7 @@ from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
 
 #: The raw result behind each part of the page.
 SOURCES = {
-    "inproc": "docs/bench/inproc_a0de7bc.json",
+    "inproc": "docs/bench/inproc_148b7f2.json",
     "e2e": "docs/bench/e2e_2adecca.json",
     "thresholds": "docs/bench/thresholds_tuning.json",
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
@@ -41,6 +41,7 @@ SOURCES = {
     "compile": "docs/bench/compile_profile_9f0be45.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
+    "ab_rule": "docs/bench/ab_rule_w2_7d0ef6d.json",
 }
 WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "e2e": "`jaxmlp bench --e2e` (whole commands)",
@@ -57,7 +58,9 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "import": "`scripts/import_time.py` (import time per ml_dtypes release)",
         "compile": "`scripts/compile_profile.py` (the training chunk's compile by stage)",
         "ab_loop": "`scripts/ab_bench.py` (fifth session's A/B, compiled loop)",
-        "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)"}
+        "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)",
+        "ab_rule": "`scripts/ab_bench.py` (W2, the weight-gradient rule: every layer "
+                   "materialised at 7d0ef6d vs the bound at 603c4e5)"}
 TEMPLATE = ROOT / "docs" / "bench" / "BENCHMARKS.template.md"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 README = ROOT / "README.md"
@@ -116,6 +119,7 @@ def parts(raw: dict) -> dict:
         "compile": startup_tables.compile_profile(raw["compile"]),
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
+        "ab_rule": tables.ab_table(raw["ab_rule"]),
     }
     for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh",
               "thresholds_fresh_long", "thresholds_interleaved", "scaling", "overlap", "steplog",
