@@ -60,6 +60,19 @@ def _trace_events(folder: str) -> dict:
     return dict(out)
 
 
+def _profiled(fn):
+    """``fn()`` run once under ``jax.profiler``: its result, its wall seconds and the stages
+    XLA's trace events give (``_trace_events``)."""
+    import jax
+    with tempfile.TemporaryDirectory() as tmp:
+        jax.profiler.start_trace(tmp)
+        t0 = time.perf_counter()
+        out = fn()
+        wall = time.perf_counter() - t0
+        jax.profiler.stop_trace()
+        return out, wall, _trace_events(tmp)
+
+
 def _kernel_counts(texts: list[str]) -> dict:
     """Fusion kernels in compiled programs' text: all, loop fusions, library calls."""
     kinds = [k for t in texts for k in re.findall(r"= \S+ fusion\(.*kind=(k\w+)", t)]
@@ -83,13 +96,7 @@ def plain_child() -> dict:
     compile_all = lambda: [fn.lower(*args).compile() for fn, args in calls]
     compile_all()  # untimed: one-time costs of the process's first compiles
     jax.clear_caches()
-    with tempfile.TemporaryDirectory() as tmp:
-        jax.profiler.start_trace(tmp)
-        t0 = time.perf_counter()
-        exes = compile_all()
-        wall = time.perf_counter() - t0
-        jax.profiler.stop_trace()
-        row = _trace_events(tmp)
+    exes, wall, row = _profiled(compile_all)
     row.update({"fit_s": wall, **_kernel_counts([e.as_text() for e in exes])})
     return row
 
@@ -113,13 +120,7 @@ def child(short: bool) -> dict:
     comp._EXECUTABLES.cache_clear()
     comp.jit_chunk.cache_clear()
     stages.clear()
-    with tempfile.TemporaryDirectory() as tmp:
-        jax.profiler.start_trace(tmp)
-        t0 = time.perf_counter()
-        _, h = fit()
-        wall = time.perf_counter() - t0
-        jax.profiler.stop_trace()
-        row = _trace_events(tmp)
+    (_, h), wall, row = _profiled(fit)
     row.update({"fit_s": wall, "train_s": h["final"]["train_s"],
                 "trace_s": stages.get(COMPILE_EVENTS[0], 0.0),
                 "lower_s": stages.get(COMPILE_EVENTS[1], 0.0),
@@ -147,7 +148,7 @@ def main(argv=None) -> int:
             res = subprocess.run([sys.executable, __file__, "--child", kind],
                                  capture_output=True, text=True, check=True)
             rows.append({"variant": name, "round": r, **json.loads(res.stdout.splitlines()[-1])})
-            print(f"round {r + 1}/{a.rounds} {name}: chunk compile "
+            print(f"round {r + 1}/{a.rounds} {name}: XLA compile "
                   f"{rows[-1]['xla_compile_s']:.2f} s, {rows[-1]['fusions']} fusions", flush=True)
     meta = {"argv": list(argv if argv is not None else sys.argv[1:]), "rounds": a.rounds,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(),

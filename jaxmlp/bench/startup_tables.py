@@ -29,6 +29,11 @@ COMPILE_STAGES = (("xla_compile_s", "XLA compile (wall)"), ("hlo_passes_s", "HLO
                   ("fusion_emitter_cpu_s", "fusion emitter, summed over codegen threads"),
                   ("llvm_codegen_s", "LLVM machine code"), ("trace_s", "tracing (Python)"),
                   ("lower_s", "lowering to StableHLO (Python)"), ("train_s", "training"))
+#: The stages read from XLA's trace events: one a trace lacks took no time (the short-run
+#: variant has no fusion-emitter events). The others the script measures itself; a variant
+#: without one did not measure it (shown as –).
+TRACED_STAGES = frozenset(("xla_compile_s", "hlo_passes_s", "emit_kernels_wall_s",
+                           "fusion_emitter_cpu_s", "llvm_codegen_s"))
 
 
 def compile_profile(rep: dict) -> str:
@@ -36,11 +41,8 @@ def compile_profile(rep: dict) -> str:
     per variant (– where a variant has no such stage), and the kernel counts."""
     variants = list(dict.fromkeys(r["variant"] for r in rep["rows"]))
     col = {v: [r for r in rep["rows"] if r["variant"] == v] for v in variants}
-    # a stage XLA's trace lacks took no time (the short-run variant has no fusion-emitter
-    # events); a value the script measures itself and a variant lacks was not measured (–)
-    traced = lambda key: key.endswith(("compile_s", "passes_s", "wall_s", "cpu_s", "codegen_s"))
     cell = lambda v, key: (spread([r.get(key, 0.0) for r in col[v]], 1.0, 3)
-                           if traced(key) or all(key in r for r in col[v]) else DASH)
+                           if key in TRACED_STAGES or all(key in r for r in col[v]) else DASH)
     rows = [[label] + [cell(v, key) for v in variants] for key, label in COMPILE_STAGES]
     for key, label in (("fusions", "fusion kernels in the program"),
                        ("loop_fusions", "of which elementwise/loop fusions"),
