@@ -207,8 +207,8 @@ def add_train_flags(p: argparse.ArgumentParser, skip=()) -> None:
                                                     sweeping else "per epoch and per step report"))
     o.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=None,
                    help="compile for a short run (less compile, slower steps on CPU); default: "
-                        "off for train, decided per program by estimated training FLOPs for "
-                        "sweep")
+                        "decided by the run's estimated work (train: elementwise values; sweep: "
+                        "training FLOPs per program)")
 
 
 # --------------------------------------------------------------------------- sweep axes

@@ -142,6 +142,15 @@ def training_flops_estimate(sizes: Sequence[int], n_train: int, epochs: int,
     return 6.0 * sum(weight_counts(sizes)) * n_train * epochs * n_models
 
 
+def elementwise_estimate(sizes: Sequence[int], n_train: int, n_eval: int, epochs: int,
+                         batch_size: int) -> float:
+    """Values a fit's elementwise (non-matmul) kernels touch: every layer's outputs for each
+    training example of each epoch (forward and backward) and each evaluation row (the
+    per-epoch validation/test pass), plus every weight once a step (the update)."""
+    steps = -(-int(n_train) // max(1, int(batch_size))) * epochs
+    return float(sum(sizes[1:]) * (n_train + n_eval) * epochs + sum(weight_counts(sizes)) * steps)
+
+
 def layer_sizes(params: Params) -> list[int]:
     """``(d_in, h_1, ..., d_out)`` read off the params' shapes."""
     return [params[0]["W"].shape[-2]] + [layer["W"].shape[-1] for layer in params]

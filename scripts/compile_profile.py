@@ -12,8 +12,9 @@ passes, the fusion kernels (XLA:CPU's emitters turn each into LLVM IR, spread ov
 threads: their sum is CPU time, not wall), the thunk emitter (the compile thread's wall while
 the kernels are emitted) and LLVM's machine-code generation; the compiled program's text gives
 its kernel counts. Three variants, each in fresh processes, interleaved for ``--rounds``: the
-chunk as ``train`` compiles it (``CPU_COMPILER_OPTIONS``), as a short run
-(``--fast-compile``: ``CPU_SHORT_RUN_OPTIONS``, XLA:CPU's older emitters), and, for scale,
+chunk at the full options (``CPU_COMPILER_OPTIONS``: what a long run compiles), compiled
+quick (``fast_compile``: ``CPU_ONCE_OPTIONS``, -O0 without the fusion emitters: what ``train``
+compiles for this short job, ``compiles_quick``), and, for scale,
 the programs the e2e benchmark's plain JAX script compiles for the same job (its jitted step
 at two batch shapes and its accuracy: no per-epoch evaluation or bookkeeping; JAX's default
 options), compiled alone the same way (``plain_child``).
@@ -34,8 +35,8 @@ from pathlib import Path
 
 os.environ.setdefault("JAXMLP_COMPILE_CACHE", "off")
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {"the chunk at train's options": "train",
-            "the chunk as a short run (--fast-compile)": "short",
+VARIANTS = {"the chunk at the full options (a long run's)": "train",
+            "the chunk compiled quick (train's default for this job)": "short",
             "the plain JAX script's 3 programs": "plain"}
 PLAIN = ROOT / "jaxmlp" / "bench" / "e2e" / "peers" / "train_jax.py"
 # trace event -> the stage it is reported as

@@ -78,15 +78,28 @@ def test_no_recompilation_across_runs_of_same_shapes(digits):
     assert jm.trace_count() == before, "training recompiled for a run of the same shapes"
 
 
-def test_a_short_run_compile_is_opt_in_and_gives_the_same_results(digits):
+def test_short_runs_compile_quick_by_default_with_the_same_results(digits, monkeypatch):
+    from jaxmlp.nn import elementwise_estimate
+    from jaxmlp.training import compile as training_compile
     model, train = ModelConfig(hidden=(20,)), TrainConfig(epochs=3, seed=5)
-    full_p, full = jm.fit(digits, model=model, train=train)
-    short_p, short = jm.fit(digits, model=model, train=train, fast_compile=True)
+    full_p, full = jm.fit(digits, model=model, train=train, fast_compile=False)
+    short_p, short = jm.fit(digits, model=model, train=train)
     assert not full["final"]["short_run_compile"] and short["final"]["short_run_compile"]
     # other XLA options reorder float32 arithmetic, nothing more
     np.testing.assert_allclose(short["train_loss"], full["train_loss"], rtol=1e-5)
     for a, b in zip(jax.tree.leaves(short_p), jax.tree.leaves(full_p)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+    # the estimate: layer outputs per training example and evaluation row, weights per step
+    n, n_eval = len(digits.X_train), len(digits.X_val) + len(digits.X_test)
+    steps = -(-n // train.batch_size) * 3
+    assert (elementwise_estimate([64, 20, 10], n, n_eval, 3, train.batch_size)
+            == 30 * (n + n_eval) * 3 + (64 * 20 + 20 * 10) * steps)
+    assert training_compile.compiles_quick(training_compile.QUICK_FIT_VALUES)
+    assert not training_compile.compiles_quick(training_compile.QUICK_FIT_VALUES * 1.01)
+    monkeypatch.setattr(training_compile, "QUICK_FIT_VALUES", 1.0)  # every run is long now
+    _, long = jm.fit(digits, model=model, train=train)
+    assert not long["final"]["short_run_compile"]
+    assert np.array_equal(long["train_loss"], full["train_loss"])  # the same program as full's
 
 
 def test_next_chunks_orders_are_drawn_while_a_chunk_runs_with_the_same_results(digits, monkeypatch):

@@ -210,7 +210,7 @@ def _train(run: Run, cfg: RunConfig, out: Path, prior: dict, saves: _Checkpoints
 def train_run(cfg: RunConfig, out_dir, *, resume: bool = False, progress: bool = False,
               epochs: int | None = None, write: bool = True, devices: int | None = None,
               peer_timeout_s: float | None = None, clock: Clock | None = None,
-              plotter: Plotter | None = None, fast_compile: bool = False,
+              plotter: Plotter | None = None, fast_compile: bool | None = None,
               log_every: int | str | None = None,
               tensorboard: bool = False) -> tuple[Run, dict, dict]:
     """Train per ``cfg``, writing the run folder ``out_dir``; with ``resume`` continue from its
@@ -257,7 +257,7 @@ def _train_run(cfg: RunConfig, out: Path, bar: Progress, *, resume, write, devic
     with clock.phase("train"):
         run = prepare(splits, cfg.model, cfg.train,
                       mesh=mesh_for(devices) if devices not in (None, 1) else None,
-                      fast_compile=bool(fast_compile), log_every=log_every)
+                      fast_compile=fast_compile, log_every=log_every)
     run, prior, resumed_from = _resume(run, cfg, out) if resume else (run, {}, None)
     if bar.events is not None:  # a resumed run's earlier epochs are in its event files already
         bar.events.done = len(prior.get("epoch", []))

@@ -44,6 +44,14 @@ CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusio
 # held-out grid, then scored on fresh held-out shapes (``scripts/thresholds.py``,
 # BENCHMARKS.md "Size thresholds").
 SHORT_RUN_FLOPS = 1e12
+# A fit's training chunk is compiled at ``CPU_ONCE_OPTIONS`` (``fit`` with ``fast_compile``
+# None: ``compiles_quick``) when its estimated elementwise work
+# (``jaxmlp.nn.elementwise_estimate``) is at most ``QUICK_FIT_VALUES``. At -O0 without the
+# fusion emitters the chunk compiles ~0.8-0.9 s faster on CPU (README's default job: 1.16 ->
+# 0.24 s of XLA compile), while its elementwise kernels run unvectorised: measured 1.5-3.4x
+# slower steps, 0.3-1.8e-8 s more per value of that estimate. Below the bound even the
+# slowest of those costs stays under the compile saved (BENCHMARKS.md, "Compile tiers").
+QUICK_FIT_VALUES = 4e7
 SHORT_RUN_FLOPS_WIDE_FIRST = 3e10
 WIDE_FIRST_WIDTH = 256
 
@@ -66,6 +74,11 @@ def compiles_short(flops: float, groups=()) -> bool:
     model groups have layer sizes ``groups`` (one ``(d_in, h_1, ..., d_out)`` per group)."""
     wide_first = any(len(sz) == 3 and sz[1] >= WIDE_FIRST_WIDTH for sz in groups)
     return flops <= (SHORT_RUN_FLOPS_WIDE_FIRST if wide_first else SHORT_RUN_FLOPS)
+
+
+def compiles_quick(values: float) -> bool:
+    """The quick-compile rule of a fit whose estimated elementwise work is ``values``."""
+    return values <= QUICK_FIT_VALUES
 
 
 class Chunk(NamedTuple):
@@ -92,8 +105,9 @@ def signature(tree):
 
 
 @memo
-def jit_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False):
-    """The jitted chunk for ``spec`` (the train state is donated; ``short_run`` as ``fast_jit``).
+def jit_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False, once: bool = False):
+    """The jitted chunk for ``spec`` (the train state is donated; ``short_run``, ``once`` as
+    ``fast_jit``).
     Without ``vmapped`` and with ``spec.final_in_chunk`` it takes a seventh argument ``last``
     (bool: the run ends with this chunk) and returns ``(state, metrics, final)``: ``final``
     holds the train/val/test metrics of the params the run hands back (``split_metrics``)
@@ -121,7 +135,7 @@ def jit_chunk(spec: Spec, vmapped: int | tuple = 0, short_run: bool = False):
         fn = _with_final(spec, fn)
     elif vmapped:
         fn = _per_model(spec, fn, int(vmapped))
-    return fast_jit(fn, donate_argnums=(0,), short_run=short_run)
+    return fast_jit(fn, donate_argnums=(0,), short_run=short_run, once=once)
 
 
 def _with_final(spec: Spec, fn):
@@ -175,22 +189,22 @@ def _packed(fn, ks: tuple):
 
 
 def chunk_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple = 0, mesh=None,
-                     executor=None, short_run: bool = False):
-    """The ahead-of-time compiled chunk for these shapes (``vmapped``, ``short_run`` as
-    ``jit_chunk``); compiled at most once per process.
+                     executor=None, short_run: bool = False, once: bool = False):
+    """The ahead-of-time compiled chunk for these shapes (``vmapped``, ``short_run``, ``once``
+    as ``jit_chunk``); compiled at most once per process.
 
     Returns a ``Chunk`` (``compile_s`` 0.0 when it came from this process's memory). With an
     ``executor`` (``concurrent.futures``), the chunk is traced and lowered in the calling
     thread and compiled in the executor, and a future of the ``Chunk`` is returned (XLA
     compiles without the GIL, so the caller can trace other programs meanwhile).
     """
-    key = (spec, vmapped, short_run, signature(state), signature(hp), signature(data))
+    key = (spec, vmapped, short_run, once, signature(state), signature(hp), signature(data))
     exe = _EXECUTABLES.get(key)
     if exe is not None:
         done = Chunk(exe, 0.0, "memory")
         return done if executor is None else executor.submit(lambda: done)
     t0 = time.perf_counter()
-    disk_key = (*key, compiler_options(short_run=short_run))
+    disk_key = (*key, compiler_options(short_run=short_run, once=once))
     # a program with a host callback (``steplog``) holds a pointer into this process: never
     # stored for, nor loaded from, another one
     on_disk = not spec.step_log
@@ -200,7 +214,7 @@ def chunk_executable(spec: Spec, state, hp, data, C: int, vmapped: int | tuple =
         done = Chunk(exe, time.perf_counter() - t0, "disk")
         return done if executor is None else executor.submit(lambda: done)
     mesh = spec.mesh if mesh is None else mesh
-    lowered = jit_chunk(spec, vmapped, short_run).lower(
+    lowered = jit_chunk(spec, vmapped, short_run, once).lower(
         state, hp, data, *_chunk_inputs(spec, state, C, vmapped, mesh))
 
     def finish():

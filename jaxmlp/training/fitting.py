@@ -14,11 +14,11 @@ import numpy as np
 from jaxmlp import losses as L
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError, DivergenceError
-from jaxmlp.nn import forward, training_flops_estimate, weight_counts
+from jaxmlp.nn import elementwise_estimate, forward, training_flops_estimate, weight_counts
 from jaxmlp.parallel import mesh_for, peer_watchdog, replicated, to_host
 from jaxmlp.training import aot_cache, steplog
-from jaxmlp.training.compile import (_COMPILER, chunk_executable, compiler_options, fast_jit,
-                                     signature, split_metrics_jit)
+from jaxmlp.training.compile import (_COMPILER, chunk_executable, compiler_options,
+                                     compiles_quick, fast_jit, signature, split_metrics_jit)
 from jaxmlp.training.init import (init_key, init_model, init_state, layer_lr_multipliers,
                                   model_sizes)
 from jaxmlp.training.inputs import as_splits, check_training_memory, n_rows, tree_nbytes
@@ -59,17 +59,26 @@ class Run(NamedTuple):
     state: dict
     seed: int = 0
     compiling: Any = None     # a future of the training chunk's (executable, compile seconds)
-    short_run: bool = False   # the chunk is compiled for a short run (``compiles_short``)
+    short_run: bool = False   # the chunk is compiled for a short run (``compiles_quick``)
     log_auto: bool = False    # step reports: steps between them re-timed after every chunk
 
 
+def _compiles_quick(splits, sizes, train: TrainConfig) -> bool:
+    """``compiles_quick`` of a run: its shapes and epochs only, never the cache's contents."""
+    n_eval = n_rows(splits.X_val) + n_rows(splits.X_test)
+    return compiles_quick(elementwise_estimate(sizes, n_rows(splits.X_train), n_eval,
+                                               train.epochs, train.batch_size))
+
+
 def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh=None,
-            fast_compile: bool = False, log_every: int | str | None = None) -> Run:
+            fast_compile: bool | None = None, log_every: int | str | None = None) -> Run:
     """Validate and set up a run: the initialisation is compiled and run here, the training
     chunk is compiled meanwhile in a background thread (``Run.compiling``).
 
     ``mesh``: a ``jaxmlp.parallel.mesh_for(n)`` mesh for data-parallel training.
-    ``fast_compile``: compile the chunk for a short run (``CPU_SHORT_RUN_OPTIONS``).
+    ``fast_compile``: compile the chunk for a short run (``CPU_ONCE_OPTIONS``); None: when
+    ``compiles_quick`` says so (the run's shapes and epochs decide, so a resumed run and its
+    uninterrupted twin compile alike).
     ``log_every``: steps between in-chunk loss reports (``steplog``), "auto" for about
     ``steplog.REPORTS_PER_S`` a second, "long" for "auto" on runs estimated to train at least
     ``steplog.LONG_RUN_S`` at steps of at least ``steplog.STEP_LEVEL_MIN_S`` (else none),
@@ -112,11 +121,11 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     check_training_memory(tree_nbytes(abstract) + tree_nbytes(abstract["params"]), splits,
                           f"training a {'-'.join(map(str, sizes))} model")  # state + gradients
     data = device_data(splits, spec)
-    short = bool(fast_compile)
+    short = _compiles_quick(splits, sizes, train) if fast_compile is None else bool(fast_compile)
     compiling = None
     if spec.mesh is None:  # the chunk compiles in the background while the init is built
         compiling = chunk_executable(spec, abstract, hp, data, spec.chunk_epochs,
-                                     executor=_COMPILER, short_run=short)
+                                     executor=_COMPILER, once=short)
     state = aot_cache.load_or_compile(
         "init", (spec, model, tuple(sizes), signature(args), compiler_options(once=True)),
         lambda: init.lower(*args))(*args)
@@ -140,7 +149,7 @@ def train_loop(run: Run, epochs: int, *, callback=None, watchdog=None, on_step=N
     spec, hp, data, state = run.spec, run.hp, run.data, run.state
     C = spec.chunk_epochs
     exe, compile_s, source = (run.compiling.result() if run.compiling is not None else
-                              chunk_executable(spec, state, hp, data, C, short_run=run.short_run))
+                              chunk_executable(spec, state, hp, data, C, once=run.short_run))
     if on_compiled is not None:
         on_compiled(compile_s, source)
     history: dict[str, list] = {}
@@ -214,7 +223,7 @@ def summarize(run: Run, state: dict, history: dict, timing: dict) -> dict:
 def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = None,
         params=None, callback: Callable[[dict, dict], None] | None = None,
         raise_on_divergence: bool = False, devices: int | None = None,
-        peer_timeout_s: float | None = None, fast_compile: bool = False,
+        peer_timeout_s: float | None = None, fast_compile: bool | None = None,
         log_every: int | str | None = None,
         on_step: Callable[[int, float], None] | None = None):
     """Train an MLP.
@@ -231,10 +240,9 @@ def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = N
             global batch ``train.batch_size`` is split over them. None or 1: one device.
         peer_timeout_s: in multi-process runs, exit with an error when a compiled chunk makes no
             progress for this long (default 60 s when ``jax.process_count() > 1``).
-        fast_compile: compile the training chunk for a short run: less compile on CPU,
-            steps up to ~2.5x slower (BENCHMARKS.md, "Size thresholds"). Off by default:
-            with the compile cache a program is compiled once and its steps run in every
-            later run (``jaxmlp.sweep`` decides per program instead).
+        fast_compile: compile the chunk quick (XLA:CPU -O0, no fusion emitters): ~0.8 s
+            less compile on CPU, steps 1.5-3.4x slower. None: when the run's estimated work
+            says so (``compiles_quick``; BENCHMARKS.md, "Compile tiers").
         log_every: report the mini-batch loss every this many optimizer steps from inside
             the compiled chunks (one host callback per report, no per-step sync; the result
             is bit-identical), or "auto" for about 4 reports a second; None: no reports.
@@ -248,7 +256,8 @@ def fit(data, *, model: ModelConfig | None = None, train: TrainConfig | None = N
         numpy arrays (``epoch``, ``train_loss``, ``lr``, ``val_loss``, ``val_accuracy`` /
         ``val_mse``, ``test_loss``, ``test_accuracy`` / ``test_mse``) and ``history["final"]``,
         a dict of scalars (final metrics, epochs_run, stopped_early, diverged, compile and
-        train seconds, ``short_run_compile`` (the ``fast_compile`` choice), samples/s); with
+        train seconds, ``short_run_compile`` (whether the chunk was compiled for a short run:
+        ``fast_compile`` or its default), samples/s); with
         ``log_every``, ``history["steps"]``: ``{"step", "loss"}`` arrays of the reports.
     """
     model = model or ModelConfig()
