@@ -143,11 +143,10 @@ def training_flops_estimate(sizes: Sequence[int], n_train: int, epochs: int,
 
 
 def elementwise_estimate(sizes: Sequence[int], n_train: int, n_eval: int, epochs: int,
-                         batch_size: int) -> float:
+                         steps: int) -> float:
     """Values a fit's elementwise (non-matmul) kernels touch: every layer's outputs for each
     training example of each epoch (forward and backward) and each evaluation row (the
-    per-epoch validation/test pass), plus every weight once a step (the update)."""
-    steps = -(-int(n_train) // max(1, int(batch_size))) * epochs
+    per-epoch validation/test pass), plus every weight once per optimizer step (the update)."""
     return float(sum(sizes[1:]) * (n_train + n_eval) * epochs + sum(weight_counts(sizes)) * steps)
 
 

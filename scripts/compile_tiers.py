@@ -13,7 +13,7 @@ another shape (the process's one-time compile costs), with the compile cache off
 program caches cleared before every fit: each time to a trained model is compile + train as
 ``fit`` reports them. The rule picks right when its choice's median is at most the other's,
 or within the two runs' spread (max - min of each way's rounds) of it. Shapes are chosen
-around the rule's bound (``QUICK_FIT_VALUES``) and are not the benchmarks' (no digits, no W1-W4).
+on both sides of the rule's bound and are not the benchmarks' (no digits, no W1-W4).
 """
 from __future__ import annotations
 
@@ -34,6 +34,13 @@ SHAPES = [(8, (32,), 5000, 10, 32), (16, (64, 64), 3000, 20, 64), (32, (256,), 2
           (64, (2048,), 1500, 10, 128), (12, (96, 48), 8000, 60, 32), (50, (200,), 10000, 25, 200),
           (128, (64,) * 4, 5000, 40, 128), (40, (300, 300), 6000, 30, 512),
           (10, (10,), 1000, 200, 16), (256, (128,), 30000, 8, 1024), (64, (48,), 50000, 20, 64)]
+# a second, held-out set (``--shapes held-out``): measured after the rule was fitted on SHAPES
+HELD_OUT = [(24, (48,), 12000, 60, 64), (200, (512, 256), 3000, 16, 128),
+            (6, (24, 24), 20000, 15, 32), (512, (64,), 5000, 10, 100),
+            (64, (1536,), 2500, 24, 256), (32, (32, 32, 32), 10000, 25, 128),
+            (90, (180,), 8000, 20, 40), (150, (700,), 4000, 4, 512), (16, (128,), 6000, 100, 256),
+            (48, (96, 96), 3000, 60, 64), (400, (400,), 3000, 6, 32), (30, (8,), 40000, 40, 128),
+            (128, (1024, 512), 2000, 4, 64), (20, (40,), 15000, 25, 25)]
 QUICK_SHAPES = [(8, (16,), 500, 2, 32), (32, (64,), 800, 2, 64)]
 N_OUT = 10
 
@@ -67,40 +74,70 @@ def one_fit(data, hidden, epochs, batch, quick: bool) -> dict:
             "total_s": f["compile_s"] + f["train_s"], "test_loss": f["test_loss"]}
 
 
-def measure(shape, rounds: int) -> dict:
+def score(row: dict) -> dict:
+    """``row`` (one shape's measurements) with the current rule's pick and its verdicts."""
     from jaxmlp.nn import elementwise_estimate
     from jaxmlp.training.compile import compiles_quick
-    d_in, hidden, n, epochs, batch = shape
-    data = splits(d_in, n)
-    values = elementwise_estimate([d_in, *hidden, N_OUT], n, n // 8 + n // 4, epochs, batch)
-    runs = {"full": [], "quick": []}
-    for r in range(rounds):
-        for way in (("full", "quick") if r % 2 == 0 else ("quick", "full")):
-            runs[way].append(one_fit(data, hidden, epochs, batch, way == "quick"))
-    med = {w: float(np.median([x["total_s"] for x in v])) for w, v in runs.items()}
-    spread = max(max(x["total_s"] for x in v) - min(x["total_s"] for x in v) for v in runs.values())
-    pick = "quick" if compiles_quick(values) else "full"
+    n, epochs = row["n_train"], row["epochs"]
+    steps = -(-n // row["batch"]) * epochs
+    values = elementwise_estimate([row["inputs"], *row["hidden"], N_OUT], n, n // 8 + n // 4,
+                                  epochs, steps)
+    med = {w: float(np.median([x["total_s"] for x in v])) for w, v in row["runs"].items()}
+    spread = max(max(x["total_s"] for x in v) - min(x["total_s"] for x in v)
+                 for v in row["runs"].values())
+    pick = "quick" if compiles_quick(steps, values) else "full"
     other = "full" if pick == "quick" else "quick"
-    return {"inputs": d_in, "hidden": list(hidden), "n_train": n, "epochs": epochs,
-            "batch": batch, "values": values, "rule": pick, "runs": runs, "median_s": med,
+    return {**row, "steps": steps, "values": values, "rule": pick, "median_s": med,
             "spread_s": spread, "faster": min(med, key=med.get),
             "separable": abs(med["full"] - med["quick"]) > spread,
             "rule_right": med[pick] <= med[other] + spread,
             "rule_strictly_right": med[pick] <= med[other]}
 
 
+def measure(shape, rounds: int) -> dict:
+    d_in, hidden, n, epochs, batch = shape
+    data = splits(d_in, n)
+    runs = {"full": [], "quick": []}
+    for r in range(rounds):
+        for way in (("full", "quick") if r % 2 == 0 else ("quick", "full")):
+            runs[way].append(one_fit(data, hidden, epochs, batch, way == "quick"))
+    return score({"inputs": d_in, "hidden": list(hidden), "n_train": n, "epochs": epochs,
+                  "batch": batch, "runs": runs})
+
+
+def current_rule() -> dict:
+    from jaxmlp.training import compile as comp
+    return {k: getattr(comp, k) for k in ("QUICK_STEP_S", "QUICK_VALUE_S", "QUICK_SAVING_S")}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--shapes", choices=("tuning", "held-out"), default="tuning",
+                   help="the shapes the rule was fitted on, or the held-out set")
     p.add_argument("--quick", action="store_true", help="two tiny shapes, two rounds")
+    p.add_argument("--rescore", metavar="JSON",
+                   help="no measuring: score an earlier run's measurements with the current rule")
     a = p.parse_args(argv)
+    from jaxmlp.bench.raw import write_report
+    if a.rescore:
+        with open(a.rescore) as f:
+            rep = json.load(f)
+        rep["shapes"] = [score(r) for r in rep["shapes"]]
+        rep["meta"]["rescored"] = {"argv": sys.argv[1:], "measured_with": rep["meta"].get("rule")}
+        rep["meta"]["rule"] = current_rule()
+        write_report(a.out, rep)
+        print(f"rule right on {sum(r['rule_right'] for r in rep['shapes'])}/"
+              f"{len(rep['shapes'])} shapes -> {a.out}")
+        return 0
     from jaxmlp.bench.machine import machine_info
-    from jaxmlp.training.compile import QUICK_FIT_VALUES
-    shapes, rounds = (QUICK_SHAPES, 2) if a.quick else (SHAPES, a.rounds)
+    shapes, rounds = ((QUICK_SHAPES, 2) if a.quick
+                      else (SHAPES if a.shapes == "tuning" else HELD_OUT, a.rounds))
     one_fit(splits(16, 300, seed=1), (8,), 1, 32, False)  # untimed: one-time compile costs
     one_fit(splits(16, 300, seed=1), (8,), 1, 32, True)
     rows = []
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
     t0 = time.perf_counter()
     for i, shape in enumerate(shapes):
         rows.append(measure(shape, rounds))
@@ -108,12 +145,11 @@ def main(argv=None) -> int:
         print(f"[{i + 1}/{len(shapes)}] {shape}: values {r['values']:.2g} rule {r['rule']} "
               f"full {r['median_s']['full']:.3f} quick {r['median_s']['quick']:.3f} s "
               f"(spread {r['spread_s']:.3f}) right={r['rule_right']}", file=sys.stderr)
-    out = {"meta": {"script": "scripts/compile_tiers.py", "argv": sys.argv[1:],
+    out = {"meta": {"script": "scripts/compile_tiers.py", "argv": sys.argv[1:], "started": started,
                     "machine": machine_info(), "rounds": rounds,
-                    "quick_fit_values": QUICK_FIT_VALUES,
+                    "rule": current_rule(),
                     "wall_s": time.perf_counter() - t0}, "shapes": rows}
-    with open(a.out, "w") as f:
-        json.dump(out, f, indent=1)
+    write_report(a.out, out)
     right = sum(r["rule_right"] for r in rows)
     print(f"rule right on {right}/{len(rows)} shapes -> {a.out}")
     return 0

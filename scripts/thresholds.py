@@ -7,8 +7,8 @@
     python scripts/thresholds.py --rescore old.json --out new.json   # the current rules' picks
     python scripts/bench_tables.py --thresholds docs/bench/thresholds.json   # the tables
 
-Shapes: input 64, output 10 (classification, random data), tanh hidden layers of width
-16-4096, depth 1-4, batch 32-1024. The persistent compile cache is off and jaxmlp's program
+Shapes: input 64 (``--inputs``), output 10 (classification, random data), tanh hidden
+layers of width 16-4096, depth 1-4, batch 32-1024. The persistent compile cache is off and jaxmlp's program
 caches are cleared between variants, so every variant is compiled and timed afresh.
 
 * ``MATERIALISE_MAX`` (``jaxmlp.nn``): a weight gradient with at most this many entries is
@@ -285,6 +285,8 @@ def main(argv=None):
     p.add_argument("--widths", default=None, help="comma list (default: 16,64,256,1024,4096)")
     p.add_argument("--batches", default=None, help="comma list (default: 32,128,1024)")
     p.add_argument("--depths", default=None, help="comma list (default: 1,2,3,4)")
+    p.add_argument("--inputs", type=int, default=N_IN,
+                   help=f"input features of every shape (default {N_IN})")
     p.add_argument("--rescore", metavar="JSON", nargs="+", default=None,
                    help="merge earlier runs (each part from the last run that has it) and re-score "
                         "their products and short-run measurements with the rules of this code "
@@ -292,7 +294,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     import jax
     from jaxmlp.bench.machine import machine_info
-    global WIDTHS, BATCHES, DEPTHS
+    global WIDTHS, BATCHES, DEPTHS, N_IN
+    N_IN = a.inputs
     ints = lambda t, d: tuple(int(v) for v in t.split(",")) if t else d
     WIDTHS, BATCHES, DEPTHS = ints(a.widths, WIDTHS), ints(a.batches, BATCHES), ints(a.depths, DEPTHS)
     if a.rescore:

@@ -174,3 +174,23 @@ def test_compile_profile_table():
     assert "| training | 0.060 [0.060–0.060] | 0.060 [0.060–0.060] | – |" in text
     assert "| fusion kernels in the program | 140 | 140 | 40 |" in text
     assert text.splitlines()[0] == "| stage, s (median [min–max]) | a | b | c |"
+
+
+def test_compile_tiers_table():
+    run = lambda c, t: {"compile_s": c, "train_s": t, "total_s": c + t, "test_loss": 1.0}
+    shape = lambda rule, right, strict, full, quick: {
+        "inputs": 8, "hidden": [16, 16], "n_train": 1000, "epochs": 5, "batch": 32,
+        "values": 2.5e7, "rule": rule, "rule_right": right, "rule_strictly_right": strict,
+        "runs": {"full": [run(*full), run(full[0], full[1] * 1.5)], "quick": [run(*quick)] * 2}}
+    rep = {"meta": {"rule": {"QUICK_STEP_S": 3e-5, "QUICK_VALUE_S": 6e-9, "QUICK_SAVING_S": 0.7}},
+           "shapes": [shape("quick", True, True, (1.0, 0.2), (0.2, 0.4)),
+                      shape("full", True, False, (1.0, 0.2), (0.2, 1.1)),
+                      shape("full", False, False, (1.0, 0.4), (0.2, 0.6))]}
+    text = startup_tables.compile_tiers(rep)
+    # full: totals 1.2 and 1.3 -> median 1.25; quick train / full train from medians: 0.4 / 0.25
+    assert ("| 8-16-16-10 | 1000 x 5, batch 32 | 2.5e+07 | quick | 1.25 [1.20–1.30] | "
+            "0.60 [0.60–0.60] | 1.00 / 0.20 | 1.6x | yes |") in text
+    assert text.splitlines()[3].endswith("| within spread |")
+    assert text.splitlines()[4].endswith("| no |")
+    assert ("(quick when 3e-05 s per step + 6e-09 s per value <= 0.7 s) picked the faster way "
+            "or one within the runs' spread in 2/3 shapes; its quick picks in 1/1.") in text

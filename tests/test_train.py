@@ -91,12 +91,18 @@ def test_short_runs_compile_quick_by_default_with_the_same_results(digits, monke
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
     # the estimate: layer outputs per training example and evaluation row, weights per step
     n, n_eval = len(digits.X_train), len(digits.X_val) + len(digits.X_test)
-    steps = -(-n // train.batch_size) * 3
-    assert (elementwise_estimate([64, 20, 10], n, n_eval, 3, train.batch_size)
-            == 30 * (n + n_eval) * 3 + (64 * 20 + 20 * 10) * steps)
-    assert training_compile.compiles_quick(training_compile.QUICK_FIT_VALUES)
-    assert not training_compile.compiles_quick(training_compile.QUICK_FIT_VALUES * 1.01)
-    monkeypatch.setattr(training_compile, "QUICK_FIT_VALUES", 1.0)  # every run is long now
+    assert (elementwise_estimate([64, 20, 10], n, n_eval, 3, 30)
+            == 30 * (n + n_eval) * 3 + (64 * 20 + 20 * 10) * 30)
+    # the rule: extra seconds per step and per value against the compile saved
+    c = training_compile
+    assert c.compiles_quick(500, 1.7e7)  # the README's default job (0.12 s estimated)
+    assert not c.compiles_quick(0, 1.2 * c.QUICK_SAVING_S / c.QUICK_VALUE_S)
+    assert not c.compiles_quick(int(1.2 * c.QUICK_SAVING_S / c.QUICK_STEP_S), 0)
+    assert c.compiles_quick(int(0.4 * c.QUICK_SAVING_S / c.QUICK_STEP_S),
+                            0.4 * c.QUICK_SAVING_S / c.QUICK_VALUE_S)
+    assert not c.compiles_quick(int(0.6 * c.QUICK_SAVING_S / c.QUICK_STEP_S),
+                                0.6 * c.QUICK_SAVING_S / c.QUICK_VALUE_S)
+    monkeypatch.setattr(c, "QUICK_SAVING_S", 0.0)  # every run is long now
     _, long = jm.fit(digits, model=model, train=train)
     assert not long["final"]["short_run_compile"]
     assert np.array_equal(long["train_loss"], full["train_loss"])  # the same program as full's

@@ -51,3 +51,32 @@ def compile_profile(rep: dict) -> str:
         rows.append([label] + [str(int(_median([r[key] for r in col[v]]))) for v in variants])
     return md(["stage, s (median [min–max])"] + variants, rows)
 
+
+
+def compile_tiers(rep: dict) -> str:
+    """``scripts/compile_tiers.py --out``: per shape, the estimate, the rule's pick, each way's
+    compile + train (median [min-max] of its rounds), and whether the pick was right; then a
+    summary line."""
+    rows = []
+    for r in rep["shapes"]:
+        tot = {w: [x["total_s"] for x in r["runs"][w]] for w in ("full", "quick")}
+        comp = {w: _median([x["compile_s"] for x in r["runs"][w]]) for w in ("full", "quick")}
+        train = {w: _median([x["train_s"] for x in r["runs"][w]]) for w in ("full", "quick")}
+        rows.append([f"{r['inputs']}-{'-'.join(map(str, r['hidden']))}-10",
+                     f"{r['n_train']} x {r['epochs']}, batch {r['batch']}", f"{r['values']:.2g}",
+                     r["rule"], spread(tot["full"], 1.0, 2), spread(tot["quick"], 1.0, 2),
+                     f"{comp['full']:.2f} / {comp['quick']:.2f}",
+                     f"{train['quick'] / train['full']:.1f}x",
+                     ("yes" if r["rule_strictly_right"] else "within spread")
+                     if r["rule_right"] else "no"])
+    right = sum(r["rule_right"] for r in rep["shapes"])
+    quick_right = sum(r["rule_right"] for r in rep["shapes"] if r["rule"] == "quick")
+    n_quick = sum(r["rule"] == "quick" for r in rep["shapes"])
+    table = md(["model", "rows x epochs", "elementwise values", "rule", "full: compile + train, s",
+                "quick: compile + train, s", "compile s, full / quick", "quick train / full train",
+                "rule right"], rows)
+    rule = rep["meta"]["rule"]
+    return (table + f"\nThe rule (quick when {rule['QUICK_STEP_S']:g} s per step + "
+            f"{rule['QUICK_VALUE_S']:g} s per value <= {rule['QUICK_SAVING_S']:g} s) picked the "
+            f"faster way or one within the runs' spread in {right}/{len(rows)} shapes; its quick "
+            f"picks in {quick_right}/{n_quick}.\n")

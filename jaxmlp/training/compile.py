@@ -44,14 +44,18 @@ CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusio
 # held-out grid, then scored on fresh held-out shapes (``scripts/thresholds.py``,
 # BENCHMARKS.md "Size thresholds").
 SHORT_RUN_FLOPS = 1e12
-# A fit's training chunk is compiled at ``CPU_ONCE_OPTIONS`` (``fit`` with ``fast_compile``
-# None: ``compiles_quick``) when its estimated elementwise work
-# (``jaxmlp.nn.elementwise_estimate``) is at most ``QUICK_FIT_VALUES``. At -O0 without the
-# fusion emitters the chunk compiles ~0.8-0.9 s faster on CPU (README's default job: 1.16 ->
-# 0.24 s of XLA compile), while its elementwise kernels run unvectorised: measured 1.5-3.4x
-# slower steps, 0.3-1.8e-8 s more per value of that estimate. Below the bound even the
-# slowest of those costs stays under the compile saved (BENCHMARKS.md, "Compile tiers").
-QUICK_FIT_VALUES = 4e7
+# A fit's training chunk is compiled quick, at ``CPU_ONCE_OPTIONS`` (``fit`` with
+# ``fast_compile`` None: ``compiles_quick``), when the extra training that costs is estimated
+# at most ``QUICK_SAVING_S``: ``QUICK_STEP_S`` per optimizer step plus ``QUICK_VALUE_S`` per
+# value of its elementwise work (``jaxmlp.nn.elementwise_estimate``). At -O0 without the fusion
+# emitters the chunk compiles 0.64-1.1 s faster on CPU (README's default job: 1.16 -> 0.24 s
+# of XLA compile) while its elementwise kernels run unvectorised (steps 1.5-3.4x slower).
+# The two costs were fitted on 16 shapes (least squares) and the bound set a little under the
+# median compile saved (0.83 s); the rule was then scored on held-out shapes
+# (``scripts/compile_tiers.py``; BENCHMARKS.md, "Compile tiers").
+QUICK_STEP_S = 3.3e-5
+QUICK_VALUE_S = 6e-9
+QUICK_SAVING_S = 0.7
 SHORT_RUN_FLOPS_WIDE_FIRST = 3e10
 WIDE_FIRST_WIDTH = 256
 
@@ -76,9 +80,10 @@ def compiles_short(flops: float, groups=()) -> bool:
     return flops <= (SHORT_RUN_FLOPS_WIDE_FIRST if wide_first else SHORT_RUN_FLOPS)
 
 
-def compiles_quick(values: float) -> bool:
-    """The quick-compile rule of a fit whose estimated elementwise work is ``values``."""
-    return values <= QUICK_FIT_VALUES
+def compiles_quick(steps: int, values: float) -> bool:
+    """The quick-compile rule of a fit of ``steps`` optimizer steps whose estimated elementwise
+    work is ``values``."""
+    return QUICK_STEP_S * steps + QUICK_VALUE_S * values <= QUICK_SAVING_S
 
 
 class Chunk(NamedTuple):

@@ -63,11 +63,14 @@ class Run(NamedTuple):
     log_auto: bool = False    # step reports: steps between them re-timed after every chunk
 
 
-def _compiles_quick(splits, sizes, train: TrainConfig) -> bool:
-    """``compiles_quick`` of a run: its shapes and epochs only, never the cache's contents."""
+def _compiles_quick(splits, sizes, spec: Spec, epochs: int, fast_compile) -> bool:
+    """``fast_compile``, or if None ``compiles_quick`` of the run: its shapes and epochs only,
+    never the cache's contents."""
+    if fast_compile is not None:
+        return bool(fast_compile)
+    steps = spec.n_batches * epochs
     n_eval = n_rows(splits.X_val) + n_rows(splits.X_test)
-    return compiles_quick(elementwise_estimate(sizes, n_rows(splits.X_train), n_eval,
-                                               train.epochs, train.batch_size))
+    return compiles_quick(steps, elementwise_estimate(sizes, spec.n_train, n_eval, epochs, steps))
 
 
 def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh=None,
@@ -121,7 +124,7 @@ def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh
     check_training_memory(tree_nbytes(abstract) + tree_nbytes(abstract["params"]), splits,
                           f"training a {'-'.join(map(str, sizes))} model")  # state + gradients
     data = device_data(splits, spec)
-    short = _compiles_quick(splits, sizes, train) if fast_compile is None else bool(fast_compile)
+    short = _compiles_quick(splits, sizes, spec, train.epochs, fast_compile)
     compiling = None
     if spec.mesh is None:  # the chunk compiles in the background while the init is built
         compiling = chunk_executable(spec, abstract, hp, data, spec.chunk_epochs,
