@@ -142,12 +142,16 @@ def training_flops_estimate(sizes: Sequence[int], n_train: int, epochs: int,
     return 6.0 * sum(weight_counts(sizes)) * n_train * epochs * n_models
 
 
-def elementwise_estimate(sizes: Sequence[int], n_train: int, n_eval: int, epochs: int,
-                         steps: int) -> float:
-    """Values a fit's elementwise (non-matmul) kernels touch: every layer's outputs for each
-    training example of each epoch (forward and backward) and each evaluation row (the
-    per-epoch validation/test pass), plus every weight once per optimizer step (the update)."""
-    return float(sum(sizes[1:]) * (n_train + n_eval) * epochs + sum(weight_counts(sizes)) * steps)
+def elementwise_counts(sizes: Sequence[int], n_train: int, n_eval: int, epochs: int,
+                       steps: int) -> dict:
+    """What a fit's elementwise (non-matmul) kernels work through, by kind: ``steps``
+    (optimizer steps), ``outputs`` (every layer's outputs for each training example of each
+    epoch, forward and backward, and each evaluation row of the per-epoch validation/test
+    pass), ``weights`` (every weight once per step: the update) and ``inputs`` (each training
+    example's features once per epoch: the batches gathered in data order)."""
+    return {"steps": float(steps), "outputs": float(sum(sizes[1:]) * (n_train + n_eval) * epochs),
+            "weights": float(sum(weight_counts(sizes)) * steps),
+            "inputs": float(sizes[0] * n_train * epochs)}
 
 
 def layer_sizes(params: Params) -> list[int]:

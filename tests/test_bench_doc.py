@@ -180,17 +180,46 @@ def test_compile_tiers_table():
     run = lambda c, t: {"compile_s": c, "train_s": t, "total_s": c + t, "test_loss": 1.0}
     shape = lambda rule, right, strict, full, quick: {
         "inputs": 8, "hidden": [16, 16], "n_train": 1000, "epochs": 5, "batch": 32,
-        "values": 2.5e7, "rule": rule, "rule_right": right, "rule_strictly_right": strict,
+        "extra_estimate_s": 0.25, "rule": rule, "rule_right": right, "rule_strictly_right": strict,
         "runs": {"full": [run(*full), run(full[0], full[1] * 1.5)], "quick": [run(*quick)] * 2}}
-    rep = {"meta": {"rule": {"QUICK_STEP_S": 3e-5, "QUICK_VALUE_S": 6e-9, "QUICK_SAVING_S": 0.7}},
+    rep = {"meta": {"rule": {"QUICK_COSTS_S": {"steps": 3e-5, "inputs": 8e-9},
+                             "QUICK_SAVING_S": 0.7}},
            "shapes": [shape("quick", True, True, (1.0, 0.2), (0.2, 0.4)),
                       shape("full", True, False, (1.0, 0.2), (0.2, 1.1)),
                       shape("full", False, False, (1.0, 0.4), (0.2, 0.6))]}
     text = startup_tables.compile_tiers(rep)
     # full: totals 1.2 and 1.3 -> median 1.25; quick train / full train from medians: 0.4 / 0.25
-    assert ("| 8-16-16-10 | 1000 x 5, batch 32 | 2.5e+07 | quick | 1.25 [1.20–1.30] | "
+    assert ("| 8-16-16-10 | 1000 x 5, batch 32 | 0.25 | quick | 1.25 [1.20–1.30] | "
             "0.60 [0.60–0.60] | 1.00 / 0.20 | 1.6x | yes |") in text
     assert text.splitlines()[3].endswith("| within spread |")
     assert text.splitlines()[4].endswith("| no |")
-    assert ("(quick when 3e-05 s per step + 6e-09 s per value <= 0.7 s) picked the faster way "
-            "or one within the runs' spread in 2/3 shapes; its quick picks in 1/1.") in text
+    assert ("(quick when 3e-05 s per step, 8e-09 s per input add up to at most 0.7 s) picked "
+            "the faster way or one within the runs' spread in 2/3 shapes; its quick picks in 1/1. Compile saved "
+            "by the quick way, median over the shapes: 0.80 s.") in text
+    assert "earlier rule" not in text  # measured with the rule it was scored with
+    rep["meta"]["rescored"] = {"measured_with": {"QUICK_FIT_VALUES": 4e7}}
+    for r, was in zip(rep["shapes"], (True, False, False)):
+        r["measured_rule"] = {"rule_right": was}
+    assert ("Measured with an earlier rule (quick at <= 4e+07 elementwise values), which was "
+            "right in 1/3."
+            in startup_tables.compile_tiers(rep))
+
+
+def test_e2e_before_after_table():
+    def rep(cold, warm, c_compile, w_train):
+        case = lambda wall, comp, train: {"wall_s": {"median": wall}, "breakdown": {
+            "compile_s": {"median": comp}, "train_s": {"median": train}}}
+        ratio = lambda v: {"median": v}
+        return {"cases": {"train/jaxmlp_cold": case(cold, c_compile, w_train),
+                          "train/jaxmlp_warm": case(warm, 0.1, w_train)},
+                "ratios": {"train": {"jaxmlp_cold/floor": ratio(cold / 0.5),
+                                     "jaxmlp_cold/sklearn": ratio(cold / 1.5),
+                                     "jaxmlp_warm/floor": ratio(warm / 0.5),
+                                     "jaxmlp_warm/sklearn": ratio(warm / 1.5)}}}
+    text = startup_tables.e2e_before_after(rep(3.0, 1.0, 2.5, 0.1), rep(2.0, 1.25, 1.0, 0.3))
+    assert "| empty compile cache | wall s | 3.00 | 2.00 |" in text
+    assert "| empty compile cache | compile column, s | 2.50 | 1.00 |" in text
+    assert "| filled cache | train column, s | 0.10 | 0.30 |" in text
+    assert "| filled cache | wall / floor | 2.00x | 2.50x |" in text
+    # 1.00 s saved cold, 0.25 s paid per warm run: even after 4 re-runs
+    assert "A first run and 4.0 re-runs from the cache cost the same" in text

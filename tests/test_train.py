@@ -79,7 +79,7 @@ def test_no_recompilation_across_runs_of_same_shapes(digits):
 
 
 def test_short_runs_compile_quick_by_default_with_the_same_results(digits, monkeypatch):
-    from jaxmlp.nn import elementwise_estimate
+    from jaxmlp.nn import elementwise_counts
     from jaxmlp.training import compile as training_compile
     model, train = ModelConfig(hidden=(20,)), TrainConfig(epochs=3, seed=5)
     full_p, full = jm.fit(digits, model=model, train=train, fast_compile=False)
@@ -89,19 +89,20 @@ def test_short_runs_compile_quick_by_default_with_the_same_results(digits, monke
     np.testing.assert_allclose(short["train_loss"], full["train_loss"], rtol=1e-5)
     for a, b in zip(jax.tree.leaves(short_p), jax.tree.leaves(full_p)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
-    # the estimate: layer outputs per training example and evaluation row, weights per step
+    # the counts: layer outputs per training example and evaluation row, weights per step,
+    # input features per training example
     n, n_eval = len(digits.X_train), len(digits.X_val) + len(digits.X_test)
-    assert (elementwise_estimate([64, 20, 10], n, n_eval, 3, 30)
-            == 30 * (n + n_eval) * 3 + (64 * 20 + 20 * 10) * 30)
-    # the rule: extra seconds per step and per value against the compile saved
+    assert elementwise_counts([64, 20, 10], n, n_eval, 3, 30) == {
+        "steps": 30, "outputs": 30 * (n + n_eval) * 3, "weights": (64 * 20 + 20 * 10) * 30,
+        "inputs": 64 * n * 3}
+    # the rule: estimated extra seconds against the compile saved
     c = training_compile
-    assert c.compiles_quick(500, 1.7e7)  # the README's default job (0.12 s estimated)
-    assert not c.compiles_quick(0, 1.2 * c.QUICK_SAVING_S / c.QUICK_VALUE_S)
-    assert not c.compiles_quick(int(1.2 * c.QUICK_SAVING_S / c.QUICK_STEP_S), 0)
-    assert c.compiles_quick(int(0.4 * c.QUICK_SAVING_S / c.QUICK_STEP_S),
-                            0.4 * c.QUICK_SAVING_S / c.QUICK_VALUE_S)
-    assert not c.compiles_quick(int(0.6 * c.QUICK_SAVING_S / c.QUICK_STEP_S),
-                                0.6 * c.QUICK_SAVING_S / c.QUICK_VALUE_S)
+    assert c.quick_extra_s({"steps": 10.0, "inputs": 1e6}) == pytest.approx(
+        10 * c.QUICK_COSTS_S["steps"] + 1e6 * c.QUICK_COSTS_S["inputs"])
+    assert c.compiles_quick(elementwise_counts([64, 128, 10], 1257, 539, 50, 500))  # README job
+    for kind, cost in c.QUICK_COSTS_S.items():  # any one kind of work can make a run long
+        assert c.compiles_quick({kind: 0.9 * c.QUICK_SAVING_S / cost})
+        assert not c.compiles_quick({kind: 1.1 * c.QUICK_SAVING_S / cost})
     monkeypatch.setattr(c, "QUICK_SAVING_S", 0.0)  # every run is long now
     _, long = jm.fit(digits, model=model, train=train)
     assert not long["final"]["short_run_compile"]

@@ -46,15 +46,14 @@ CPU_SHORT_RUN_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusio
 SHORT_RUN_FLOPS = 1e12
 # A fit's training chunk is compiled quick, at ``CPU_ONCE_OPTIONS`` (``fit`` with
 # ``fast_compile`` None: ``compiles_quick``), when the extra training that costs is estimated
-# at most ``QUICK_SAVING_S``: ``QUICK_STEP_S`` per optimizer step plus ``QUICK_VALUE_S`` per
-# value of its elementwise work (``jaxmlp.nn.elementwise_estimate``). At -O0 without the fusion
-# emitters the chunk compiles 0.64-1.1 s faster on CPU (README's default job: 1.16 -> 0.24 s
-# of XLA compile) while its elementwise kernels run unvectorised (steps 1.5-3.4x slower).
-# The two costs were fitted on 16 shapes (least squares) and the bound set a little under the
-# median compile saved (0.83 s); the rule was then scored on held-out shapes
-# (``scripts/compile_tiers.py``; BENCHMARKS.md, "Compile tiers").
-QUICK_STEP_S = 3.3e-5
-QUICK_VALUE_S = 6e-9
+# at most ``QUICK_SAVING_S``: ``QUICK_COSTS_S`` seconds per unit of each kind of elementwise
+# work (``jaxmlp.nn.elementwise_counts``). At -O0 without the fusion emitters the chunk
+# compiles 0.64-1.1 s faster on CPU (README's default job: 1.16 -> 0.24 s of XLA compile)
+# while its elementwise kernels run unvectorised (steps 1.5-3.4x slower). The costs were
+# fitted on 16 shapes (least squares), the bound set a little under the median compile saved
+# (0.83 s), and the rule scored on held-out shapes (``scripts/compile_tiers.py``;
+# BENCHMARKS.md, "Compile tiers").
+QUICK_COSTS_S = {"steps": 2.8e-5, "outputs": 6.4e-9, "weights": 2.3e-9, "inputs": 8.4e-9}
 QUICK_SAVING_S = 0.7
 SHORT_RUN_FLOPS_WIDE_FIRST = 3e10
 WIDE_FIRST_WIDTH = 256
@@ -80,10 +79,15 @@ def compiles_short(flops: float, groups=()) -> bool:
     return flops <= (SHORT_RUN_FLOPS_WIDE_FIRST if wide_first else SHORT_RUN_FLOPS)
 
 
-def compiles_quick(steps: int, values: float) -> bool:
-    """The quick-compile rule of a fit of ``steps`` optimizer steps whose estimated elementwise
-    work is ``values``."""
-    return QUICK_STEP_S * steps + QUICK_VALUE_S * values <= QUICK_SAVING_S
+def quick_extra_s(counts: dict) -> float:
+    """Estimated extra training seconds of a fit compiled quick, from its
+    ``jaxmlp.nn.elementwise_counts``."""
+    return sum(QUICK_COSTS_S[k] * v for k, v in counts.items())
+
+
+def compiles_quick(counts: dict) -> bool:
+    """The quick-compile rule of a fit with ``jaxmlp.nn.elementwise_counts`` ``counts``."""
+    return quick_extra_s(counts) <= QUICK_SAVING_S
 
 
 class Chunk(NamedTuple):

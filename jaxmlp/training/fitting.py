@@ -14,7 +14,7 @@ import numpy as np
 from jaxmlp import losses as L
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError, DivergenceError
-from jaxmlp.nn import elementwise_estimate, forward, training_flops_estimate, weight_counts
+from jaxmlp.nn import elementwise_counts, forward, training_flops_estimate, weight_counts
 from jaxmlp.parallel import mesh_for, peer_watchdog, replicated, to_host
 from jaxmlp.training import aot_cache, steplog
 from jaxmlp.training.compile import (_COMPILER, chunk_executable, compiler_options,
@@ -70,7 +70,7 @@ def _compiles_quick(splits, sizes, spec: Spec, epochs: int, fast_compile) -> boo
         return bool(fast_compile)
     steps = spec.n_batches * epochs
     n_eval = n_rows(splits.X_val) + n_rows(splits.X_test)
-    return compiles_quick(steps, elementwise_estimate(sizes, spec.n_train, n_eval, epochs, steps))
+    return compiles_quick(elementwise_counts(sizes, spec.n_train, n_eval, epochs, steps))
 
 
 def prepare(splits, model: ModelConfig, train: TrainConfig, *, params=None, mesh=None,
