@@ -270,6 +270,7 @@ def rules_meta():
 
 
 def main(argv=None):
+    global WIDTHS, BATCHES, DEPTHS, N_IN
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--quick", action="store_true", help="3 shapes, 1 rep")
@@ -294,7 +295,6 @@ def main(argv=None):
     a = p.parse_args(argv)
     import jax
     from jaxmlp.bench.machine import machine_info
-    global WIDTHS, BATCHES, DEPTHS, N_IN
     N_IN = a.inputs
     ints = lambda t, d: tuple(int(v) for v in t.split(",")) if t else d
     WIDTHS, BATCHES, DEPTHS = ints(a.widths, WIDTHS), ints(a.batches, BATCHES), ints(a.depths, DEPTHS)

@@ -169,7 +169,7 @@ def targets(inproc: dict, e2e: dict | None = None) -> str:
 def training_detail(inproc: dict) -> str:
     """W1/W2/W4: every framework's compile, train and time to result, rates and speedups."""
     head = ["WL", "framework", "compile s", "train s median [min\u2013max]",
-            "time to result s", "GFLOP/s", "% peak", "final loss", "speedup: train",
+            "default fit: tier, train s", "time to result s", "GFLOP/s", "% peak", "final loss", "speedup: train",
             "speedup: time to result"]
     rows = []
     for wl, r in inproc["workloads"].items():
@@ -178,12 +178,14 @@ def training_detail(inproc: dict) -> str:
         for fw, e in r["frameworks"].items():
             if "train_s" not in e:
                 rows.append([wl, fw, DASH, "failed: " + "; ".join(e.get("errors", []))[:60],
-                             *[DASH] * 6])
+                             *[DASH] * 7])
                 continue
             sp = r.get("speedup", {}).get(fw)
             peak = e.get("peak_fraction")
             rows.append([wl, fw, secs(e.get("compile_s"), 2) if "compile_s" in e else DASH,
-                         secs(e["train_s"]), secs(e.get("time_to_result_s")),
+                         secs(e["train_s"]),
+                         (f"{e['default_tier']}, {e['default_train_s']['median']:.3f}"
+                          if "default_tier" in e else DASH), secs(e.get("time_to_result_s")),
                          f"{e['gflops']:.1f}", DASH if peak is None else f"{100 * peak:.1f}%",
                          f"{e['final_loss']['median']:.5f}", x(sp) if sp else DASH,
                          x(sp.get("time_to_result")) if sp else DASH])
