@@ -26,31 +26,39 @@ from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
 
 #: The raw result behind each part of the page.
 SOURCES = {
-    "inproc": "docs/bench/inproc_148b7f2.json",
-    "e2e": "docs/bench/e2e_2adecca.json",
+    "inproc": "docs/bench/inproc_cc3a8cd.json",
+    "e2e": "docs/bench/e2e_fd493f7.json",
+    "e2e_before": "docs/bench/e2e_2adecca.json",
     "thresholds": "docs/bench/thresholds_tuning.json",
     "thresholds_held_out": "docs/bench/thresholds_held_out.json",
     "thresholds_fresh": "docs/bench/thresholds_fresh.json",
     "thresholds_fresh_long": "docs/bench/thresholds_fresh_whole_long.json",
     "thresholds_interleaved": "docs/bench/thresholds_interleaved_9f0be45.json",
+    "thresholds_wide": "docs/bench/thresholds_wide_cc3a8cd.json",
     "scaling": "docs/bench/scaling_751cdfe.json",
     "overlap": "docs/bench/overlap_a0de7bc.json",
     "steplog": "docs/bench/steplog_2c28d74.json",
     "steplog_w2": "docs/bench/steplog_w2_b2b6af9.json",
     "import": "docs/bench/import_056a2fb.json",
-    "compile": "docs/bench/compile_profile_9f0be45.json",
+    "compile": "docs/bench/compile_profile_776bb80.json",
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
     "ab_rule": "docs/bench/ab_rule_w2_7d0ef6d.json",
+    "compile_tiers": "docs/bench/compile_tiers_tuning_fd493f7.json",
+    "compile_tiers_held_out": "docs/bench/compile_tiers_held_out_2cbecd9.json",
+    "compile_tiers_held_out_2": "docs/bench/compile_tiers_held_out_2_776bb80.json",
 }
 WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "e2e": "`jaxmlp bench --e2e` (whole commands)",
+        "e2e_before": "`jaxmlp bench --e2e` (whole commands before fit's compile tiers)",
         "thresholds": "`scripts/thresholds.py` (size thresholds, tuning grid, re-scored)",
         "thresholds_held_out": "`scripts/thresholds.py` (size thresholds, held-out shapes)",
         "thresholds_fresh": "`scripts/thresholds.py` (size thresholds, fresh held-out shapes)",
         "thresholds_fresh_long": "`scripts/thresholds.py` (fresh held-out shapes, longer whole runs)",
         "thresholds_interleaved": ("`scripts/thresholds.py` (weight gradients, third held-out "
                                    "grid, runs interleaved)"),
+        "thresholds_wide": ("`scripts/thresholds.py --inputs 784` (weight gradients, wide "
+                            "inputs, runs interleaved)"),
         "scaling": "`scripts/scaling.py` (devices and processes)",
         "overlap": "`scripts/order_overlap.py` (data orders drawn ahead)",
         "steplog": "`scripts/steplog_cost.py` (in-chunk step reports)",
@@ -60,7 +68,12 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "ab_loop": "`scripts/ab_bench.py` (fifth session's A/B, compiled loop)",
         "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)",
         "ab_rule": "`scripts/ab_bench.py` (W2, the weight-gradient rule: every layer "
-                   "materialised at 7d0ef6d vs the bound at 603c4e5)"}
+                   "materialised at 7d0ef6d vs the bound at 603c4e5)",
+        "compile_tiers": ("`scripts/compile_tiers.py` (fit's quick-compile rule: the 16 shapes "
+                          "it was fitted on, re-scored)"),
+        "compile_tiers_held_out": ("`scripts/compile_tiers.py --shapes held-out` (14 held-out "
+                                   "shapes, re-scored)"),
+        "compile_tiers_held_out_2": "`scripts/compile_tiers.py --shapes held-out-2` (14 more)"}
 TEMPLATE = ROOT / "docs" / "bench" / "BENCHMARKS.template.md"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 README = ROOT / "README.md"
@@ -77,13 +90,19 @@ def _command(raw: dict, key: str) -> str:
         return "\n".join([f"python scripts/thresholds.py {' '.join(r['argv'])}"
                           for r in meta["runs"]] +
                          [f"python scripts/thresholds.py {' '.join(meta['rescored']['argv'])}"])
+    if key.startswith("compile_tiers") and meta.get("rescored"):  # measured, then re-scored
+        return "\n".join(f"python scripts/compile_tiers.py {' '.join(args)}"
+                          for args in (meta["argv"], meta["rescored"]["argv"]))
     script = {"inproc": "jaxmlp bench", "e2e": "jaxmlp bench --e2e",
               "scaling": "python scripts/scaling.py",
               "overlap": "python scripts/order_overlap.py",
               "steplog": "python scripts/steplog_cost.py",
               "steplog_w2": "python scripts/steplog_cost.py",
               "import": "python scripts/import_time.py",
-              "compile": "python scripts/compile_profile.py"}.get(key, "python scripts/thresholds.py")
+              "compile": "python scripts/compile_profile.py",
+              "compile_tiers": "python scripts/compile_tiers.py",
+              "compile_tiers_held_out": "python scripts/compile_tiers.py",
+              "compile_tiers_held_out_2": "python scripts/compile_tiers.py"}.get(key, "python scripts/thresholds.py")
     return f"{script} {argv}".rstrip()
 
 
@@ -106,11 +125,14 @@ def parts(raw: dict) -> dict:
         "checks": tables.loss_checks(inp),
         "g": tables.g_table(inp),
         "e2e": tables.e2e_tables(e2e),
+        "e2e_tiers": startup_tables.e2e_before_after(e2e_results.analyse(raw["e2e_before"]),
+                                                     e2e_results.analyse(e2e)),
         "thresholds": threshold_tables.thresholds(raw["thresholds"]),
         "thresholds_held_out": threshold_tables.thresholds(raw["thresholds_held_out"]),
         "thresholds_fresh": threshold_tables.thresholds(raw["thresholds_fresh"]),
         "thresholds_fresh_long": threshold_tables.thresholds(raw["thresholds_fresh_long"]),
         "thresholds_interleaved": threshold_tables.thresholds(raw["thresholds_interleaved"]),
+        "thresholds_wide": threshold_tables.thresholds(raw["thresholds_wide"]),
         "scaling": tables.scaling(raw["scaling"]),
         "overlap": tables.overlap(raw["overlap"]),
         "steplog": tables.steplog_cost(raw["steplog"]),
@@ -120,10 +142,14 @@ def parts(raw: dict) -> dict:
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
         "ab_rule": tables.ab_table(raw["ab_rule"]),
+        "compile_tiers": startup_tables.compile_tiers(raw["compile_tiers"]),
+        "compile_tiers_held_out": startup_tables.compile_tiers(raw["compile_tiers_held_out"]),
+        "compile_tiers_held_out_2": startup_tables.compile_tiers(raw["compile_tiers_held_out_2"]),
     }
     for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh",
-              "thresholds_fresh_long", "thresholds_interleaved", "scaling", "overlap", "steplog",
-              "steplog_w2", "import", "compile"):
+              "thresholds_fresh_long", "thresholds_interleaved", "thresholds_wide", "scaling", "overlap", "steplog",
+              "steplog_w2", "import", "compile", "compile_tiers",
+              "compile_tiers_held_out", "compile_tiers_held_out_2"):
         out[f"command_{k}"] = _command(raw, k)
         out[f"machine_{k}"] = _machine(raw, k)
     return out
