@@ -164,9 +164,10 @@ def _row(v: jax.Array, like: jax.Array) -> jax.Array:
     return v.reshape((1,) * (like.ndim - 1) + v.shape)
 
 
-@jax.custom_jvp
-def matmul(x: jax.Array, W: jax.Array) -> jax.Array:
-    """``x @ W`` for a batch ``x`` (B, fan_in), differentiable in every mode like ``x @ W``.
+@partial(jax.custom_jvp, nondiff_argnums=(2,))
+def matmul(x: jax.Array, W: jax.Array, hidden_input: bool = False) -> jax.Array:
+    """``x @ W`` for a batch ``x`` (B, fan_in), differentiable in every mode like ``x @ W``;
+    ``hidden_input``: ``x`` is a hidden layer's output, not the data (``materialises``).
 
     Its derivative rule only changes how the weight gradient ``x^T @ g`` of a small or thin
     weight matrix (``materialises``) is laid out on CPU: there the smaller of
@@ -183,17 +184,22 @@ def matmul(x: jax.Array, W: jax.Array) -> jax.Array:
 
 MATERIALISE_MAX = 32768
 MATERIALISE_MIN_DIM = 64
+MATERIALISE_HIDDEN = True
 
 
-def materialises(fan_in: int, fan_out: int) -> bool:
+def materialises(fan_in: int, fan_out: int, hidden_input: bool = False) -> bool:
     """Whether the weight gradient of a ``fan_in`` x ``fan_out`` layer is computed with an
-    operand materialised on CPU
-    (``matmul``) rather than by XLA's own transposed-operand product: for a thin layer (a side
-    of at most ``MATERIALISE_MIN_DIM``: an output layer, a first layer on few features) or a
-    small one (at most ``MATERIALISE_MAX`` entries). Measured over widths 16-4096, batch
-    32-1024 (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"): XLA's product of a
-    thin layer is up to several times slower; elsewhere the two paths are close."""
-    return min(fan_in, fan_out) <= MATERIALISE_MIN_DIM or fan_in * fan_out <= MATERIALISE_MAX
+    operand materialised on CPU (``matmul``) rather than by XLA's own transposed-operand
+    product: for a thin layer (a side of at most ``MATERIALISE_MIN_DIM``: an output layer, a
+    first layer on few features), a small one (at most ``MATERIALISE_MAX`` entries), or one
+    fed by a hidden layer (``hidden_input``, while ``MATERIALISE_HIDDEN``): XLA's product is
+    left to a wide first layer on many input features. Measured over widths 16-4096, batch
+    32-1024, 64 and 784 inputs (``scripts/thresholds.py``, BENCHMARKS.md "Size thresholds"):
+    XLA's product of a thin layer is up to several times slower; whole runs of deeper models
+    were faster with their hidden layers materialised, a wide first layer on 784 inputs
+    mostly with XLA's product."""
+    return (min(fan_in, fan_out) <= MATERIALISE_MIN_DIM or fan_in * fan_out <= MATERIALISE_MAX
+            or (hidden_input and MATERIALISE_HIDDEN))
 
 
 def transposed(x: jax.Array) -> jax.Array:
@@ -209,20 +215,20 @@ def _materialised(a: jax.Array) -> jax.Array:
     return jax.lax.platform_dependent(a, cpu=jax.lax.optimization_barrier, default=lambda v: v)
 
 
-def weight_gradient(x: jax.Array, g: jax.Array) -> jax.Array:
+def weight_gradient(x: jax.Array, g: jax.Array, hidden_input: bool = False) -> jax.Array:
     """``x^T @ g`` (summed over the batch axis) laid out as ``matmul``'s derivative lays out
     the weight gradient: XLA's own product unless ``materialises``, otherwise a plain product
     with the smaller of ``x`` and ``g`` transposed and materialised. Used by the hand-derived
     backward (``jaxmlp.backprop``)."""
     fan_in, fan_out = x.shape[-1], g.shape[-1]
-    if not materialises(fan_in, fan_out):
+    if not materialises(fan_in, fan_out, hidden_input):
         return jnp.swapaxes(x, -1, -2) @ g
     if fan_out < fan_in:
         return jnp.swapaxes(_materialised(transposed(g) @ x), -1, -2)
     return transposed(x) @ g
 
 
-def _matmul_jvp(primals, tangents):
+def _matmul_jvp(hidden_input, primals, tangents):
     x, W = primals
     dx, dW = tangents
     out = x @ W
@@ -231,7 +237,7 @@ def _matmul_jvp(primals, tangents):
         t = dx @ W
     if not isinstance(dW, SymbolicZero):
         fan_in, fan_out = W.shape[-2], W.shape[-1]
-        if not materialises(fan_in, fan_out):
+        if not materialises(fan_in, fan_out, hidden_input):
             u = x @ dW                     # XLA's own product (large, not thin, matrices)
         elif fan_out < fan_in:
             # written as (dW^T x^T)^T with barriers: its transpose w.r.t. dW is
@@ -277,13 +283,13 @@ def _low_precision_bwd(dtype, res, g):
 low_precision_matmul.defvjp(_low_precision_fwd, _low_precision_bwd)
 
 
-def dense(layer: dict, x: jax.Array, compute_dtype=None) -> jax.Array:
+def dense(layer: dict, x: jax.Array, compute_dtype=None, hidden_input: bool = False) -> jax.Array:
     """``x @ W + b``; with ``compute_dtype`` (e.g. bfloat16) the matmul and its derivative's
     products run in that dtype and accumulate in the parameter dtype
-    (``low_precision_matmul``)."""
+    (``low_precision_matmul``). ``hidden_input`` as ``matmul``."""
     W = layer["W"]
     if compute_dtype is None or jnp.dtype(compute_dtype) == W.dtype:
-        s = matmul(x, W) if x.ndim == 2 else x @ W
+        s = matmul(x, W, hidden_input) if x.ndim == 2 else x @ W
         return s + _row(layer["b"], s)
     s = low_precision_matmul(x, W, jnp.dtype(compute_dtype))
     return s + _row(layer["b"], s)
@@ -315,7 +321,7 @@ def forward(params: Params, x: jax.Array, *, activation: str = "tanh",
     h = x
     last = len(params) - 1
     for i, layer in enumerate(params):
-        s = dense(layer, h, compute_dtype)
+        s = dense(layer, h, compute_dtype, hidden_input=i > 0)
         if i == last:
             return out_phi(s)
         h = phi(s)

@@ -72,7 +72,7 @@ def per_example_grad_norms(params, x, y, *, activation="tanh", loss="ce", temper
         phi = get_activation(activation)
         for i, layer in enumerate(params):
             acts.append(h)
-            s = dense(layer, h) + zs[i]
+            s = dense(layer, h, hidden_input=i > 0) + zs[i]
             h = s if i == len(params) - 1 else phi(s)
         # Sum (not mean) of per-example losses: each row of d/dz is that example's delta.
         return jnp.sum(loss_per_example(loss, h, y, temperature)), acts

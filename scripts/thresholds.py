@@ -11,9 +11,10 @@ Shapes: input 64 (``--inputs``), output 10 (classification, random data), tanh h
 layers of width 16-4096, depth 1-4, batch 32-1024. The persistent compile cache is off and jaxmlp's program
 caches are cleared between variants, so every variant is compiled and timed afresh.
 
-* ``MATERIALISE_MAX`` (``jaxmlp.nn``): a weight gradient with at most this many entries is
-  computed with the smaller operand transposed and materialised; a larger one with XLA's own
-  transposed-operand product. For each shape ``jaxmlp.fit`` trains the model three ways: every
+* ``MATERIALISE_MAX`` (``jaxmlp.nn``): a weight gradient with at most this many entries (or a
+  side of at most ``MATERIALISE_MIN_DIM``, or, with ``MATERIALISE_HIDDEN``, a layer fed by a
+  hidden layer) is computed with the smaller operand transposed and materialised; any other
+  with XLA's own transposed-operand product. For each shape ``jaxmlp.fit`` trains the model three ways: every
   layer materialised, every layer XLA's product, and the rule (per layer), the ways interleaved
   run by run (``"materialise_runs": "interleaved"`` in the JSON's meta; files without it ran
   each way's runs back to back). Where the rule gives the same program as a uniform variant,
@@ -76,21 +77,22 @@ def plan_fit(width, depth, batch, target, max_steps=MAX_STEPS):
     return batch * per_epoch, max(1, round(steps / per_epoch))
 
 
-#: The rule's constants for each path: every weight gradient materialised, none, the rule.
-PATHS = {"materialised": (1 << 62, 1 << 62), "xla": (-1, -1), "rule": None}
+#: The rule's constants (``MATERIALISE_MAX``, ``MATERIALISE_MIN_DIM``, ``MATERIALISE_HIDDEN``)
+#: for each path: every weight gradient materialised, none, the rule.
+PATHS = {"materialised": (1 << 62, 1 << 62, True), "xla": (-1, -1, False), "rule": None}
 
 
 @contextlib.contextmanager
 def weight_gradient_path(path):
     """``jaxmlp.nn.materialises`` forced to one path (``PATHS``) while programs are traced."""
     import jaxmlp.nn as nn
-    saved = nn.MATERIALISE_MAX, nn.MATERIALISE_MIN_DIM
+    saved = nn.MATERIALISE_MAX, nn.MATERIALISE_MIN_DIM, nn.MATERIALISE_HIDDEN
     if PATHS[path] is not None:
-        nn.MATERIALISE_MAX, nn.MATERIALISE_MIN_DIM = PATHS[path]
+        nn.MATERIALISE_MAX, nn.MATERIALISE_MIN_DIM, nn.MATERIALISE_HIDDEN = PATHS[path]
     try:
         yield
     finally:
-        nn.MATERIALISE_MAX, nn.MATERIALISE_MIN_DIM = saved
+        nn.MATERIALISE_MAX, nn.MATERIALISE_MIN_DIM, nn.MATERIALISE_HIDDEN = saved
 
 
 def fit_seconds(width, depth, batch, paths, target, reps, max_steps=MAX_STEPS):
@@ -118,7 +120,7 @@ def materialise_case(width, depth, batch, target, reps, max_steps=MAX_STEPS):
     from jaxmlp.nn import materialises
     pairs = list(zip(sizes(width, depth)[:-1], sizes(width, depth)[1:]))
     layers = [a * b for a, b in pairs]
-    mat = [materialises(a, b) for a, b in pairs]
+    mat = [materialises(a, b, hidden_input=i > 0) for i, (a, b) in enumerate(pairs)]
     paths = ["materialised", "xla"] + ([] if all(mat) or not any(mat) else ["rule"])
     res = fit_seconds(width, depth, batch, paths, target, reps, max_steps)
     t = {"materialised": res["materialised"][0], "xla": res["xla"][0]}
@@ -262,8 +264,11 @@ def rules_meta():
             "SHORT_RUN_FLOPS": sp.SHORT_RUN_FLOPS,
             "SHORT_RUN_FLOPS_WIDE_FIRST": sp.SHORT_RUN_FLOPS_WIDE_FIRST,
             "WIDE_FIRST_WIDTH": sp.WIDE_FIRST_WIDTH,
+            "MATERIALISE_HIDDEN": getattr(nn, "MATERIALISE_HIDDEN", False),
             "materialise_rule": (f"min(fan_in, fan_out) <= {nn.MATERIALISE_MIN_DIM} or "
-                                 f"fan_in * fan_out <= {nn.MATERIALISE_MAX}"),
+                                 f"fan_in * fan_out <= {nn.MATERIALISE_MAX}"
+                                 + (" or the layer's input is a hidden layer's output"
+                                    if getattr(nn, "MATERIALISE_HIDDEN", False) else "")),
             "short_run_rule": (f"estimated training FLOPs <= {sp.SHORT_RUN_FLOPS:.0e}, or <= "
                                f"{sp.SHORT_RUN_FLOPS_WIDE_FIRST:.0e} for one hidden layer of "
                                f">= {sp.WIDE_FIRST_WIDTH} units")}
@@ -301,7 +306,7 @@ def main(argv=None):
     if a.rescore:
         runs = [json.loads(open(f).read()) for f in a.rescore]
         rep = {"meta": dict(runs[0]["meta"])}
-        rule_keys = ("MATERIALISE_MAX", "MATERIALISE_MIN_DIM", "SHORT_RUN_FLOPS",
+        rule_keys = ("MATERIALISE_MAX", "MATERIALISE_MIN_DIM", "MATERIALISE_HIDDEN", "SHORT_RUN_FLOPS",
                      "SHORT_RUN_WIDTH", "SHORT_RUN_FLOPS_WIDE_FIRST", "WIDE_FIRST_WIDTH",
                      "materialise_rule", "short_run_rule")
         rep["meta"]["part_rules"] = {}

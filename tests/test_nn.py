@@ -165,6 +165,9 @@ def test_materialise_rule_thin_or_small_layers():
     assert not materialises(784, 512) and not materialises(2048, MATERIALISE_MIN_DIM + 1)
     assert materialises(1, MATERIALISE_MAX) and not materialises(MATERIALISE_MIN_DIM + 1,
                                                                   MATERIALISE_MAX)
+    # a layer fed by a hidden layer is materialised whatever its size; a first layer is not
+    assert materialises(512, 512, hidden_input=True) and materialises(4096, 4096, True)
+    assert not materialises(784, 512, hidden_input=False)
 
 
 @_TUNED_XLA
@@ -173,11 +176,12 @@ def test_large_weight_gradients_keep_xla_own_product():
     import re
     from jaxmlp.nn import MATERIALISE_MAX
     assert 64 * 128 <= MATERIALISE_MAX < 784 * 512
-    params = jm.init_mlp(jax.random.PRNGKey(0), [784, 512, 10])
-    x, y = jnp.ones((128, 784)), jnp.zeros((128,), jnp.int32)
-    hlo = jax.jit(jax.grad(jm.batch_loss)).lower(params, x, y).compile().as_text()
-    if jax.default_backend() == "cpu":
-        assert len(re.findall(r"\bdot\([^)]*\), lhs_contracting_dims=\{0\}", hlo)) == 1  # 784x512
+    for sizes in ([784, 512, 10], [784, 512, 512, 10]):  # W2's shape: its hidden layer too
+        params = jm.init_mlp(jax.random.PRNGKey(0), sizes)
+        x, y = jnp.ones((128, 784)), jnp.zeros((128,), jnp.int32)
+        hlo = jax.jit(jax.grad(jm.batch_loss)).lower(params, x, y).compile().as_text()
+        if jax.default_backend() == "cpu":  # only the first layer's (784x512) is XLA's product
+            assert len(re.findall(r"\bdot\([^)]*\), lhs_contracting_dims=\{0\}", hlo)) == 1
 
 
 def test_standard_normals_nest_across_widths():

@@ -46,7 +46,7 @@ def _backward(params, inputs, kept, delta, act: registry.Activation, masks):
     grads = [None] * len(params)
     for i in range(last, -1, -1):
         W = params[i]["W"]
-        grads[i] = {"W": weight_gradient(inputs[i], delta).astype(W.dtype),  # a^T delta
+        grads[i] = {"W": weight_gradient(inputs[i], delta, i > 0).astype(W.dtype),  # a^T delta
                     "b": jnp.sum(delta, axis=0).astype(params[i]["b"].dtype)}
         if i == 0:
             break
