@@ -35,6 +35,8 @@ SOURCES = {
     "thresholds_fresh_long": "docs/bench/thresholds_fresh_whole_long.json",
     "thresholds_interleaved": "docs/bench/thresholds_interleaved_9f0be45.json",
     "thresholds_wide": "docs/bench/thresholds_wide_cc3a8cd.json",
+    "thresholds_wide_after": "docs/bench/thresholds_wide_6a183cd.json",
+    "thresholds_wide_held_out": "docs/bench/thresholds_wide_held_out_6a183cd.json",
     "scaling": "docs/bench/scaling_751cdfe.json",
     "overlap": "docs/bench/overlap_a0de7bc.json",
     "steplog": "docs/bench/steplog_2c28d74.json",
@@ -44,6 +46,7 @@ SOURCES = {
     "ab_loop": "docs/bench/ab_e906d43.json",
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
     "ab_rule": "docs/bench/ab_rule_w2_7d0ef6d.json",
+    "ab_rule_hidden": "docs/bench/ab_rule_hidden_w2_6a183cd.json",
     "compile_tiers": "docs/bench/compile_tiers_tuning_fd493f7.json",
     "compile_tiers_held_out": "docs/bench/compile_tiers_held_out_2cbecd9.json",
     "compile_tiers_held_out_2": "docs/bench/compile_tiers_held_out_2_776bb80.json",
@@ -58,7 +61,11 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "thresholds_interleaved": ("`scripts/thresholds.py` (weight gradients, third held-out "
                                    "grid, runs interleaved)"),
         "thresholds_wide": ("`scripts/thresholds.py --inputs 784` (weight gradients, wide "
-                            "inputs, runs interleaved)"),
+                            "inputs, runs interleaved, the size rule alone)"),
+        "thresholds_wide_after": ("`scripts/thresholds.py --inputs 784` (the same grid, hidden "
+                                  "layers' inputs materialised)"),
+        "thresholds_wide_held_out": ("`scripts/thresholds.py --inputs 400` (wide inputs, "
+                                     "held-out shapes, hidden layers' inputs materialised)"),
         "scaling": "`scripts/scaling.py` (devices and processes)",
         "overlap": "`scripts/order_overlap.py` (data orders drawn ahead)",
         "steplog": "`scripts/steplog_cost.py` (in-chunk step reports)",
@@ -69,6 +76,8 @@ WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
         "ab_commands": "`scripts/ab_bench.py --commands` (fifth session's A/B, commands)",
         "ab_rule": "`scripts/ab_bench.py` (W2, the weight-gradient rule: every layer "
                    "materialised at 7d0ef6d vs the bound at 603c4e5)",
+        "ab_rule_hidden": ("`scripts/ab_bench.py` (W2, hidden layers' inputs materialised at "
+                           "6a183cd vs the size rule alone at 815053f)"),
         "compile_tiers": ("`scripts/compile_tiers.py` (fit's quick-compile rule: the 16 shapes "
                           "it was fitted on, re-scored)"),
         "compile_tiers_held_out": ("`scripts/compile_tiers.py --shapes held-out` (14 held-out "
@@ -133,6 +142,8 @@ def parts(raw: dict) -> dict:
         "thresholds_fresh_long": threshold_tables.thresholds(raw["thresholds_fresh_long"]),
         "thresholds_interleaved": threshold_tables.thresholds(raw["thresholds_interleaved"]),
         "thresholds_wide": threshold_tables.thresholds(raw["thresholds_wide"]),
+        "thresholds_wide_after": threshold_tables.thresholds(raw["thresholds_wide_after"]),
+        "thresholds_wide_held_out": threshold_tables.thresholds(raw["thresholds_wide_held_out"]),
         "scaling": tables.scaling(raw["scaling"]),
         "overlap": tables.overlap(raw["overlap"]),
         "steplog": tables.steplog_cost(raw["steplog"]),
@@ -142,12 +153,14 @@ def parts(raw: dict) -> dict:
         "ab_loop": tables.ab_table(raw["ab_loop"]),
         "ab_commands": tables.ab_table(raw["ab_commands"]),
         "ab_rule": tables.ab_table(raw["ab_rule"]),
+        "ab_rule_hidden": tables.ab_table(raw["ab_rule_hidden"]),
         "compile_tiers": startup_tables.compile_tiers(raw["compile_tiers"]),
         "compile_tiers_held_out": startup_tables.compile_tiers(raw["compile_tiers_held_out"]),
         "compile_tiers_held_out_2": startup_tables.compile_tiers(raw["compile_tiers_held_out_2"]),
     }
     for k in ("inproc", "e2e", "thresholds", "thresholds_held_out", "thresholds_fresh",
-              "thresholds_fresh_long", "thresholds_interleaved", "thresholds_wide", "scaling", "overlap", "steplog",
+              "thresholds_fresh_long", "thresholds_interleaved", "thresholds_wide",
+              "thresholds_wide_after", "thresholds_wide_held_out", "scaling", "overlap", "steplog",
               "steplog_w2", "import", "compile", "compile_tiers",
               "compile_tiers_held_out", "compile_tiers_held_out_2"):
         out[f"command_{k}"] = _command(raw, k)
