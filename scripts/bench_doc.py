@@ -26,7 +26,8 @@ from jaxmlp.bench.e2e import results as e2e_results  # noqa: E402
 
 #: The raw result behind each part of the page.
 SOURCES = {
-    "inproc": "docs/bench/inproc_cc3a8cd.json",
+    "inproc": "docs/bench/inproc_f6b2307.json",
+    "inproc_before": "docs/bench/inproc_cc3a8cd.json",
     "e2e": "docs/bench/e2e_fd493f7.json",
     "e2e_before": "docs/bench/e2e_2adecca.json",
     "thresholds": "docs/bench/thresholds_tuning.json",
@@ -47,11 +48,15 @@ SOURCES = {
     "ab_commands": "docs/bench/ab_cmd_e906d43.json",
     "ab_rule": "docs/bench/ab_rule_w2_7d0ef6d.json",
     "ab_rule_hidden": "docs/bench/ab_rule_hidden_w2_6a183cd.json",
+    "ab_w1_w4": "docs/bench/ab_w1_w4_f6b2307.json",
     "compile_tiers": "docs/bench/compile_tiers_tuning_fd493f7.json",
     "compile_tiers_held_out": "docs/bench/compile_tiers_held_out_2cbecd9.json",
     "compile_tiers_held_out_2": "docs/bench/compile_tiers_held_out_2_776bb80.json",
 }
 WHAT = {"inproc": "`jaxmlp bench` (in-process: W1, W2, W4, W3, G)",
+        "inproc_before": "`jaxmlp bench` (the previous in-process run, before the rule change)",
+        "ab_w1_w4": ("`scripts/ab_bench.py` (W1 and W4 at f6b2307 vs cc3a8cd: programs the rule "
+                     "change leaves alone)"),
         "e2e": "`jaxmlp bench --e2e` (whole commands)",
         "e2e_before": "`jaxmlp bench --e2e` (whole commands before fit's compile tiers)",
         "thresholds": "`scripts/thresholds.py` (size thresholds, tuning grid, re-scored)",
@@ -128,6 +133,10 @@ def parts(raw: dict) -> dict:
         "sources": "\n".join(f"- [{p}]({p}): {WHAT[k]}" for k, p in SOURCES.items()),
         "headline": tables.headline(inp, e2e),
         "targets": tables.targets(inp, e2e),
+        "targets_runs": tables.targets_across(
+            [(f"this run ({SOURCES['inproc']})", inp),
+             (f"previous run ({SOURCES['inproc_before']})", raw["inproc_before"])], e2e),
+        "ab_w1_w4": tables.ab_table(raw["ab_w1_w4"]),
         "sizes": tables.workload_sizes(inp),
         "training": tables.training_detail(inp),
         "w3": tables.w3_detail(inp),

@@ -165,6 +165,15 @@ def targets(inproc: dict, e2e: dict | None = None) -> str:
               [[t, val, status(met)] for t, val, met in target_rows(inproc, e2e)])
 
 
+def targets_across(runs: list, e2e: dict | None = None) -> str:
+    """The targets of several in-process runs side by side: ``runs`` is ``[(label, inproc)]``."""
+    status = lambda met: "n/a" if met is None else "met" if met else "**missed**"
+    per = [target_rows(inp, e2e) for _, inp in runs]
+    rows = [[t] + [f"{r[i][1]} ({status(r[i][2])})" for r in per]
+            for i, (t, _, _) in enumerate(per[0])]
+    return md(["target", *[label for label, _ in runs]], rows)
+
+
 # ------------------------------------------------------------------------------ detail
 def training_detail(inproc: dict) -> str:
     """W1/W2/W4: every framework's compile, train and time to result, rates and speedups."""
