@@ -223,3 +223,16 @@ def test_e2e_before_after_table():
     assert "| filled cache | wall / floor | 2.00x | 2.50x |" in text
     # 1.00 s saved cold, 0.25 s paid per warm run: even after 4 re-runs
     assert "A first run and 4.0 re-runs from the cache cost the same" in text
+
+
+def test_targets_across_runs_gives_each_runs_value_and_status():
+    raw = bench_doc().load()
+    runs = [("now", raw["inproc"]), ("before", raw["inproc_before"])]
+    lines = tables.targets_across(runs).splitlines()
+    assert lines[0] == "| target | now | before |"
+    per = [tables.target_rows(inp, None) for _, inp in runs]
+    assert len(lines) == 2 + len(per[0])
+    word = {True: "met", False: "**missed**", None: "n/a"}
+    for line, (t, v0, m0), (t1, v1, m1) in zip(lines[2:], *per):
+        assert t == t1
+        assert line == f"| {t} | {v0} ({word[m0]}) | {v1} ({word[m1]}) |"
