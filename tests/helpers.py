@@ -73,3 +73,11 @@ def memory_maps() -> int | None:
             return sum(1 for _ in f)
     except OSError:
         return None
+
+
+def fit_like_sweep(splits, **kw):
+    """``jaxmlp.fit`` at the full compile options (``fast_compile=False``): the program a sweep's
+    model is compared with. A sweep never compiles at -O0; a short default fit compiles quick
+    (-O0), whose float32 round-off differs from the sweep's by more than these tests' bounds."""
+    import jaxmlp
+    return jaxmlp.fit(splits, fast_compile=False, **kw)

@@ -14,7 +14,7 @@ from jaxmlp.config import DataConfig, ModelConfig, TrainConfig
 from jaxmlp.data import load_splits
 from jaxmlp.sweeps import expand_grid, sweep, width_buckets
 from jaxmlp.errors import ConfigError
-from helpers import FORCED_8, cpu_env, require_one_cpu_device
+from helpers import FORCED_8, cpu_env, fit_like_sweep, require_one_cpu_device
 from helpers import max_abs_diff as _max_diff
 
 
@@ -41,13 +41,11 @@ def test_every_model_equals_fit_alone(small):
                 packing="pad")
     assert res.info["strategy"] == "pad" and len(res.info["programs"]) == 1
     assert len(res.rows) == 32
-    # sweeps compile at the full options (or short-run ones that keep fusion), so each model is
-    # compared with fit at the full options; fit's quick tier (-O0) reorders float32 round-off
     for i in range(0, 32, 3):  # a spread of models: every axis value appears
         r = res.rows[i]
         tc = TrainConfig(epochs=4, batch_size=32, lr=r["lr"], temperature=r["temperature"], l2=r["l2"],
                          momentum=r["momentum"], seed=r["seed"])
-        p, h = jm.fit(small, fast_compile=False, model=ModelConfig(hidden=(r["width"],)), train=tc)
+        p, h = fit_like_sweep(small, model=ModelConfig(hidden=(r["width"],)), train=tc)
         assert _max_diff(p, res.params(i)) < 2e-5
         np.testing.assert_allclose(res.histories["train_loss"][i], h["train_loss"], rtol=1e-5, atol=1e-6)
         assert r["test_accuracy"] == pytest.approx(h["final"]["test_accuracy"], abs=1e-6)
@@ -60,7 +58,7 @@ def test_padded_narrow_model_is_exactly_the_narrow_model(small, activation):
     res = sweep(small, model=model, train=train, grid={"width": [16, 48]}, seeds=[0],
                 max_pad_ratio=10, packing="pad")
     i16 = next(i for i, r in enumerate(res.rows) if r["width"] == 16)
-    p, h = jm.fit(small, fast_compile=False, model=ModelConfig(hidden=(16, 16), activation=activation), train=train)
+    p, h = fit_like_sweep(small, model=ModelConfig(hidden=(16, 16), activation=activation), train=train)
     assert _max_diff(p, res.params(i16)) < 1e-5
     np.testing.assert_allclose(res.histories["train_loss"][i16], h["train_loss"], rtol=1e-5)
     padded = res.params(i16, padded=True)
@@ -145,7 +143,7 @@ def test_streams_split_the_models_with_the_same_results(small, monkeypatch):
     # a model of the second half equals its stand-alone fit
     i = next(i for i, r in enumerate(two.rows) if r["seed"] == 3 and r["lr"] == 0.05)
     r = two.rows[i]
-    p, h = jm.fit(small, fast_compile=False, model=ModelConfig(hidden=(r["width"],), activation="relu"),
+    p, h = fit_like_sweep(small, model=ModelConfig(hidden=(r["width"],), activation="relu"),
                   train=TrainConfig(epochs=8, batch_size=64, patience=2, lr=0.05, seed=3))
     assert _max_diff(p, two.params(i)) < 2e-5
 

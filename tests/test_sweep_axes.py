@@ -10,6 +10,7 @@ from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import CheckpointError, ConfigError
 from jaxmlp.sweeps import GRID_AXES, expand_grid, sweep
 from jaxmlp.sweeps import axes as A
+from helpers import fit_like_sweep
 from helpers import max_abs_diff as _max_diff
 
 
@@ -111,7 +112,7 @@ def test_depth_sweep_trains_each_depth_in_its_own_programs_equal_to_fit(small):
     assert [r["width"] for r in res.rows] == [8] * 6
     assert [r["program"] for r in res.rows] == [0, 0, 1, 1, 2, 2]
     for i, r in enumerate(res.rows):
-        p, h = jm.fit(small, fast_compile=False, model=ModelConfig(hidden=(8,) * r["depth"]),
+        p, h = fit_like_sweep(small, model=ModelConfig(hidden=(8,) * r["depth"]),
                       train=train.replace(lr=r["lr"], seed=1))
         assert len(res.params(i)) == r["depth"] + 1
         assert _max_diff(p, res.params(i)) < 2e-5
@@ -139,7 +140,7 @@ def test_depth_by_width_sweep_packs_each_depth(small):
         (w, d, s) for w in (4, 12) for d in (1, 2) for s in (0, 1)]
     i = next(i for i, r in enumerate(res.rows)
              if (r["width"], r["depth"], r["seed"]) == (4, 2, 1))
-    p, h = jm.fit(small, fast_compile=False, model=ModelConfig(hidden=(4, 4), activation="relu"),
+    p, h = fit_like_sweep(small, model=ModelConfig(hidden=(4, 4), activation="relu"),
                   train=train.replace(seed=1))
     assert _max_diff(p, res.params(i)) < 2e-5
     np.testing.assert_allclose(res.histories["train_loss"][i], h["train_loss"], rtol=1e-5)
@@ -174,6 +175,6 @@ def test_a_model_of_unequal_widths_without_shape_axes_trains_at_its_own_sizes(sm
     model, train = ModelConfig(hidden=(12, 6)), TrainConfig(epochs=2, batch_size=64)
     res = sweep(small, model=model, train=train, grid={"lr": [0.1, 0.3]})
     assert [(r["width"], r["depth"]) for r in res.rows] == [(None, 2)] * 2
-    p, _ = jm.fit(small, fast_compile=False, model=model, train=train.replace(lr=0.3))
+    p, _ = fit_like_sweep(small, model=model, train=train.replace(lr=0.3))
     assert [l["W"].shape for l in res.params(1)] == [(64, 12), (12, 6), (6, 10)]
     assert _max_diff(p, res.params(1)) < 2e-5

@@ -10,10 +10,9 @@ import jax
 import numpy as np
 import pytest
 
-import jaxmlp as jm
 from jaxmlp.config import ModelConfig, TrainConfig
 from jaxmlp.errors import ConfigError
-from helpers import FORCED_8, cpu_env, require_one_cpu_device
+from helpers import FORCED_8, cpu_env, fit_like_sweep, require_one_cpu_device
 from helpers import max_abs_diff as _max_diff
 from jaxmlp.sweeps import expand_grid, sweep
 from jaxmlp.sweeps import plan as P
@@ -128,7 +127,7 @@ def test_packed_models_equal_fit_and_the_padded_sweep(small, hidden):
         r = pack.rows[i]
         tc = TrainConfig(epochs=4, batch_size=32, lr=r["lr"], temperature=r["temperature"],
                          l2=r["l2"], momentum=r["momentum"], seed=r["seed"])
-        p, h = jm.fit(small, fast_compile=False, model=ModelConfig(hidden=(w,) * hidden), train=tc)
+        p, h = fit_like_sweep(small, model=ModelConfig(hidden=(w,) * hidden), train=tc)
         assert _max_diff(p, pack.params(i)) < 2e-5
         assert pack.params(i, padded=True)[0]["W"].shape == (64, w)   # never padded
         np.testing.assert_allclose(pack.histories["train_loss"][i], h["train_loss"], rtol=1e-5,
@@ -148,7 +147,7 @@ def test_groups_of_neighbouring_widths_padded_within_a_packed_program(small):
     assert prog["flop_efficiency"] < 1.0
     i = next(i for i, r in enumerate(res.rows) if r["width"] == 4 and r["seed"] == 1)
     assert res.rows[i]["flop_efficiency"] == pytest.approx(4 / 8)
-    p, h = jm.fit(small, fast_compile=False, model=ModelConfig(hidden=(4,), activation="relu"),
+    p, h = fit_like_sweep(small, model=ModelConfig(hidden=(4,), activation="relu"),
                   train=train.replace(lr=res.rows[i]["lr"], seed=1))
     assert _max_diff(p, res.params(i)) < 2e-5
     assert res.params(i, padded=True)[0]["W"].shape == (64, 8)
