@@ -104,19 +104,17 @@ def _command(raw: dict, key: str) -> str:
         return "\n".join([f"python scripts/thresholds.py {' '.join(r['argv'])}"
                           for r in meta["runs"]] +
                          [f"python scripts/thresholds.py {' '.join(meta['rescored']['argv'])}"])
-    if key.startswith("compile_tiers") and meta.get("rescored"):  # measured, then re-scored
-        return "\n".join(f"python scripts/compile_tiers.py {' '.join(args)}"
-                          for args in (meta["argv"], meta["rescored"]["argv"]))
+    if key.startswith("compile_tiers"):  # measured (then, if so, re-scored)
+        runs = [meta["argv"]] + ([meta["rescored"]["argv"]] if meta.get("rescored") else [])
+        return "\n".join(f"python scripts/compile_tiers.py {' '.join(args)}".rstrip()
+                          for args in runs)
     script = {"inproc": "jaxmlp bench", "e2e": "jaxmlp bench --e2e",
               "scaling": "python scripts/scaling.py",
               "overlap": "python scripts/order_overlap.py",
               "steplog": "python scripts/steplog_cost.py",
               "steplog_w2": "python scripts/steplog_cost.py",
               "import": "python scripts/import_time.py",
-              "compile": "python scripts/compile_profile.py",
-              "compile_tiers": "python scripts/compile_tiers.py",
-              "compile_tiers_held_out": "python scripts/compile_tiers.py",
-              "compile_tiers_held_out_2": "python scripts/compile_tiers.py"}.get(key, "python scripts/thresholds.py")
+              "compile": "python scripts/compile_profile.py"}.get(key, "python scripts/thresholds.py")
     return f"{script} {argv}".rstrip()
 
 

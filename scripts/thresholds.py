@@ -264,11 +264,11 @@ def rules_meta():
             "SHORT_RUN_FLOPS": sp.SHORT_RUN_FLOPS,
             "SHORT_RUN_FLOPS_WIDE_FIRST": sp.SHORT_RUN_FLOPS_WIDE_FIRST,
             "WIDE_FIRST_WIDTH": sp.WIDE_FIRST_WIDTH,
-            "MATERIALISE_HIDDEN": getattr(nn, "MATERIALISE_HIDDEN", False),
+            "MATERIALISE_HIDDEN": nn.MATERIALISE_HIDDEN,
             "materialise_rule": (f"min(fan_in, fan_out) <= {nn.MATERIALISE_MIN_DIM} or "
                                  f"fan_in * fan_out <= {nn.MATERIALISE_MAX}"
                                  + (" or the layer's input is a hidden layer's output"
-                                    if getattr(nn, "MATERIALISE_HIDDEN", False) else "")),
+                                    if nn.MATERIALISE_HIDDEN else "")),
             "short_run_rule": (f"estimated training FLOPs <= {sp.SHORT_RUN_FLOPS:.0e}, or <= "
                                f"{sp.SHORT_RUN_FLOPS_WIDE_FIRST:.0e} for one hidden layer of "
                                f">= {sp.WIDE_FIRST_WIDTH} units")}

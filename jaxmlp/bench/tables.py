@@ -158,18 +158,20 @@ def target_rows(inproc: dict, e2e: dict | None = None) -> list[tuple[str, str, b
     return rows
 
 
+def _status(met: bool | None) -> str:
+    return "n/a" if met is None else "met" if met else "**missed**"
+
+
 def targets(inproc: dict, e2e: dict | None = None) -> str:
     """The targets table (``target_rows``)."""
-    status = lambda met: "n/a" if met is None else "met" if met else "**missed**"
     return md(["target", "measured (median)", "status"],
-              [[t, val, status(met)] for t, val, met in target_rows(inproc, e2e)])
+              [[t, val, _status(met)] for t, val, met in target_rows(inproc, e2e)])
 
 
 def targets_across(runs: list, e2e: dict | None = None) -> str:
     """The targets of several in-process runs side by side: ``runs`` is ``[(label, inproc)]``."""
-    status = lambda met: "n/a" if met is None else "met" if met else "**missed**"
     per = [target_rows(inp, e2e) for _, inp in runs]
-    rows = [[t] + [f"{r[i][1]} ({status(r[i][2])})" for r in per]
+    rows = [[t] + [f"{r[i][1]} ({_status(r[i][2])})" for r in per]
             for i, (t, _, _) in enumerate(per[0])]
     return md(["target", *[label for label, _ in runs]], rows)
 
